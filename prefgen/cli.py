@@ -1,0 +1,240 @@
+"""The ``prefgen`` command line: a thin layer over the library.
+
+Start-up stays light: this module imports only click, and each command imports what it needs when it runs, so
+``prefgen --help``, ``versions`` and ``query`` never load torch or transformers.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from prefgen import __version__
+
+
+class _Group(click.Group):
+    """Turns prefgen's own errors (and unexpected ones) into one line on stderr; ``--debug`` shows the traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.meta.get("prefgen.debug"):
+                raise
+            from prefgen.errors import PrefgenError
+
+            if isinstance(exc, PrefgenError):
+                click.echo(f"error: {exc}", err=True)
+            else:
+                click.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"auto_envvar_prefix": "PREFGEN", "help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks.")
+@click.version_option(__version__, prog_name="prefgen")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Build versioned preference datasets for vision-language models from unannotated images, query them with
+    DuckDB, push them to the Hub, and train on them."""
+    ctx.meta["prefgen.debug"] = debug
+
+
+# ---------------------------------------------------------------------------------------------------- recipes
+
+
+@cli.command()
+@click.argument("recipes", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def validate(recipes: tuple[Path, ...]) -> None:
+    """Check recipes and report every problem, with its YAML path and line."""
+    from prefgen.recipe import check_recipe
+
+    failed = 0
+    for path in recipes:
+        problems = check_recipe(path)
+        if problems:
+            failed += 1
+            for problem in problems:
+                click.echo(f"{path}:{problem.line or 0}: {problem.path + ': ' if problem.path else ''}"
+                           f"{problem.message}", err=True)
+        else:
+            click.echo(f"{path}: ok")
+    if failed:
+        click.echo(f"{failed} of {len(recipes)} recipe(s) invalid", err=True)
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("schemas"),
+              show_default=True, help="Folder for the JSON Schema files.")
+def schema(out: Path) -> None:
+    """Write the JSON Schemas of recipes, output rows and manifests."""
+    from prefgen.schemas import write_schemas
+
+    for path in write_schemas(out):
+        click.echo(str(path))
+
+
+@cli.command()
+@click.argument("name", required=False)
+def stages(name: str | None) -> None:
+    """List the stages a recipe can use, or show one with its columns and params."""
+    from prefgen.stages import STAGES
+    from prefgen.stages.describe import describe_stage, stage_summary
+
+    if name is None:
+        for cls in STAGES.values():
+            click.echo(stage_summary(cls))
+        return
+    if name not in STAGES:
+        import difflib
+
+        hint = difflib.get_close_matches(name, STAGES, n=1)
+        raise click.UsageError(f"unknown stage {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+    click.echo(describe_stage(STAGES[name]))
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--plan", is_flag=True, help="Validate, read the source and print what would run; write nothing.")
+def build(recipe: Path, plan: bool) -> None:
+    """Build a new dataset version from a recipe."""
+    from prefgen.plan import make_plan
+
+    the_plan = make_plan(recipe)
+    click.echo(the_plan.render())
+    if not plan:
+        from prefgen.errors import PrefgenError
+
+        raise PrefgenError("this prefgen cannot run stages yet (the build runner is not part of it); "
+                           "`prefgen build --plan` shows what would run")
+
+
+# ---------------------------------------------------------------------------------------------------- stores
+
+
+@cli.command()
+@click.argument("store", type=click.Path(path_type=Path))
+def versions(store: Path) -> None:
+    """List a store's versions: name, rows, parent, creation time and message."""
+    from prefgen.store import Store
+
+    manifests = Store(store).manifests()
+    if not manifests:
+        click.echo(f"{store}: no versions yet")
+        return
+    rows = [(m.version, str(m.rows), m.parent or "-", f"{m.created_at:%Y-%m-%d %H:%M:%S}", m.origin, m.message)
+            for m in manifests]
+    _print_columns(("version", "rows", "parent", "created (UTC)", "origin", "message"), rows)
+
+
+@cli.command()
+@click.argument("ref", metavar="STORE[@VERSION]")
+@click.option("-n", "limit", default=5, show_default=True, type=click.IntRange(min=1), help="Pairs to show.")
+def show(ref: str, limit: int) -> None:
+    """Show a version's summary and a sample of its pairs (text only)."""
+    from prefgen.query import parse_ref
+    from prefgen.show import render_version
+
+    store, version = parse_ref(ref)
+    render_version(store, version, limit)
+
+
+@cli.command()
+@click.argument("store", type=click.Path(path_type=Path))
+@click.argument("sql")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table",
+              show_default=True, help="Output format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.option("--images", is_flag=True, help="Keep image bytes in the views (left out by default).")
+def query(store: Path, sql: str, fmt: str, output: Path | None, images: bool) -> None:
+    """Run read-only SQL over a store. Views: `pairs` (latest version), one per version (quote names with dots,
+    e.g. "v1.2"), and `versions`."""
+    from prefgen.output import write_table
+    from prefgen.query import run_query
+    from prefgen.store import Store
+
+    table = run_query(Store(store), sql, images=images)
+    write_table(table, fmt, output)
+
+
+@cli.command()
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--sql", required=True, help="One SELECT over the store's views; its rows become the new version.")
+@click.option("-m", "--message", required=True, help="What the new version is.")
+@click.option("--version", "version", help="Name of the new version (default: the next vN).")
+def derive(store: Path, sql: str, message: str, version: str | None) -> None:
+    """Publish the rows of a SQL query as a new version (parent recorded, images kept)."""
+    from prefgen.derive import derive as run_derive
+    from prefgen.store import Store
+
+    manifest = run_derive(Store(store), sql, message=message, version=version)
+    click.echo(f"published {manifest.version}: {manifest.rows} rows (parent {manifest.parent})")
+
+
+@cli.command()
+@click.argument("ref", metavar="STORE[@VERSION]")
+@click.option("--format", "fmt", type=click.Choice(["llava", "seva", "llamafactory", "jsonl"]), required=True,
+              help="llava: CSR's LLaVA json; seva: SeVa/SENA json; llamafactory: sharegpt ranking data; "
+                   "jsonl: every column, one row per line.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write (created; must be empty if it exists).")
+def export(ref: str, fmt: str, out: Path) -> None:
+    """Export a version for other trainers, with its images written as files beside the data."""
+    from prefgen.export import export_version
+    from prefgen.query import parse_ref
+
+    store, version = parse_ref(ref)
+    result = export_version(store, version, fmt, out)
+    click.echo(f"exported {result.rows} rows of {result.version} as {fmt} to {out}")
+
+
+# ---------------------------------------------------------------------------------------------------- the Hub
+
+
+@cli.command()
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--repo", required=True, help="Hub dataset repo id, `user/name`.")
+@click.option("--version", "version", help="Version to push and tag (default: the latest).")
+@click.option("--private", is_flag=True, help="Create the repo as private if it does not exist.")
+def push(store: Path, repo: str, version: str | None, private: bool) -> None:
+    """Push a store's data, card and manifests to the Hub in one commit, and tag the version."""
+    from prefgen.hub import push as hub_push
+    from prefgen.store import Store
+
+    result = hub_push(Store(store), repo, version=version, private=private)
+    click.echo(result.summary())
+
+
+@cli.command()
+@click.argument("ref", metavar="REPO[@TAG]")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+def pull(ref: str, dest: Path) -> None:
+    """Download a Hub dataset repo (at a tag) as a local store."""
+    from prefgen.hub import pull as hub_pull
+
+    repo, _, revision = ref.partition("@")
+    store = hub_pull(repo, dest, revision=revision or None)
+    click.echo(f"pulled {repo}{'@' + revision if revision else ''} to {store.root} "
+               f"(versions: {', '.join(store.versions()) or 'none'})")
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+
+
+def _print_columns(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def main() -> None:
+    cli(prog_name="prefgen")
+
+
+if __name__ == "__main__":
+    main()

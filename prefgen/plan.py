@@ -1,0 +1,122 @@
+"""What a build would do, worked out without running a stage: the validated recipe, the source images found, the
+models and whether they are available here, each stage's columns, and the version it would publish."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prefgen.recipe import Recipe, load_recipe
+
+
+@dataclass
+class Plan:
+    recipe: Recipe
+    recipe_path: Path
+    source_lines: list[str] = field(default_factory=list)
+    model_lines: list[str] = field(default_factory=list)
+    stage_lines: list[str] = field(default_factory=list)
+    output_lines: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        r = self.recipe
+        parts = [f"recipe   {r.name} ({self.recipe_path}), seed {r.seed}, fingerprint {r.fingerprint()}", "source"]
+        parts += [f"  {line}" for line in self.source_lines]
+        parts += ["models"] + [f"  {line}" for line in self.model_lines or ["(none)"]]
+        parts += ["stages"] + [f"  {line}" for line in self.stage_lines]
+        parts += ["output"] + [f"  {line}" for line in self.output_lines]
+        return "\n".join(parts)
+
+
+def make_plan(recipe_path: Path) -> Plan:
+    recipe = load_recipe(recipe_path)
+    base = recipe_path.parent
+    plan = Plan(recipe, recipe_path)
+    plan.source_lines = _describe_source(recipe, base)
+    plan.model_lines = _describe_models(recipe, base)
+    for i, stage in enumerate(recipe.stages):
+        plan.stage_lines.append(f"{i + 1}. {stage.label:<16} reads {', '.join(stage.input_columns())} -> writes "
+                                f"{', '.join(stage.output_columns())}")
+    plan.output_lines = _describe_output(recipe, base)
+    return plan
+
+
+def resolve(base: Path, path: str) -> Path:
+    """Recipe paths are relative to the recipe file."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else Path(os.path.normpath(base / p))
+
+
+def _describe_source(recipe: Recipe, base: Path) -> list[str]:
+    source, limit = recipe.source, recipe.limits.max_images
+    if source.type == "image_folder":
+        folder = resolve(base, source.path)
+        if not folder.is_dir():
+            return [f"image folder {folder}: MISSING"]
+        suffixes = {e.lower() for e in source.extensions}
+        pattern = "**/*" if source.recursive else "*"
+        found = sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in suffixes)
+        lines = [f"image folder {folder}: {len(found)} image file(s)"]
+    elif source.type == "manifest":
+        path = resolve(base, source.path)
+        lines = [f"manifest {path}: " + (f"{_count_rows(path)} row(s)" if path.is_file() else "MISSING")]
+    else:
+        where = resolve(base, source.path) if source.path else f"{source.id}@{source.revision}"
+        lines = [f"dataset {where}, split {source.split}, image column {source.image_column!r}"]
+    if limit:
+        lines.append(f"limit {limit} image(s), {recipe.limits.sampling} (seed {recipe.seed})")
+    return lines
+
+
+def _count_rows(path: Path) -> int:
+    if path.suffix == ".jsonl":
+        with open(path, "rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    import pyarrow.parquet as pq
+
+    return pq.read_metadata(path).num_rows
+
+
+def _describe_models(recipe: Recipe, base: Path) -> list[str]:
+    lines = []
+    vlm, clip = recipe.models.vlm, recipe.models.clip
+    if vlm:
+        if vlm.path:
+            folder = resolve(base, vlm.path)
+            state = "found" if (folder / "config.json").is_file() else "MISSING"
+            lines.append(f"vlm  {folder} ({state}), dtype {vlm.dtype}, device {vlm.device}")
+        else:
+            lines.append(f"vlm  {vlm.id}@{vlm.revision or 'main'} ({_hub_cache_state(vlm.id, vlm.revision)}), "
+                         f"dtype {vlm.dtype}, device {vlm.device}")
+    if clip:
+        if clip.path:
+            state = "found" if resolve(base, clip.path).exists() else "MISSING"
+            lines.append(f"clip {clip.model} from {resolve(base, clip.path)} ({state})")
+        else:
+            lines.append(f"clip {clip.model} pretrained {clip.pretrained!r}")
+    return lines
+
+
+def _hub_cache_state(repo_id: str, revision: str | None) -> str:
+    from huggingface_hub import try_to_load_from_cache
+
+    hit = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    return "in the local Hub cache" if isinstance(hit, str) else "not in the local Hub cache"
+
+
+def _describe_output(recipe: Recipe, base: Path) -> list[str]:
+    from prefgen.errors import StoreError
+    from prefgen.store import Store
+
+    root = resolve(base, recipe.output.store)
+    try:
+        store = Store(root)
+        version = recipe.output.version or store.next_version_name()
+        state = f"existing store, latest {store.latest() or '-'}"
+    except StoreError:
+        version, state = recipe.output.version or "v1", "new store"
+    lines = [f"store {root} ({state}), would publish {version}"]
+    if recipe.output.push:
+        lines.append(f"push to {recipe.output.push.repo} (private: {recipe.output.push.private})")
+    return lines

@@ -1,0 +1,417 @@
+"""Recipes: the YAML that says what a build reads, which stages it runs, with which models, and where it writes.
+
+``load_recipe(path)`` returns a typed ``Recipe`` or raises a ``RecipeError``; ``check_recipe(path)`` returns every
+problem at once, each located by its YAML path and line, which is what ``prefgen validate`` prints.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from prefgen.errors import PrefgenError, RecipeError
+from prefgen.naming import check_version_name
+from prefgen.stages import STAGES
+from prefgen.stages.base import StageParams, StrictModel
+from prefgen.stages.select_pairs import CONTRACT_COLUMNS
+
+# ---------------------------------------------------------------------------------------------------- sources
+
+
+class _SourceBase(StrictModel):
+    def output_columns(self) -> list[str]:
+        return ["image_id", "image", "image_path"]
+
+
+class ImageFolderSource(_SourceBase):
+    """Every image file under a folder, in sorted path order; ``image_id`` is a hash of the file's content."""
+
+    type: Literal["image_folder"]
+    path: str = Field(..., description="Folder of images, relative to the recipe file or absolute.")
+    recursive: bool = Field(True, description="Also read sub-folders.")
+    extensions: list[str] = Field(
+        [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"],
+        description="File name endings taken as images (case-insensitive).",
+    )
+
+
+class HFDatasetSource(_SourceBase):
+    """A Hugging Face dataset: a local folder (``path``) or a Hub ``id`` pinned to a ``revision``."""
+
+    type: Literal["hf_dataset"]
+    path: str | None = Field(None, description="Local dataset folder or data files.")
+    id: str | None = Field(None, description="Hub dataset id, e.g. `user/name`.")
+    revision: str | None = Field(None, description="Commit sha or tag of the Hub dataset (required with `id`).")
+    config: str | None = Field(None, description="Dataset config name.")
+    split: str = Field("train", description="Split to read.")
+    image_column: str = Field("image", description="Column holding the image.")
+    question_column: str | None = Field(None, description="Column holding a question per image, if any.")
+
+    @model_validator(mode="after")
+    def _one_location(self):
+        if (self.path is None) == (self.id is None):
+            raise ValueError("give exactly one of `path` (local) or `id` (Hub)")
+        if self.id is not None and not self.revision:
+            raise ValueError("a Hub dataset needs a pinned `revision` (commit sha or tag) so builds are reproducible")
+        return self
+
+    def output_columns(self) -> list[str]:
+        return super().output_columns() + (["question"] if self.question_column else [])
+
+
+class ManifestSource(_SourceBase):
+    """A parquet or jsonl file listing image paths (relative to the file), optionally with questions."""
+
+    type: Literal["manifest"]
+    path: str = Field(..., description="A .parquet or .jsonl file.")
+    image_column: str = Field("image", description="Column holding the image path.")
+    question_column: str | None = Field(None, description="Column holding a question per image, if any.")
+
+    @field_validator("path")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if not value.endswith((".parquet", ".jsonl")):
+            raise ValueError("a manifest must be a .parquet or .jsonl file")
+        return value
+
+    def output_columns(self) -> list[str]:
+        return super().output_columns() + (["question"] if self.question_column else [])
+
+
+Source = Annotated[Union[ImageFolderSource, HFDatasetSource, ManifestSource], Field(discriminator="type")]
+
+# ---------------------------------------------------------------------------------------------------- models
+
+
+class VLMConfig(StrictModel):
+    """The vision-language model that asks, answers and scores: a Hub id pinned to a revision, or a local path."""
+
+    id: str | None = Field(None, description="Hub model id, e.g. `llava-hf/llava-1.5-7b-hf`.")
+    path: str | None = Field(None, description="Local model folder (relative to the recipe file or absolute).")
+    revision: str | None = Field(None, description="Commit sha or tag of the Hub model.")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field("auto", description="Weights' dtype.")
+    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$", description="auto, cpu, mps, cuda or cuda:N.")
+    trust_remote_code: bool = Field(False, description="Run code shipped with the model. Off unless you trust it.")
+
+    @model_validator(mode="after")
+    def _one_location(self):
+        if (self.path is None) == (self.id is None):
+            raise ValueError("give exactly one of `id` (Hub) or `path` (local folder)")
+        return self
+
+
+class ClipConfig(StrictModel):
+    """The open_clip model that scores image-text relevance: a model name with a pretrained tag, or a checkpoint."""
+
+    model: str = Field(..., description="open_clip architecture name, e.g. `ViT-L-14-336`.")
+    pretrained: str | None = Field(None, description="open_clip pretrained tag, e.g. `openai`.")
+    path: str | None = Field(None, description="Local checkpoint file or folder instead of a pretrained tag.")
+    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$", description="auto, cpu, mps, cuda or cuda:N.")
+
+    @model_validator(mode="after")
+    def _one_weights(self):
+        if (self.pretrained is None) == (self.path is None):
+            raise ValueError("give exactly one of `pretrained` (a tag) or `path` (a local checkpoint)")
+        return self
+
+
+class Models(StrictModel):
+    vlm: VLMConfig | None = Field(None, description="Needed by stages that generate or score text.")
+    clip: ClipConfig | None = Field(None, description="Needed by stages that score image relevance.")
+
+
+# ---------------------------------------------------------------------------------------------------- output
+
+
+class PushTarget(StrictModel):
+    repo: str = Field(..., pattern=r"^[\w.-]+/[\w.-]+$", description="Hub dataset repo id, `user/name`.")
+    private: bool = Field(True, description="Create the repo as private if it does not exist.")
+
+
+class Output(StrictModel):
+    store: str = Field(..., description="Store folder (relative to the recipe file or absolute).")
+    version: str | None = Field(None, description="Version name; defaults to the next `vN`.")
+    message: str = Field("", description="Short description recorded in the manifest.")
+    push: PushTarget | None = Field(None, description="Push to the Hub after publishing.")
+
+    @field_validator("version")
+    @classmethod
+    def _valid_version(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                check_version_name(value)
+            except PrefgenError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+
+class Limits(StrictModel):
+    max_images: int | None = Field(None, ge=1, description="Read at most this many source images.")
+    sampling: Literal["first", "random"] = Field("first", description="Which images `max_images` keeps (seeded).")
+    max_error_rate: float = Field(0.05, ge=0.0, le=1.0, description="Stop when this share of rows fails in a stage.")
+
+
+StageEntry = Annotated[Union[tuple(STAGES.values())], Field(discriminator="type")]
+
+
+class Recipe(StrictModel):
+    """A prefgen recipe: source images, models, an ordered list of stages, and the output store."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Recipe name.")
+    description: str = Field("", description="What this recipe does and what it reproduces.")
+    seed: int = Field(0, ge=0, description="Seed for sampling, corruption and generation.")
+    source: Source
+    models: Models = Field(default_factory=Models)
+    stages: list[StageEntry] = Field(..., min_length=1, description="Stages, run in order.")
+    output: Output
+    limits: Limits = Field(default_factory=Limits)
+
+    def fingerprint(self) -> str:
+        """Hash of everything that determines the rows (not where they are written)."""
+        payload = self.model_dump(mode="json", exclude={"output", "description"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------------- checking
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str  # e.g. "stages[2].type"
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.path + ': ' if self.path else ''}{self.message}"
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a recipe file; raise RecipeError listing every problem."""
+    recipe, problems = _check(Path(path))
+    if problems:
+        raise RecipeError(path, [str(p) for p in problems])
+    return recipe
+
+
+def check_recipe(path: str | Path) -> list[Problem]:
+    """Every problem in a recipe file, in file order; empty when it is valid."""
+    return _check(Path(path))[1]
+
+
+def _check(path: Path) -> tuple[Recipe | None, list[Problem]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem("", None, f"cannot read recipe: {exc.strerror or exc}")]
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        return None, [Problem("", mark.line + 1 if mark else None, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
+    if not isinstance(data, dict):
+        return None, [Problem("", 1, "a recipe must be a mapping with name, source, stages and output")]
+
+    problems = _duplicate_keys(root, ())
+    recipe = None
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as exc:
+        problems += [_problem_from_error(err, root) for err in exc.errors()]
+    problems += _check_flow(data, root)
+    problems.sort(key=lambda p: (p.line or 0, p.path))
+    return (recipe if not problems else None), problems
+
+
+def _problem_from_error(err: dict[str, Any], root: yaml.Node) -> Problem:
+    raw = err["loc"]
+    # Discriminated unions put the tag in the location (stages.2.answer.n); users never wrote it.
+    loc = [part for i, part in enumerate(raw)
+           if not (part in _TAGGED and i > 0 and (isinstance(raw[i - 1], int) or raw[i - 1] == "source"))]
+    kind = err["type"]
+    if kind == "union_tag_invalid":
+        tag = err["ctx"]["tag"]
+        choices = sorted(STAGES) if loc and loc[0] == "stages" else _source_types()
+        hint = difflib.get_close_matches(tag, choices, n=1)
+        what = "stage" if loc and loc[0] == "stages" else "source"
+        message = f"unknown {what} type {tag!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        message += f"; known: {', '.join(choices)}"
+        loc = [*loc, "type"]
+    elif kind == "union_tag_not_found":
+        message = "missing `type`"
+    elif kind == "extra_forbidden":
+        message = f"unknown key {loc[-1]!r}"
+        parent = _node_at(root, loc[:-1])
+        hint = _close_key(loc[-1], parent, err)
+        message += f" (did you mean {hint!r}?)" if hint else ""
+    elif kind == "missing":
+        message = f"missing required key {loc[-1]!r}"
+    else:
+        message = err["msg"].removeprefix("Value error, ")
+    node = _node_at(root, loc, key=kind == "extra_forbidden")
+    return Problem(_format_path(loc), node.start_mark.line + 1 if node is not None else None, message)
+
+
+_TAGGED = frozenset(STAGES) | {"image_folder", "hf_dataset", "manifest"} | {
+    "diffusion_noise", "gaussian_noise", "gaussian_blur", "jpeg", "color_jitter", "random_resized_crop"
+}
+
+
+def _source_types() -> list[str]:
+    return ["hf_dataset", "image_folder", "manifest"]
+
+
+def _close_key(key: str, parent: yaml.Node | None, err: dict[str, Any]) -> str | None:
+    """Suggest the allowed key nearest to a misspelt one, using the model that rejected it."""
+    model = _model_for(err["loc"][:-1])
+    if model is None:
+        return None
+    allowed = [k for k in model.model_fields if k != "type"]
+    hint = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.7)
+    return hint[0] if hint else None
+
+
+def _model_for(loc) -> type | None:
+    """The pydantic model at a location of the recipe, following stage and source tags."""
+    model: Any = Recipe
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if part in STAGES:
+            model = STAGES[part]
+            continue
+        if part in ("image_folder", "hf_dataset", "manifest"):
+            model = {"image_folder": ImageFolderSource, "hf_dataset": HFDatasetSource, "manifest": ManifestSource}[part]
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return None
+        annotation = field.annotation
+        for candidate in getattr(annotation, "__args__", (annotation,)):
+            if isinstance(candidate, type) and issubclass(candidate, StrictModel):
+                model = candidate
+                break
+        else:
+            model = annotation
+    return model if isinstance(model, type) else None
+
+
+def _check_flow(data: dict, root: yaml.Node) -> list[Problem]:
+    """Columns and models across stages: each stage must read only what the source or an earlier stage writes."""
+    stages = data.get("stages")
+    if not isinstance(stages, list):
+        return []
+    available = set(_source_columns(data.get("source")))
+    models = data.get("models") if isinstance(data.get("models"), dict) else {}
+    written_by: dict[str, int] = {}
+    for i, raw in enumerate(stages):
+        if isinstance(raw, dict) and raw.get("type") in STAGES:
+            for column in _stage_columns(raw)[1]:
+                written_by.setdefault(column, i)
+    problems, labels = [], {}
+    for i, raw in enumerate(stages):
+        if not isinstance(raw, dict) or raw.get("type") not in STAGES:
+            continue
+        cls = STAGES[raw["type"]]
+        reads, writes = _stage_columns(raw)
+        line = _line(root, ["stages", i, "type"])
+        for column in reads:
+            if column not in available:
+                later = written_by.get(column)
+                hint = f"; stages[{later}] writes it, move that stage earlier" if later is not None and later > i else ""
+                problems.append(Problem(f"stages[{i}]", line, f"stage {raw['type']!r} reads column {column!r}, "
+                                        f"which neither the source nor an earlier stage writes{hint}"))
+        for need in cls.models:
+            if not models.get(need):
+                problems.append(Problem(f"stages[{i}]", line, f"stage {raw['type']!r} needs `models.{need}`"))
+        label = raw.get("name") or raw["type"]
+        if label in labels:
+            problems.append(Problem(f"stages[{i}]", line, f"stage label {label!r} is also used by stages[{labels[label]}]"
+                                    "; give one of them a distinct `name`"))
+        labels.setdefault(label, i)
+        available.update(writes)
+    missing = [c for c in CONTRACT_COLUMNS if c not in available]
+    if stages and all(isinstance(s, dict) and s.get("type") in STAGES for s in stages) and missing:
+        problems.append(Problem("stages", _line(root, ["stages"]), "no stage writes the pair columns "
+                                f"({', '.join(missing)}); end the recipe with a `select_pairs` stage"))
+    return problems
+
+
+def _source_columns(raw: Any) -> list[str]:
+    columns = ["image_id", "image", "image_path"]
+    if isinstance(raw, dict) and raw.get("question_column"):
+        columns.append("question")
+    return columns
+
+
+def _stage_columns(raw: dict) -> tuple[list[str], list[str]]:
+    """A stage's (reads, writes); from its params when they validate, from its class declarations otherwise."""
+    cls: type[StageParams] = STAGES[raw["type"]]
+    try:
+        params = cls.model_validate(raw)
+    except ValidationError:
+        # Invalid params are reported elsewhere; guess the columns from what was written to avoid knock-on errors.
+        params = cls.model_construct(**{k: v for k, v in raw.items() if k in cls.model_fields})
+        try:
+            return params.input_columns(), params.output_columns()
+        except Exception:
+            return list(cls.reads), list(cls.writes)
+    return params.input_columns(), params.output_columns()
+
+
+# ---------------------------------------------------------------------------------------------------- YAML nodes
+
+
+def _node_at(root: yaml.Node, loc, key: bool = False) -> yaml.Node | None:
+    """The YAML node at a location; with ``key`` the key node of the last step. Falls back to the deepest parent."""
+    node = root
+    for depth, part in enumerate(loc):
+        last = depth == len(loc) - 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == str(part):
+                    node = k if (key and last) else v
+                    break
+            else:
+                return node
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return node
+    return node
+
+
+def _line(root: yaml.Node, loc) -> int | None:
+    node = _node_at(root, loc)
+    return node.start_mark.line + 1 if node is not None else None
+
+
+def _duplicate_keys(node: yaml.Node, loc: tuple) -> list[Problem]:
+    problems = []
+    if isinstance(node, yaml.MappingNode):
+        seen = set()
+        for k, v in node.value:
+            if k.value in seen:
+                problems.append(Problem(_format_path([*loc, k.value]), k.start_mark.line + 1,
+                                        "key given twice; the later value would silently win"))
+            seen.add(k.value)
+            problems += _duplicate_keys(v, (*loc, k.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            problems += _duplicate_keys(v, (*loc, i))
+    return problems
+
+
+def _format_path(loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

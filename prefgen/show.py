@@ -1,0 +1,37 @@
+"""``prefgen show``: a version's manifest summary and a sample of its pairs as text (never image bytes)."""
+
+from __future__ import annotations
+
+import click
+
+from prefgen.output import render_table
+from prefgen.query import connect
+from prefgen.store import Store
+
+_SAMPLE_COLUMNS = (
+    ("id", "id"),
+    ("prompt[-1].content", "question"),
+    ("chosen[-1].content", "chosen"),
+    ("rejected[-1].content", "rejected"),
+    ("chosen_score", "chosen_score"),
+    ("rejected_score", "rejected_score"),
+    ("margin", "margin"),
+    ("method", "method"),
+)
+
+
+def render_version(store: Store, version: str | None, limit: int) -> None:
+    manifest = store.manifest(version)
+    click.echo(f"{store.root}@{manifest.version}: {manifest.rows} rows, parent {manifest.parent or '-'}, "
+               f"{manifest.origin}, created {manifest.created_at:%Y-%m-%d %H:%M:%S} UTC")
+    if manifest.message:
+        click.echo(f"message: {manifest.message}")
+    if manifest.drops:
+        click.echo("dropped: " + ", ".join(f"{k} {v}" for k, v in sorted(manifest.drops.items())))
+    select = ", ".join(f"{expr} AS {alias}" for expr, alias in _SAMPLE_COLUMNS if expr.split("[")[0] in manifest.columns)
+    con = connect(store)
+    try:
+        table = con.sql(f'SELECT {select} FROM "{manifest.version}" LIMIT {int(limit)}').to_arrow_table()
+    finally:
+        con.close()
+    click.echo(render_table(table), nl=False)

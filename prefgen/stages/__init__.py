@@ -1,0 +1,32 @@
+"""The stage catalogue. Each module declares one stage; this table maps recipe ``type`` names to them.
+
+Only declarations live here (types, columns, params), so validating a recipe never loads a model.
+"""
+
+from prefgen.stages.answer import AnswerParams
+from prefgen.stages.answer_corrupted import AnswerCorruptedParams
+from prefgen.stages.base import StageParams
+from prefgen.stages.caption import CaptionParams
+from prefgen.stages.clip_score import ClipScoreParams
+from prefgen.stages.corrupt import CorruptParams
+from prefgen.stages.csr_search import CsrSearchParams
+from prefgen.stages.select_pairs import SelectPairsParams
+from prefgen.stages.self_enhance import SelfEnhanceParams
+from prefgen.stages.self_question import SelfQuestionParams
+
+STAGES: dict[str, type[StageParams]] = {
+    cls.stage_type(): cls
+    for cls in (
+        SelfQuestionParams,
+        CaptionParams,
+        AnswerParams,
+        SelfEnhanceParams,
+        CorruptParams,
+        AnswerCorruptedParams,
+        CsrSearchParams,
+        ClipScoreParams,
+        SelectPairsParams,
+    )
+}
+
+__all__ = ["STAGES", "StageParams"]

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Creates .venv (once) and installs prefgen with its pinned dependencies. Safe to run again: pip only
+# installs what is missing. torch is held at the local CPU 2.13.0 wheel by constraints.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+export PIP_CONSTRAINT="$PWD/constraints.txt" PIP_DISABLE_PIP_VERSION_CHECK=1
+# Installing torch first from the constraint makes the resolver reuse it instead of fetching a CUDA build.
+.venv/bin/pip install -q torch==2.13.0 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+.venv/bin/pip install -q -e ".[test]" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+.venv/bin/python - <<'PY'
+import torch
+assert torch.__version__.startswith("2.13.0") and torch.version.cuda is None, f"unexpected torch {torch.__version__} (cuda={torch.version.cuda})"
+PY
