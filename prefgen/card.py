@@ -18,9 +18,23 @@ def card_configs(manifests: list[Manifest]) -> list[dict]:
     return [config("default", latest)] + [config(m.version, m.version) for m in reversed(manifests)]
 
 
+def card_infos(manifests: list[Manifest]) -> list[dict]:
+    """Sizes per config. Besides informing readers, they make datasets' cache key differ between stores that share
+    a folder name and version names: datasets hashes the card's configs and infos, not the files, for local folders."""
+
+    def info(name: str, m: Manifest) -> dict:
+        return {"config_name": name, "download_size": sum(f.bytes for f in m.files),
+                "splits": [{"name": "train", "num_examples": m.rows}]}
+
+    if not manifests:
+        return []
+    return [info("default", manifests[-1])] + [info(m.version, m) for m in reversed(manifests)]
+
+
 def render_card(title: str, manifests: list[Manifest]) -> str:
     header = {
         "configs": card_configs(manifests),
+        "dataset_info": card_infos(manifests),
         "tags": ["prefgen", "dpo", "preference", "vision-language", "synthetic"],
         "task_categories": ["image-text-to-text"],
     }

@@ -26,9 +26,9 @@ class ModelRef(BaseModel):
 
 
 class Manifest(BaseModel):
-    """Everything known about one published version."""
+    """Everything known about one published version. Keys added by later prefgen releases are kept, not refused."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
 
     format: Literal[1] = Field(FORMAT, description="Manifest format version.")
     version: str

@@ -340,7 +340,8 @@ def _check_flow(data: dict, root: yaml.Node) -> list[Problem]:
         available.update(writes)
     missing = [c for c in CONTRACT_COLUMNS if c not in available]
     if stages and all(isinstance(s, dict) and s.get("type") in STAGES for s in stages) and missing:
-        problems.append(Problem("stages", _line(root, ["stages"]), "no stage writes the pair columns "
+        key = _node_at(root, ["stages"], key=True)
+        problems.append(Problem("stages", key.start_mark.line + 1, "no stage writes the pair columns "
                                 f"({', '.join(missing)}); end the recipe with a `select_pairs` stage"))
     return problems
 

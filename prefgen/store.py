@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from prefgen import __version__
 from prefgen.contract import REQUIRED_COLUMNS
 from prefgen.errors import StoreError
-from prefgen.manifest import Manifest, ShardInfo
+from prefgen.manifest import FORMAT, Manifest, ShardInfo
 from prefgen.naming import check_version_name
 
 if TYPE_CHECKING:
@@ -98,7 +98,11 @@ class Store:
 
     def _read_manifest(self, path: Path) -> Manifest:
         try:
-            return Manifest.model_validate_json(path.read_bytes())
+            raw = json.loads(path.read_bytes())
+            if isinstance(raw, dict) and isinstance(raw.get("format"), int) and raw["format"] > FORMAT:
+                raise StoreError(f"{path.relative_to(self.root)} was written by a newer prefgen (manifest format "
+                                 f"{raw['format']}); upgrade prefgen to read this store")
+            return Manifest.model_validate(raw)
         except (OSError, ValidationError, ValueError) as exc:
             first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
             raise StoreError(f"corrupt manifest {path.relative_to(self.root)}: {first}") from None
@@ -244,13 +248,29 @@ def rows_to_table(rows: Iterable[dict]) -> "pa.Table":
 
     from prefgen.contract import contract_features
 
-    rows = list(rows)
+    rows = [_embed_images(row) for row in rows]
     contract = contract_features()
     extras = [{k: v for k, v in row.items() if k not in contract} for row in rows]
     inferred = Dataset.from_list(extras).features if extras and extras[0] else Features()
     names = list(rows[0]) if rows else list(REQUIRED_COLUMNS)
     features = Features({k: contract[k] if k in contract else inferred[k] for k in names})
     return Dataset.from_list(rows, features=features).data.table
+
+
+def _embed_images(row: dict) -> dict:
+    """Images given as file paths are read in, so a store never depends on files outside itself."""
+    images = row.get("images")
+    if not images or not any(isinstance(im, (str, os.PathLike)) for im in images):
+        return row
+    embedded = []
+    for image in images:
+        if isinstance(image, (str, os.PathLike)):
+            try:
+                image = {"bytes": Path(image).read_bytes(), "path": Path(image).name}
+            except OSError as exc:
+                raise StoreError(f"cannot read image {image}: {exc.strerror}") from None
+        embedded.append(image)
+    return {**row, "images": embedded}
 
 
 def write_card(store: Store) -> None:

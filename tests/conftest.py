@@ -1,0 +1,50 @@
+"""Shared fixtures. Nothing in the tests may reach a hub, and the Hugging Face caches live in a temporary folder."""
+
+import os
+import tempfile
+
+_CACHE = tempfile.mkdtemp(prefix="prefgen-tests-hf-")
+os.environ.update(
+    HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", NO_ALBUMENTATIONS_UPDATE="1",
+    HF_HOME=_CACHE, HF_DATASETS_CACHE=os.path.join(_CACHE, "datasets"), TOKENIZERS_PARALLELISM="false",
+    HF_HUB_DISABLE_PROGRESS_BARS="1", HF_DATASETS_DISABLE_PROGRESS_BARS="1",
+)
+
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+
+def pair_rows(prefix: str, n: int, margin_step: float = 0.1) -> list[dict]:
+    """Literal preference rows in the output contract, each with its own small image."""
+    return [
+        {
+            "id": f"{prefix}{i}",
+            "images": [Image.new("RGB", (8, 6), (10 * i, 100, 200))],
+            "prompt": [{"role": "user", "content": f"What is in picture {i}?"}],
+            "chosen": [{"role": "assistant", "content": f"A blue square number {i}."}],
+            "rejected": [{"role": "assistant", "content": f"A red dog number {i}."}],
+            "image_id": f"img{prefix}{i}",
+            "question": f"What is in picture {i}?",
+            "method": "test",
+            "chosen_score": 1.0 + margin_step * i,
+            "rejected_score": 1.0,
+            "margin": margin_step * i,
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def make_store(tmp_path):
+    """Build a store from literal rows: ``make_store({"v1": 3, "v2": 2})`` publishes v1 with 3 rows, then v2."""
+    from prefgen.store import Store
+
+    def make(versions: dict[str, int], root=None):
+        store = Store.create(root or tmp_path / "store")
+        for version, n in versions.items():
+            with store.draft(version) as draft:
+                draft.write_shard(0, pair_rows(version, n))
+                draft.publish(message=f"{version} rows")
+        return store
+
+    return make
