@@ -154,12 +154,23 @@ def show(ref: str, limit: int) -> None:
 def query(store: Path, sql: str, fmt: str, output: Path | None, images: bool) -> None:
     """Run read-only SQL over a store. Views: `pairs` (latest version), one per version (quote names with dots,
     e.g. "v1.2"), and `versions`."""
-    from prefgen.output import write_table
-    from prefgen.query import run_query
+    from prefgen.errors import PrefgenError
     from prefgen.store import Store
 
-    table = run_query(Store(store), sql, images=images)
-    write_table(table, fmt, output)
+    if fmt == "parquet":
+        if output is None:
+            raise PrefgenError("--format parquet needs -o FILE")
+        import pyarrow.parquet as pq
+
+        from prefgen.query import run_query
+
+        pq.write_table(run_query(Store(store), sql, images=images), output)
+        return
+    from prefgen.output import write_rows
+    from prefgen.query import fetch_rows
+
+    columns, rows = fetch_rows(Store(store), sql, images=images)
+    write_rows(columns, rows, fmt, output)
 
 
 @cli.command()

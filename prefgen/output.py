@@ -1,77 +1,70 @@
-"""Writing query results: a terminal table, CSV, JSON or parquet, to stdout or a file."""
+"""Writing query results: a terminal table, CSV or JSON from Python rows, or parquet from Arrow; stdout or a file."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import decimal
 import json
 import sys
+import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from prefgen.errors import PrefgenError
-
-if TYPE_CHECKING:
-    import pyarrow as pa
+from typing import Any, Sequence
 
 CELL_CHARS = 80  # longer text is cut in terminal tables; use csv/json for whole values
 
 
-def write_table(table: "pa.Table", fmt: str, output: Path | None) -> None:
-    if fmt == "parquet":
-        if output is None:
-            raise PrefgenError("--format parquet needs -o FILE")
-        import pyarrow.parquet as pq
-
-        pq.write_table(table, output)
-        return
+def write_rows(columns: Sequence[str], rows: Sequence[tuple], fmt: str, output: Path | None) -> None:
+    """Write rows as ``table``, ``csv`` or ``json`` (a list of objects)."""
     if fmt == "table":
-        text = render_table(table)
+        text = render_table(columns, rows)
     elif fmt == "csv":
-        text = _csv(table)
+        text = _csv(columns, rows)
+    elif fmt == "json":
+        text = json.dumps([dict(zip(columns, row)) for row in rows], default=_json_default, ensure_ascii=False,
+                          indent=1) + "\n"
     else:
-        text = json.dumps(table.to_pylist(), default=_json_default, ensure_ascii=False, indent=1) + "\n"
+        raise ValueError(f"not a row format: {fmt}")
     if output is None:
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
 
 
-def render_table(table: "pa.Table") -> str:
+def render_table(columns: Sequence[str], rows: Sequence[tuple]) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    view = Table(show_lines=False, header_style="bold")
-    for name in table.column_names:
+    view = Table(header_style="bold")
+    for name in columns:
         view.add_column(name, overflow="fold")
-    for row in table.to_pylist():
-        view.add_row(*(_cell(v) for v in row.values()))
+    for row in rows:
+        view.add_row(*(_cell(v) for v in row))
     console = Console(width=200, record=True, file=_Null(), force_terminal=False)
     console.print(view)
-    console.print(f"{table.num_rows} row(s)")
+    console.print(f"{len(rows)} row(s)")
     return console.export_text()
 
 
 def _cell(value: Any) -> str:
     if isinstance(value, list) and value and isinstance(value[0], dict) and "content" in value[0]:
         value = " | ".join(str(m.get("content")) for m in value)  # a message list reads best as its text
-    text = "" if value is None else str(_json_default(value) if isinstance(value, bytes) else value)
-    text = text.replace("\n", " ")
+    elif isinstance(value, (bytes, list, dict)):
+        value = json.dumps(value, default=_json_default, ensure_ascii=False)
+    text = "" if value is None else str(value).replace("\n", " ")
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
 
 
-def _csv(table: "pa.Table") -> str:
+def _csv(columns: Sequence[str], rows: Sequence[tuple]) -> str:
     import csv
     import io
 
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(table.column_names)
-    for row in table.to_pylist():
-        writer.writerow(
-            [json.dumps(v, default=_json_default, ensure_ascii=False) if isinstance(v, (list, dict)) else
-             _json_default(v) if isinstance(v, (bytes, dt.datetime, dt.date)) else v for v in row.values()]
-        )
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([json.dumps(v, default=_json_default, ensure_ascii=False) if isinstance(v, (list, dict))
+                         else v if isinstance(v, (str, int, float, type(None))) else _json_default(v) for v in row])
     return out.getvalue()
 
 
@@ -82,6 +75,10 @@ def _json_default(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
     return str(value)
 
 

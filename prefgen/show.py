@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from prefgen.output import render_table
-from prefgen.query import connect
+from prefgen.query import fetch_rows
 from prefgen.store import Store
 
 _SAMPLE_COLUMNS = (
@@ -29,9 +29,5 @@ def render_version(store: Store, version: str | None, limit: int) -> None:
     if manifest.drops:
         click.echo("dropped: " + ", ".join(f"{k} {v}" for k, v in sorted(manifest.drops.items())))
     select = ", ".join(f"{expr} AS {alias}" for expr, alias in _SAMPLE_COLUMNS if expr.split("[")[0] in manifest.columns)
-    con = connect(store)
-    try:
-        table = con.sql(f'SELECT {select} FROM "{manifest.version}" LIMIT {int(limit)}').to_arrow_table()
-    finally:
-        con.close()
-    click.echo(render_table(table), nl=False)
+    columns, rows = fetch_rows(store, f'SELECT {select} FROM "{manifest.version}" LIMIT {int(limit)}')
+    click.echo(render_table(columns, rows), nl=False)

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, Iterable
 from pydantic import ValidationError
 
 from prefgen import __version__
-from prefgen.contract import REQUIRED_COLUMNS
 from prefgen.errors import StoreError
 from prefgen.manifest import FORMAT, Manifest, ShardInfo
 from prefgen.naming import check_version_name
@@ -189,6 +188,8 @@ class Draft:
         """Write shard ``index`` atomically (a crash leaves the old state or the whole shard, never part of it)."""
         import pyarrow.parquet as pq
 
+        from prefgen.contract import REQUIRED_COLUMNS
+
         table = rows if not isinstance(rows, list) else rows_to_table(rows)
         missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
         if missing:
@@ -246,7 +247,7 @@ def rows_to_table(rows: Iterable[dict]) -> "pa.Table":
     """Encode rows (PIL images, bytes or paths in ``images``) as an Arrow table with the contract's features."""
     from datasets import Dataset, Features
 
-    from prefgen.contract import contract_features
+    from prefgen.contract import REQUIRED_COLUMNS, contract_features
 
     rows = [_embed_images(row) for row in rows]
     contract = contract_features()

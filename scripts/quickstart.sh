@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 source scripts/env.sh
-exec .venv/bin/prefgen build recipes/quickstart.yaml "$@"
+# Until the build runner lands, the furthest real step: validate, read the source, show the plan.
+exec .venv/bin/prefgen build recipes/quickstart.yaml --plan "$@"
