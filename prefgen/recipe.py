@@ -7,6 +7,7 @@ problem at once, each located by its YAML path and line, which is what ``prefgen
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
 from prefgen.errors import PrefgenError, RecipeError
 from prefgen.naming import check_version_name
@@ -53,6 +54,7 @@ class HFDatasetSource(_SourceBase):
     split: str = Field("train", description="Split to read.")
     image_column: str = Field("image", description="Column holding the image.")
     question_column: str | None = Field(None, description="Column holding a question per image, if any.")
+    extra_columns: list[str] = Field([], description="Columns copied to every row as they are (e.g. answers to rank).")
 
     @model_validator(mode="after")
     def _one_location(self):
@@ -63,7 +65,7 @@ class HFDatasetSource(_SourceBase):
         return self
 
     def output_columns(self) -> list[str]:
-        return super().output_columns() + (["question"] if self.question_column else [])
+        return super().output_columns() + (["question"] if self.question_column else []) + self.extra_columns
 
 
 class ManifestSource(_SourceBase):
@@ -73,6 +75,7 @@ class ManifestSource(_SourceBase):
     path: str = Field(..., description="A .parquet or .jsonl file.")
     image_column: str = Field("image", description="Column holding the image path.")
     question_column: str | None = Field(None, description="Column holding a question per image, if any.")
+    extra_columns: list[str] = Field([], description="Columns copied to every row as they are (e.g. answers to rank).")
 
     @field_validator("path")
     @classmethod
@@ -82,7 +85,7 @@ class ManifestSource(_SourceBase):
         return value
 
     def output_columns(self) -> list[str]:
-        return super().output_columns() + (["question"] if self.question_column else [])
+        return super().output_columns() + (["question"] if self.question_column else []) + self.extra_columns
 
 
 Source = Annotated[Union[ImageFolderSource, HFDatasetSource, ManifestSource], Field(discriminator="type")]
@@ -179,6 +182,22 @@ class Recipe(StrictModel):
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
+_BUILTIN_STAGES = tuple(STAGES.values())
+
+
+def recipe_model() -> type[Recipe]:
+    """The Recipe model for the stages registered now (``STAGES`` may be extended, e.g. by tests or plugins)."""
+    return _recipe_model(tuple(STAGES.values()))
+
+
+@functools.lru_cache(maxsize=8)
+def _recipe_model(stage_types: tuple[type[StageParams], ...]) -> type[Recipe]:
+    if stage_types == _BUILTIN_STAGES:
+        return Recipe
+    entry = Annotated[Union[stage_types], Field(discriminator="type")]
+    return create_model("Recipe", __base__=Recipe, stages=(list[entry], Field(..., min_length=1)))
+
+
 # ---------------------------------------------------------------------------------------------------- checking
 
 
@@ -223,7 +242,7 @@ def _check(path: Path) -> tuple[Recipe | None, list[Problem]]:
     problems = _duplicate_keys(root, ())
     recipe = None
     try:
-        recipe = Recipe.model_validate(data)
+        recipe = recipe_model().model_validate(data)
     except ValidationError as exc:
         problems += [_problem_from_error(err, root) for err in exc.errors()]
     problems += _check_flow(data, root)
@@ -234,8 +253,9 @@ def _check(path: Path) -> tuple[Recipe | None, list[Problem]]:
 def _problem_from_error(err: dict[str, Any], root: yaml.Node) -> Problem:
     raw = err["loc"]
     # Discriminated unions put the tag in the location (stages.2.answer.n); users never wrote it.
+    tags = _OTHER_TAGS | set(STAGES)
     loc = [part for i, part in enumerate(raw)
-           if not (part in _TAGGED and i > 0 and (isinstance(raw[i - 1], int) or raw[i - 1] == "source"))]
+           if not (part in tags and i > 0 and (isinstance(raw[i - 1], int) or raw[i - 1] == "source"))]
     kind = err["type"]
     if kind == "union_tag_invalid":
         tag = err["ctx"]["tag"]
@@ -260,9 +280,8 @@ def _problem_from_error(err: dict[str, Any], root: yaml.Node) -> Problem:
     return Problem(_format_path(loc), node.start_mark.line + 1 if node is not None else None, message)
 
 
-_TAGGED = frozenset(STAGES) | {"image_folder", "hf_dataset", "manifest"} | {
-    "diffusion_noise", "gaussian_noise", "gaussian_blur", "jpeg", "color_jitter", "random_resized_crop"
-}
+_OTHER_TAGS = frozenset({"image_folder", "hf_dataset", "manifest", "diffusion_noise", "gaussian_noise",
+                         "gaussian_blur", "jpeg", "color_jitter", "random_resized_crop"})
 
 
 def _source_types() -> list[str]:
@@ -350,6 +369,8 @@ def _source_columns(raw: Any) -> list[str]:
     columns = ["image_id", "image", "image_path"]
     if isinstance(raw, dict) and raw.get("question_column"):
         columns.append("question")
+    if isinstance(raw, dict) and isinstance(raw.get("extra_columns"), list):
+        columns += [str(c) for c in raw["extra_columns"]]
     return columns
 
 

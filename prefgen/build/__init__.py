@@ -1,0 +1,1 @@
+"""Executing recipes: sources, the stage runner, the per-stage cache."""
