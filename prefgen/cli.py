@@ -100,18 +100,78 @@ def stages(name: str | None) -> None:
 
 @cli.command()
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--plan", is_flag=True, help="Validate, read the source and print what would run; write nothing.")
-def build(recipe: Path, plan: bool) -> None:
-    """Build a new dataset version from a recipe."""
-    from prefgen.plan import make_plan
+@click.option("--plan", is_flag=True, help="Validate, read the source listing and print what would run; write nothing.")
+@click.option("--preview", type=click.IntRange(min=1), help="Run this many images, print the pairs, publish nothing.")
+@click.option("--limit", type=click.IntRange(min=1), help="Read at most this many source images.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), help="Store folder (overrides the recipe).")
+@click.option("--version", "version", help="Version name (default: the recipe's, else the next vN).")
+@click.option("-m", "--message", help="Version message (default: the recipe's).")
+@click.option("--push", "push_repo", help="Push the new version to this Hub dataset repo.")
+@click.option("--fresh", is_flag=True, help="Discard an unfinished draft instead of continuing it.")
+@click.option("--shard-size", default=64, show_default=True, type=click.IntRange(min=1),
+              help="Images per shard: the unit of resume and of caching.")
+@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1),
+              help="Rows per stage call (does not change the results).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--log-json", type=click.Path(dir_okay=False, path_type=Path), help="Append JSON-lines events here.")
+def build(recipe: Path, plan: bool, preview: int | None, limit: int | None, out: Path | None, version: str | None,
+          message: str | None, push_repo: str | None, fresh: bool, shard_size: int, batch_size: int, quiet: bool,
+          log_json: Path | None) -> None:
+    """Build a new dataset version from a recipe (resumes an interrupted build of the same recipe)."""
+    if plan:
+        from prefgen.plan import make_plan
 
-    the_plan = make_plan(recipe)
-    click.echo(the_plan.render())
-    if not plan:
-        from prefgen.errors import PrefgenError
+        click.echo(make_plan(recipe).render())
+        return
+    from prefgen.build.runner import BuildOptions, run_build
 
-        raise PrefgenError("this prefgen cannot run stages yet (the build runner is not part of it); "
-                           "`prefgen build --plan` shows what would run")
+    options = BuildOptions(out=out, version=version, message=message, limit=limit, preview=preview, fresh=fresh,
+                           push=push_repo, quiet=quiet, log_json=log_json, shard_size=shard_size,
+                           batch_size=batch_size)
+    result = run_build(recipe, options)
+    drops = ", ".join(f"{reason} {n}" for reason, n in result.drops.most_common()) or "none"
+    if result.manifest is None:
+        from prefgen.show import render_pairs
+
+        click.echo(render_pairs(result.rows), nl=False)
+        click.echo(f"preview: {len(result.rows)} pair(s), nothing published; dropped: {drops}")
+        return
+    m = result.manifest
+    click.echo(f"published {m.version} in {out or m.recipe['output']['store']}: {m.rows} pairs; dropped: {drops}")
+    if result.push_summary:
+        click.echo(result.push_summary)
+
+
+@cli.group()
+def cache() -> None:
+    """Inspect or clean the per-stage cache of a store."""
+
+
+@cache.command("ls")
+@click.argument("store", type=click.Path(path_type=Path))
+def cache_ls(store: Path) -> None:
+    """Cache entries by stage: shards, rows, size, and whether the last build of a recipe used them."""
+    from prefgen.build.cache import summarize
+    from prefgen.store import Store
+
+    rows = summarize(Store(store).root / ".prefgen" / "cache")
+    if not rows:
+        click.echo(f"{store}: the cache is empty")
+        return
+    _print_columns(("stage", "entries", "rows", "size", "in use"), rows)
+
+
+@cache.command("prune")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--all", "everything", is_flag=True, help="Remove every entry, not only those no last build used.")
+def cache_prune(store: Path, everything: bool) -> None:
+    """Remove cache entries that the last build of each recipe did not use (or all of them)."""
+    from prefgen.build.cache import StageCache, in_use
+    from prefgen.store import Store
+
+    root = Store(store).root / ".prefgen" / "cache"
+    removed, freed = StageCache(root).prune(() if everything else in_use(root))
+    click.echo(f"removed {removed} entries ({freed / 1e6:.1f} MB)")
 
 
 # ---------------------------------------------------------------------------------------------------- stores

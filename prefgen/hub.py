@@ -25,7 +25,7 @@ from prefgen.manifest import Manifest
 from prefgen.store import Store
 
 REPO_TYPE = "dataset"
-PULL_PATTERNS = ["README.md", "data/**", "versions/**"]
+PULL_PATTERNS = ["README.md", "data/**", "versions/**", "rejects/**"]
 _LOGIN_HINT = "set HF_TOKEN or run `hf auth login`"
 
 
@@ -111,6 +111,9 @@ def _operations(store: Store, repo: str, included: list[Manifest]) -> list[Commi
     for m in included:
         ops.append(CommitOperationAdd(f"versions/{m.version}.json", store.root / "versions" / f"{m.version}.json"))
         ops += [CommitOperationAdd(f"data/{m.version}/{f.name}", f) for f in store.data_files(m.version)]
+        rejects = store.rejects_file(m.version)
+        if rejects is not None:
+            ops.append(CommitOperationAdd(f"rejects/{m.version}.parquet", rejects))
     return ops
 
 

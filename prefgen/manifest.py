@@ -40,6 +40,7 @@ class Manifest(BaseModel):
     files: list[ShardInfo]
     columns: list[str] = Field(..., description="Column names of the rows.")
     drops: dict[str, int] = Field(default_factory=dict, description="Rows dropped before publishing, by reason.")
+    rejects: int = Field(0, ge=0, description="Rows listed in rejects/<version>.parquet.")
     stats: dict[str, Any] = Field(default_factory=dict, description="Per-stage counts and timings.")
     recipe: dict[str, Any] | None = Field(None, description="The recipe that built the rows, as validated.")
     recipe_fingerprint: str | None = None

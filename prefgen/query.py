@@ -1,4 +1,5 @@
-"""DuckDB over a store: a view per version, ``pairs`` for the latest, and ``versions`` for the manifests.
+"""DuckDB over a store: a view per version, ``pairs`` for the latest, ``versions`` for the manifests, and
+``rejects`` for the rows builds dropped (version, row_id, stage, reason, detail).
 
 The connection is read-only by construction: only single SELECT statements run, and once the views exist DuckDB
 may touch no file but the store's parquet files, so SQL can neither change the store nor read elsewhere.
@@ -31,9 +32,18 @@ def connect(store: Store, *, images: bool = False) -> "duckdb.DuckDBPyConnection
         files = [str(p.resolve()) for p in store.data_files(manifest.version)]
         allowed += files
         drop = "" if images or "images" not in manifest.columns else " EXCLUDE (images)"
-        con.execute(f"CREATE VIEW {_quote(manifest.version)} AS SELECT *{drop} FROM read_parquet({files!r})")
+        con.execute(f"CREATE VIEW {_quote(manifest.version)} AS SELECT *{drop} FROM read_parquet({_sql_list(files)})")
     if manifests:
         con.execute(f"CREATE VIEW pairs AS SELECT * FROM {_quote(manifests[-1].version)}")
+    parts = ["SELECT NULL::VARCHAR AS version, NULL::VARCHAR AS row_id, NULL::VARCHAR AS stage, "
+             "NULL::VARCHAR AS reason, NULL::VARCHAR AS detail WHERE false"]
+    for manifest in manifests:
+        path = store.rejects_file(manifest.version)
+        if path is not None:
+            allowed.append(str(path.resolve()))
+            parts.append(f"SELECT '{manifest.version}' AS version, row_id, stage, reason, detail "
+                         f"FROM read_parquet({_sql_list([str(path.resolve())])})")
+    con.execute("CREATE VIEW rejects AS " + " UNION ALL ".join(parts))
     # A plain table filled with parameters: registering an Arrow table would make duckdb import pandas (0.3 s).
     con.execute("CREATE TABLE _versions (version VARCHAR, rows BIGINT, parent VARCHAR, created_at TIMESTAMPTZ, "
                 "origin VARCHAR, message VARCHAR, recipe_fingerprint VARCHAR, round BIGINT)")
@@ -41,7 +51,7 @@ def connect(store: Store, *, images: bool = False) -> "duckdb.DuckDBPyConnection
         con.executemany("INSERT INTO _versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         [[getattr(m, k) for k in _VERSION_COLUMNS] for m in manifests])
     con.execute("CREATE VIEW versions AS SELECT * FROM _versions")
-    con.execute(f"SET allowed_paths = {allowed!r}")
+    con.execute(f"SET allowed_paths = {_sql_list(allowed)}")
     con.execute("SET enable_external_access = false")
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET lock_configuration = true")
@@ -115,6 +125,10 @@ def parse_ref(ref: str) -> tuple[Store, str | None]:
         store.manifest(version)  # unknown or invalid version: clear error now
         return store, version
     return Store(ref), None
+
+
+def _sql_list(texts: list[str]) -> str:
+    return "[" + ", ".join("'" + t.replace("'", "''") + "'" for t in texts) + "]"
 
 
 def _quote(name: str) -> str:

@@ -31,3 +31,15 @@ def render_version(store: Store, version: str | None, limit: int) -> None:
     select = ", ".join(f"{expr} AS {alias}" for expr, alias in _SAMPLE_COLUMNS if expr.split("[")[0] in manifest.columns)
     columns, rows = fetch_rows(store, f'SELECT {select} FROM "{manifest.version}" LIMIT {int(limit)}')
     click.echo(render_table(columns, rows), nl=False)
+
+
+def render_pairs(rows: list[dict]) -> str:
+    """A table of pairs held in memory (``build --preview``), in the same shape as ``show``."""
+
+    def text(messages) -> str:
+        return messages[-1]["content"] if messages else ""
+
+    columns = ["id", "question", "chosen", "rejected", "margin"]
+    table = [(r.get("id", r.get("row_id")), text(r.get("prompt")), text(r.get("chosen")), text(r.get("rejected")),
+              r.get("margin")) for r in rows]
+    return render_table(columns, table)

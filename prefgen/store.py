@@ -4,6 +4,7 @@
                                                     plus `default` = the latest, so `load_dataset(store)` works
     <store>/data/<version>/train-XXXXX-of-YYYYY.parquet
     <store>/versions/<version>.json                 manifest; a version exists once its manifest does
+    <store>/rejects/<version>.parquet               rows dropped while building it: row_id, stage, reason, detail
     <store>/.prefgen/                               lock and drafts (never pushed)
 
 Writers open a ``Draft`` (which holds the store's lock), write shards, and ``publish`` it: the shards are renamed
@@ -94,6 +95,11 @@ class Store:
         if missing:
             raise StoreError(f"version {manifest.version} is damaged: {missing[0].relative_to(self.root)} is missing")
         return files
+
+    def rejects_file(self, version: str | None = None) -> Path | None:
+        """rejects/<version>.parquet, when the version has one (versions made by derive or pull may not)."""
+        path = self.root / "rejects" / f"{self.manifest(version).version}.parquet"
+        return path if path.is_file() else None
 
     def _read_manifest(self, path: Path) -> Manifest:
         try:
@@ -212,12 +218,13 @@ class Draft:
             raise StoreError(f"draft {version!r} has no rows to publish")
         if parent == "latest":
             parent = store.latest()
-        schemas = [pq.read_schema(p) for p in shards]
-        if any(s.remove_metadata() != schemas[0].remove_metadata() for s in schemas[1:]):
-            raise StoreError(f"draft {version!r} has shards with different columns; it cannot be published as one")
         counts = [pq.read_metadata(p).num_rows for p in shards]
         if sum(counts) and 0 in counts:  # empty shards add nothing but files
             shards, counts = [p for p, c in zip(shards, counts) if c], [c for c in counts if c]
+        schemas = [pq.read_schema(p) for p in shards]
+        if any(s.remove_metadata() != schemas[0].remove_metadata() for s in schemas[1:]):
+            raise StoreError(f"draft {version!r} has shards with different columns; it cannot be published as one")
+        rejects = self._collect_rejects()
         files = []
         for i, (shard, rows) in enumerate(zip(shards, counts)):
             final = self.path / f"train-{i:05d}-of-{len(shards):05d}.parquet"
@@ -225,7 +232,7 @@ class Draft:
             files.append(ShardInfo(name=final.name, rows=rows, bytes=final.stat().st_size, sha256=_sha256(final)))
         manifest = Manifest(
             version=version, parent=parent, created_at=datetime.now(timezone.utc), message=message, origin=origin,
-            rows=sum(counts), files=files, columns=schemas[0].names, code_version=__version__, **info,
+            rows=sum(counts), files=files, columns=schemas[0].names, rejects=rejects, code_version=__version__, **info,
         )
         for leftover in self.path.iterdir():
             if not leftover.name.startswith("train-"):
@@ -238,9 +245,41 @@ class Draft:
         self.close()
         return manifest
 
+    def write_rejects(self, index: int, rejects: list[dict]) -> None:
+        """Record shard ``index``'s rejected rows (``row_id``, ``stage``, ``reason``, ``detail``). Write them before
+        the shard itself: a finished shard then always has its rejects."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        target = self.path / f"rejects-{index:05d}.parquet"
+        tmp = target.with_suffix(".tmp")
+        pq.write_table(pa.Table.from_pylist(rejects, schema=REJECTS_SCHEMA()), tmp)
+        os.replace(tmp, target)
+
+    def _collect_rejects(self) -> int:
+        """Gather the shards' rejects into rejects/<version>.parquet (invisible until the manifest exists)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        parts = sorted(self.path.glob("rejects-*.parquet"))
+        table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else REJECTS_SCHEMA().empty_table()
+        folder = self.store.root / "rejects"
+        folder.mkdir(exist_ok=True)
+        tmp = folder / f"{self.version}.parquet.tmp"
+        pq.write_table(table, tmp)
+        os.replace(tmp, folder / f"{self.version}.parquet")
+        return table.num_rows
+
     def discard(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
         self.close()
+
+
+def REJECTS_SCHEMA():  # noqa: N802 - a constant that needs pyarrow, built when first used
+    import pyarrow as pa
+
+    return pa.schema([("row_id", pa.string()), ("stage", pa.string()), ("reason", pa.string()),
+                      ("detail", pa.string())])
 
 
 def rows_to_table(rows: Iterable[dict]) -> "pa.Table":

@@ -43,10 +43,12 @@ def test_build_plan_reads_the_source_and_writes_nothing(tmp_path):
     assert not (ROOT / "out" / "quickstart").exists()
 
 
-def test_build_without_a_runner_says_so(tmp_path):
-    result = run("build", ROOT / "recipes" / "quickstart.yaml")
+def test_build_of_a_recipe_with_unimplemented_stages_names_them(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text((ROOT / "recipes" / "quickstart.yaml").read_text().replace("path: ../", f"path: {ROOT}/"))
+    result = run("build", recipe)
     assert result.exit_code == 1
-    assert "cannot run stages yet" in result.stderr
+    assert "cannot run in this prefgen yet" in result.stderr and "self_question" in result.stderr
 
 
 def test_build_of_a_bad_recipe_is_one_line(tmp_path):

@@ -223,7 +223,8 @@ def test_first_push_is_one_commit_of_card_manifests_and_data_then_a_tag(store_v1
     repo = hub.repos["u/d"]
     assert hub.names().count("create_commit") == 1
     commit = repo.commits[-1]
-    expected = ["README.md", "versions/v1.json"] + [f"data/v1/{f.name}" for f in store_v1.data_files("v1")]
+    expected = ["README.md", "versions/v1.json", "rejects/v1.parquet"] + [
+        f"data/v1/{f.name}" for f in store_v1.data_files("v1")]
     assert commit["added"] == sorted(expected)
     assert not any(p.startswith(".prefgen") for p in commit["files"])
     assert commit["message"] == "prefgen: publish v1"
@@ -286,8 +287,8 @@ def test_push_of_an_older_version_holds_only_that_version(store, hub):
     result = push(store, "u/d", version="v1", api=hub)
 
     commit = hub.repos["u/d"].commits[-1]
-    assert not any(p.startswith(("data/v2", "versions/v2")) for p in commit["files"])
-    assert {p.split("/")[0] for p in commit["added"]} == {"README.md", "versions", "data"}
+    assert not any(p.startswith(("data/v2", "versions/v2", "rejects/v2")) for p in commit["files"])
+    assert {p.split("/")[0] for p in commit["added"]} == {"README.md", "versions", "data", "rejects"}
     assert card_configs(commit["files"]["README.md"]) == {"default": ["data/v1/*.parquet"],
                                                           "v1": ["data/v1/*.parquet"]}
     assert result.tagged == ["v1"] and hub.repos["u/d"].tags == {"v1": commit["oid"]}
@@ -343,7 +344,7 @@ def test_pull_at_a_tag_makes_a_store_of_that_version(store, hub, tmp_path):
     assert table_rows(pulled.data_files("v1")) == table_rows(store.data_files("v1"))
     assert not (pulled.root / ".cache").exists()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".copy")) == []  # no temp folder left
-    assert hub.calls[-1][1]["allow_patterns"] == ["README.md", "data/**", "versions/**"]
+    assert hub.calls[-1][1]["allow_patterns"] == ["README.md", "data/**", "versions/**", "rejects/**"]
 
 
 def test_pull_of_main_gets_every_pushed_version(store, hub, tmp_path):

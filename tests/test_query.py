@@ -1,5 +1,6 @@
 import pytest
 
+from conftest import pair_rows
 from prefgen.errors import QueryError, StoreError
 from prefgen.query import parse_ref, referenced_versions, run_query
 
@@ -82,3 +83,19 @@ def test_parse_ref_splits_store_and_version(make_store):
         parse_ref(f"{store.root}@v2")
     with pytest.raises(StoreError, match="invalid version name"):
         parse_ref(f"{store.root}@../v1")
+
+
+def test_stores_under_awkward_paths_are_queryable(make_store, tmp_path):
+    store = make_store({"v1": 2}, root=tmp_path / "it's a \"store\"")
+    assert run_query(store, "SELECT count(*) AS n FROM pairs").column("n").to_pylist() == [2]
+
+
+def test_rejects_view_lists_every_version(make_store):
+    store = make_store({"v1": 1})
+    with store.draft("v2") as draft:
+        draft.write_rejects(0, [{"row_id": "r1", "stage": "answer", "reason": "empty_answer", "detail": ""}])
+        draft.write_shard(0, pair_rows("b", 1))
+        draft.publish()
+    table = run_query(store, "SELECT version, row_id, stage, reason FROM rejects")
+    assert table.to_pylist() == [{"version": "v2", "row_id": "r1", "stage": "answer", "reason": "empty_answer"}]
+    assert store.manifest("v2").rejects == 1 and store.manifest("v1").rejects == 0

@@ -23,7 +23,8 @@ def card_header(store):
 def test_publish_writes_the_layout_and_manifest(make_store):
     store = make_store({"v1": 3})
     assert sorted(p.relative_to(store.root).as_posix() for p in store.root.rglob("*") if p.is_file()
-                  and ".prefgen" not in p.parts) == ["README.md", "data/v1/train-00000-of-00001.parquet", "versions/v1.json"]
+                  and ".prefgen" not in p.parts) == [
+        "README.md", "data/v1/train-00000-of-00001.parquet", "rejects/v1.parquet", "versions/v1.json"]
     manifest = json.loads((store.root / "versions" / "v1.json").read_text())
     assert manifest["version"] == "v1" and manifest["rows"] == 3 and manifest["parent"] is None
     assert manifest["message"] == "v1 rows" and manifest["origin"] == "build"

@@ -3,51 +3,87 @@ and POVID (step t, with the space it is applied in made explicit), albumentation
 crop. Ops are applied in order. The corrupted image is recreated from (ops, seed) when needed, not stored,
 unless ``store_images`` is set.
 
-Reads ``image`` and ``image_id``; writes ``corruption`` (a JSON description of ops and seed).
+Reads ``image`` and ``image_id``; writes ``corruption``, a JSON ``{"ops": [...], "seed": <int>}`` that
+``apply_corruption`` turns back into the same pixels (and ``corrupted_image``, a PNG, with ``store_images``).
+The op code lives in ``corruption_ops``, imported only when a corruption runs, so validating a recipe stays light.
 """
 
-from typing import Annotated, ClassVar, Literal, Union
+from __future__ import annotations
 
-from pydantic import Field
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Union
 
-from prefgen.stages.base import StageParams, StrictModel
+from pydantic import Field, model_validator
+
+from prefgen.stages.base import Drop, Row, Stage, StageParams, StrictModel
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
-class DiffusionNoise(StrictModel):
+class _Op(StrictModel):
+    @model_validator(mode="after")
+    def _ranges_ordered(self):
+        for name, value in self:
+            if isinstance(value, tuple) and value[0] > value[1]:
+                raise ValueError(f"{name} must be (low, high) with low <= high, got {value}")
+        return self
+
+
+def _bounded(kind: type, low: float, high: float):
+    return Annotated[kind, Field(ge=low, le=high)]
+
+
+class DiffusionNoise(_Op):
     op: Literal["diffusion_noise"] = "diffusion_noise"
     t: int = Field(600, ge=0, le=999, description="Step of the 1000-step sigmoid schedule (SeVa 500/800, SENA 600).")
     space: Literal["pixel", "normalized"] = Field(
-        "pixel", description="Add noise to [0,1] pixels, or to the processor-normalised tensor as SENA does."
+        "pixel",
+        description="`pixel`: noise on [0,1] pixels (POVID). `normalized`: noise on the CLIP-normalised image, as "
+        "SeVa/SENA add it to the processor's tensor, mapped back to pixels and clipped; the VLM re-normalises it, "
+        "and its processor's resize averages the noise down on images larger than the vision input.",
     )
 
 
-class GaussianNoise(StrictModel):
+class GaussianNoise(_Op):
     op: Literal["gaussian_noise"] = "gaussian_noise"
-    std_range: tuple[float, float] = Field((0.1, 0.2), description="Noise std as a fraction of the maximum value.")
+    std_range: tuple[_bounded(float, 0, 1), _bounded(float, 0, 1)] = Field(
+        (0.1, 0.2), description="Noise std as a fraction of the maximum value.")
 
 
-class GaussianBlur(StrictModel):
+class GaussianBlur(_Op):
     op: Literal["gaussian_blur"] = "gaussian_blur"
-    blur_limit: tuple[int, int] = Field((3, 7), description="Kernel size range (odd).")
-    sigma_limit: tuple[float, float] = Field((0.5, 2.0), description="Sigma range.")
+    blur_limit: tuple[_bounded(int, 0, 255), _bounded(int, 0, 255)] = Field(
+        (3, 7), description="Kernel size range (odd; 0 = derived from sigma).")
+    sigma_limit: tuple[Annotated[float, Field(gt=0, le=100)], Annotated[float, Field(gt=0, le=100)]] = Field(
+        (0.5, 2.0), description="Sigma range (sigma 0 gives NaN kernels in albumentations).")
+
+    @model_validator(mode="after")
+    def _odd_kernels(self):
+        # albumentations silently adjusts even sizes; say so here instead
+        if any(size != 0 and (size < 3 or size % 2 == 0) for size in self.blur_limit):
+            raise ValueError("blur_limit sizes must be odd and >= 3, or 0 to derive them from sigma; "
+                             f"got {self.blur_limit}")
+        return self
 
 
-class Jpeg(StrictModel):
+class Jpeg(_Op):
     op: Literal["jpeg"] = "jpeg"
-    quality_range: tuple[int, int] = Field((10, 30), description="JPEG quality range.")
+    quality_range: tuple[_bounded(int, 1, 100), _bounded(int, 1, 100)] = Field(
+        (10, 30), description="JPEG quality range.")
 
 
-class ColorJitter(StrictModel):
+class ColorJitter(_Op):
     op: Literal["color_jitter"] = "color_jitter"
-    brightness: float = Field(0.4, ge=0.0)
-    contrast: float = Field(0.4, ge=0.0)
-    saturation: float = Field(0.4, ge=0.0)
-    hue: float = Field(0.1, ge=0.0, le=0.5)
+    brightness: float = Field(0.4, ge=0.0, description="Brightness factor drawn from [1 - b, 1 + b].")
+    contrast: float = Field(0.4, ge=0.0, description="Contrast factor drawn from [1 - c, 1 + c].")
+    saturation: float = Field(0.4, ge=0.0, description="Saturation factor drawn from [1 - s, 1 + s].")
+    hue: float = Field(0.1, ge=0.0, le=0.5, description="Hue shift drawn from [-h, h] (fraction of the hue circle).")
 
 
-class RandomResizedCrop(StrictModel):
+class RandomResizedCrop(_Op):
     op: Literal["random_resized_crop"] = "random_resized_crop"
-    scale: tuple[float, float] = Field((0.01, 0.2), description="Area fraction kept (mDPO: 0.01-0.2).")
+    scale: tuple[_bounded(float, 1e-4, 1), _bounded(float, 1e-4, 1)] = Field(
+        (0.01, 0.2), description="Area fraction kept, resized back to the input size (mDPO: 0.01-0.2).")
 
 
 CorruptionOp = Annotated[
@@ -60,11 +96,56 @@ class CorruptParams(StageParams):
 
     type: Literal["corrupt"] = "corrupt"
     ops: list[CorruptionOp] = Field(
-        default_factory=lambda: [DiffusionNoise()], min_length=1, description="Corruptions applied in order."
+        default_factory=lambda: [DiffusionNoise()], min_length=1,
+        description="Corruptions applied in order; op i draws its randomness from the row's seed + i.",
     )
-    store_images: bool = Field(False, description="Also store the corrupted image in `corrupted_image`.")
+    store_images: bool = Field(False, description="Also store the corrupted image (PNG) in `corrupted_image`.")
 
     reads: ClassVar = ("image", "image_id")
 
     def output_columns(self) -> list[str]:
         return ["corruption", "corrupted_image"] if self.store_images else ["corruption"]
+
+
+def apply_corruption(image: Image.Image, corruption: str | dict) -> Image.Image:
+    """The corrupted image a ``corruption`` value describes (bit-identical for the same description)."""
+    from prefgen.stages.corruption_ops import apply_corruption as apply
+
+    return apply(image, corruption)
+
+
+def noise_strength(t: int) -> tuple[float, float]:
+    """(√ᾱ_t, √(1−ᾱ_t)) of the shared diffusion schedule: t=500 → (0.863, 0.505), t=600 → (0.734, 0.679)."""
+    from prefgen.stages.corruption_ops import noise_strength as strength
+
+    return strength(t)
+
+
+class Corrupt(Stage):
+    params: CorruptParams
+
+    def setup(self, models) -> None:
+        from prefgen.stages.corruption_ops import check_ops
+
+        check_ops(self.params.ops)  # a parameter albumentations rejects fails here, before the first row
+
+    def process(self, rows: list[Row]) -> list[Row | Drop]:
+        from prefgen.stages import corruption_ops as ops
+
+        out: list[Row | Drop] = []
+        for row in rows:
+            try:
+                image = ops.decode_image(row.get("image"))
+            except Exception as error:  # any decoder failure is a property of the data, not a bug here
+                out.append(Drop(row, "undecodable_image", f"{type(error).__name__}: {error}"))
+                continue
+            corruption = ops.describe_corruption(self.params.ops, self.seed_for(row))
+            new = {**row, "corruption": corruption}
+            if self.params.store_images:
+                corrupted = ops.apply_corruption(image, corruption)
+                new["corrupted_image"] = {"bytes": ops.encode_png(corrupted), "path": None}
+            out.append(new)
+        return out
+
+
+CorruptParams.runtime = Corrupt

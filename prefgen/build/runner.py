@@ -1,0 +1,326 @@
+"""``prefgen build``: run a recipe's stages over its source, shard by shard, into a new version of a store.
+
+The source is listed once (cheaply, in a fixed order) and cut into shards. Each shard goes through the stages in
+batches; every stage's output for the shard is cached under its fingerprint; the finished shard (and its rejects)
+is written to the store's draft. Only when every shard is done is the version published. Killed at any moment, the
+same command continues with the unfinished shards, reusing whatever stage outputs reached the cache; because a
+stage's results depend only on each row and its per-row seed, the published rows equal an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from prefgen.build.cache import StageCache, code_hash, digest, model_identity
+from prefgen.build.progress import Reporter
+from prefgen.errors import PrefgenError
+from prefgen.manifest import Manifest, ModelRef
+from prefgen.recipe import Recipe, load_recipe
+from prefgen.stages.base import Drop, Models, Row, Stage, StageParams
+
+MIN_ROWS_FOR_ERROR_RATE = 20  # judge a stage's error rate only once it has seen this many rows
+INTERNAL_COLUMNS = ("row_id", "image")  # runner bookkeeping; `images` carries the picture in the output
+
+
+@dataclass
+class BuildOptions:
+    out: Path | None = None  # store folder; default: the recipe's output.store
+    version: str | None = None  # default: the recipe's output.version, else the next vN
+    message: str | None = None
+    limit: int | None = None  # read at most this many source images
+    preview: int | None = None  # run this many images and return the rows; publish nothing
+    fresh: bool = False  # discard an unfinished draft instead of continuing it
+    push: str | None = None  # Hub repo to push to after publishing
+    quiet: bool = False
+    log_json: Path | None = None
+    shard_size: int = 64
+    batch_size: int = 16
+    round: int | None = None
+
+
+@dataclass
+class BuildResult:
+    manifest: Manifest | None
+    rows: list[Row] = field(default_factory=list)  # preview rows
+    drops: Counter = field(default_factory=Counter)
+    computed: Counter = field(default_factory=Counter)  # shard-stage runs computed, by stage label
+    cached: Counter = field(default_factory=Counter)  # shard-stage runs served from the cache, by stage label
+    push_summary: str | None = None
+
+
+@dataclass
+class _StageRun:
+    params: StageParams
+    stage: Stage
+    fingerprint: str  # of the stage's configuration; chained with the shard's upstream fingerprint
+    ready: bool = False
+    seen: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+
+def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildResult:
+    options = options or BuildOptions()
+    recipe = load_recipe(recipe_path)
+    base = Path(recipe_path).parent
+    missing = [s.label for s in recipe.stages if s.runtime is None]
+    if missing:
+        raise PrefgenError(f"stage(s) {', '.join(missing)} cannot run in this prefgen yet (declared, not implemented)")
+    from prefgen.build import sources
+
+    limits = recipe.limits.model_copy(update={"max_images": _smallest(recipe.limits.max_images, options.limit,
+                                                                      options.preview)})
+    items = sources.list_items(recipe.source, limits, recipe.seed, base)
+    shards = [items[i:i + options.shard_size] for i in range(0, len(items), options.shard_size)]
+    runs = [_StageRun(p, p.runtime(p, recipe.seed), _stage_fingerprint(p, recipe, base)) for p in recipe.stages]
+    source_fp = digest("source", recipe.source.model_dump(mode="json"), code_hash_of_module(sources))
+
+    with Reporter(quiet=options.quiet, log_json=options.log_json) as reporter:
+        reporter.stages(["source", *[r.params.label for r in runs]], len(items))
+        reporter.event("build_start", recipe=recipe.name, items=len(items), shards=len(shards))
+        builder = _Builder(recipe, base, runs, source_fp, options, reporter)
+        if options.preview:
+            with tempfile.TemporaryDirectory(prefix="prefgen-preview-") as tmp:
+                builder.cache = StageCache(Path(tmp))
+                rows = [row for k, shard in enumerate(shards) for row in builder.run_shard(k, shard)[0]]
+            return BuildResult(None, rows=rows, drops=builder.drops, computed=builder.computed, cached=builder.cached)
+        return builder.build_version(shards, items)
+
+
+def code_hash_of_module(module) -> str:
+    import inspect
+
+    return digest(inspect.getsource(module))
+
+
+class _Builder:
+    def __init__(self, recipe: Recipe, base: Path, runs: list[_StageRun], source_fp: str, options: BuildOptions,
+                 reporter: Reporter):
+        self.recipe, self.base, self.runs, self.source_fp = recipe, base, runs, source_fp
+        self.options, self.reporter = options, reporter
+        self.models = Models(recipe.models, base)
+        self.cache: StageCache | None = None
+        self.used: list[str] = []
+        self.drops: Counter = Counter()
+        self.computed: Counter = Counter()
+        self.cached: Counter = Counter()
+
+    # ------------------------------------------------------------------------------------------------ versions
+
+    def build_version(self, shards: list[list], items: list) -> BuildResult:
+        from prefgen.plan import resolve
+        from prefgen.store import Store
+
+        recipe, options = self.recipe, self.options
+        store = Store.create(options.out or resolve(self.base, recipe.output.store))
+        self.cache = StageCache(store.root / ".prefgen" / "cache")
+        meta = {"recipe": recipe.fingerprint(), "items": digest([(i.key, i.fingerprint) for i in items]),
+                "shard_size": options.shard_size, "round": options.round}
+        with store.draft(options.version or recipe.output.version, meta=meta, fresh=options.fresh) as draft:
+            done = draft.shards()
+            if done:
+                self.reporter.message(f"continuing draft {draft.version}: {len(done)} of {len(shards)} shard(s) done")
+            for k, shard in enumerate(shards):
+                if k in done:
+                    continue
+                rows, rejects = self.run_shard(k, shard)
+                draft.write_rejects(k, rejects)
+                draft.write_shard(k, [self._output_row(row) for row in rows])
+                self.reporter.event("shard_done", shard=k, rows=len(rows), rejects=len(rejects))
+            drops = _count_drops(draft.path)
+            if not any(_shard_rows(p) for p in draft.shards().values()):
+                raise PrefgenError(f"the build produced no pairs ({_describe(drops)}); the draft {draft.version} is kept"
+                                   f" in {store.root}/.prefgen/drafts for inspection")
+            self._remember_used(store.root)
+            manifest = draft.publish(
+                message=options.message if options.message is not None else recipe.output.message,
+                drops=dict(drops), stats=self._stats(len(items), len(shards)),
+                recipe=recipe.model_dump(mode="json"), recipe_fingerprint=recipe.fingerprint(),
+                models=_model_refs(recipe), seed=recipe.seed, round=options.round,
+                fingerprints={r.params.label: r.fingerprint for r in self.runs},
+            )
+        self.reporter.event("published", version=manifest.version, rows=manifest.rows)
+        result = BuildResult(manifest, drops=drops, computed=self.computed, cached=self.cached)
+        repo = options.push or (recipe.output.push.repo if recipe.output.push else None)
+        if repo:
+            from prefgen.hub import push
+
+            private = recipe.output.push.private if recipe.output.push else True
+            result.push_summary = push(store, repo, version=manifest.version, private=private).summary()
+        return result
+
+    def _output_row(self, row: Row) -> Row:
+        out = {k: v for k, v in row.items() if k not in INTERNAL_COLUMNS}
+        out.setdefault("id", row["row_id"])
+        out["recipe_fingerprint"] = self.recipe.fingerprint()
+        out["model"] = _model_label(self.recipe)
+        if self.options.round is not None:
+            out["round"] = self.options.round
+        out["created_at"] = datetime.now(timezone.utc)
+        return out
+
+    def _stats(self, items: int, shards: int) -> dict[str, Any]:
+        return {"source_items": items, "shards": shards,
+                "stages": {r.params.label: {"rows_seen": r.seen, "errors": r.errors, "seconds": round(r.seconds, 3),
+                                            "computed_shards": self.computed[r.params.label],
+                                            "cached_shards": self.cached[r.params.label]} for r in self.runs}}
+
+    def _remember_used(self, root: Path) -> None:
+        import json
+
+        folder = root / ".prefgen" / "cache" / "used"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{self.recipe.name}.json").write_text(json.dumps(sorted(set(self.used))))
+
+    # ------------------------------------------------------------------------------------------------ shards
+
+    def run_shard(self, index: int, items: list) -> tuple[list[Row], list[dict]]:
+        """Run every stage over one shard; returns the final rows and the rejects (row_id, stage, reason, detail)."""
+        fp = digest(self.source_fp, [(i.key, i.fingerprint) for i in items])
+        rows, drops = self._cached_or(fp, "source", index, lambda: self._read_source(items))
+        images = {row["image_id"]: row["image"] for row in rows}
+        rejects = [_reject(d, "source") for d in drops]
+        for run in self.runs:
+            fp = digest(fp, run.fingerprint)
+            rows, drops = self._cached_or(fp, run.params.label, index, lambda: self._run_stage(run, rows), images)
+            rejects += [_reject(d, run.params.label) for d in drops]
+        return rows, rejects
+
+    def _cached_or(self, fp: str, label: str, shard: int, compute, images: dict | None = None):
+        self.used.append(fp)
+        hit = self.cache.get(fp)
+        if hit is not None:
+            rows, drops = hit
+            if images is not None:  # stage entries are stored without the source image
+                rows = [{**row, "image": images[row["image_id"]]} for row in rows]
+            self.cached[label] += 1
+        else:
+            start = time.perf_counter()
+            rows, drops = compute()
+            stored = rows if images is None else [{k: v for k, v in r.items() if k != "image"} for r in rows]
+            self.cache.put(fp, stored, drops, stage=label, shard=shard)
+            self.computed[label] += 1
+            self.reporter.event("stage_done", stage=label, shard=shard, rows=len(rows), drops=len(drops),
+                                seconds=round(time.perf_counter() - start, 4))
+        for d in drops:
+            self.drops[d.reason] += 1
+        self.reporter.advance(label, len(rows) + len(drops), 0)
+        return rows, drops
+
+    def _read_source(self, items: list) -> tuple[list[Row], list[Drop]]:
+        from prefgen.build import sources
+
+        out = sources.load_rows(self.recipe.source, items, self.base)
+        return [r for r in out if not isinstance(r, Drop)], [d for d in out if isinstance(d, Drop)]
+
+    def _run_stage(self, run: _StageRun, rows: list[Row]) -> tuple[list[Row], list[Drop]]:
+        if not run.ready:
+            run.stage.setup(self.models)
+            run.ready = True
+        kept, drops = [], []
+        size = self.options.batch_size
+        for start in range(0, len(rows), size):
+            batch = rows[start:start + size]
+            began = time.perf_counter()
+            for item in self._process(run, batch):
+                (drops if isinstance(item, Drop) else kept).append(item)
+            run.seconds += time.perf_counter() - began
+            run.seen += len(batch)
+            self._check_error_rate(run)
+        return kept, drops
+
+    def _process(self, run: _StageRun, batch: list[Row]) -> list[Row | Drop]:
+        """The stage's output for a batch; when the batch raises, each row is retried alone so that only the rows
+        that really fail are rejected (with the error), and the build goes on."""
+        try:
+            return _checked(run, run.stage.process(batch))
+        except PrefgenError:
+            raise
+        except Exception:
+            out = []
+            for row in batch:
+                try:
+                    out += _checked(run, run.stage.process([row]))
+                except PrefgenError:
+                    raise
+                except Exception as exc:  # a data-dependent failure: reject the row, keep building
+                    run.errors += 1
+                    out.append(Drop(row, "stage_error", f"{type(exc).__name__}: {exc}"[:500]))
+            return out
+
+    def _check_error_rate(self, run: _StageRun) -> None:
+        limit = self.recipe.limits.max_error_rate
+        if run.seen >= MIN_ROWS_FOR_ERROR_RATE and run.errors > limit * run.seen:
+            raise PrefgenError(f"stage {run.params.label!r} failed on {run.errors} of {run.seen} rows (more than "
+                               f"limits.max_error_rate = {limit:g}); finished shards are kept, fix the cause and "
+                               "rerun the same command to continue")
+
+
+def _checked(run: _StageRun, out: list) -> list[Row | Drop]:
+    """A stage must return rows carrying a row_id and its declared columns, or Drops; anything else is its bug."""
+    declared = run.params.output_columns()
+    for item in out:
+        if isinstance(item, Drop):
+            continue
+        if not isinstance(item, dict) or "row_id" not in item:
+            raise PrefgenError(f"stage {run.params.label!r} returned {type(item).__name__}, not a row with a row_id")
+        missing = [c for c in declared if c not in item]
+        if missing:
+            raise PrefgenError(f"stage {run.params.label!r} did not write its declared column(s) {', '.join(missing)}")
+    return out
+
+
+def _stage_fingerprint(params: StageParams, recipe: Recipe, base: Path) -> str:
+    models = {name: model_identity(getattr(recipe.models, name), base) for name in params.models}
+    return digest(params.stage_type(), params.model_dump(mode="json"), code_hash(type(params)), models, recipe.seed)
+
+
+def _reject(drop: Drop, stage: str) -> dict:
+    return {"row_id": str(drop.row.get("row_id")), "stage": stage, "reason": drop.reason, "detail": drop.detail}
+
+
+def _count_drops(draft_path: Path) -> Counter:
+    import pyarrow.parquet as pq
+
+    counts: Counter = Counter()
+    for part in sorted(draft_path.glob("rejects-*.parquet")):
+        counts.update(pq.read_table(part, columns=["reason"]).column("reason").to_pylist())
+    return counts
+
+
+def _shard_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.read_metadata(path).num_rows
+
+
+def _model_refs(recipe: Recipe) -> dict[str, ModelRef]:
+    refs = {}
+    if recipe.models.vlm:
+        refs["vlm"] = ModelRef(id=recipe.models.vlm.id, revision=recipe.models.vlm.revision, path=recipe.models.vlm.path)
+    if recipe.models.clip:
+        refs["clip"] = ModelRef(id=recipe.models.clip.model, revision=recipe.models.clip.pretrained,
+                                path=recipe.models.clip.path)
+    return refs
+
+
+def _model_label(recipe: Recipe) -> str | None:
+    vlm = recipe.models.vlm
+    if vlm is None:
+        return None
+    return vlm.path or f"{vlm.id}@{vlm.revision or 'main'}"
+
+
+def _describe(drops: Counter) -> str:
+    return ", ".join(f"{reason}: {n}" for reason, n in drops.most_common()) or "no rows in the source"
+
+
+def _smallest(*values: int | None) -> int | None:
+    given = [v for v in values if v]
+    return min(given) if given else None

@@ -1,0 +1,40 @@
+"""The model runtime every stage talks to: a VLM (generation, sentence steps, log-probs) and a CLIP scorer.
+
+    from prefgen.models import VLM, ClipScorer, Prompt
+    vlm = VLM.load(recipe.models.vlm)              # any transformers image-text-to-text model + processor
+    answers = vlm.generate([Prompt("Describe the image.", image)], max_new_tokens=128)
+    clip = ClipScorer.load(recipe.models.clip)     # any open_clip model + pretrained tag, or a local checkpoint
+    scores = clip.score([image], [answers[0][0].text])
+
+Importing this package is cheap: it only arranges for the torchvision shim (``prefgen._tvshim``) to run before
+torchvision is first imported; torch, transformers and open_clip load when a name below is first used.
+"""
+
+from prefgen import _tvshim
+
+_tvshim.install()
+
+_EXPORTS = {
+    "VLM": "prefgen.models.vlm",
+    "EncodedPrompts": "prefgen.models.vlm",
+    "ContinuationLogprobs": "prefgen.models.vlm",
+    "Candidate": "prefgen.models.decoding",
+    "Prompt": "prefgen.models.prompts",
+    "ClipScorer": "prefgen.models.clip",
+    "ClipScore": "prefgen.models.clip",
+    "sibling_ranks": "prefgen.models.clip",
+    "prepare_image": "prefgen.models.images",
+    "to_rgb": "prefgen.models.images",
+    "find_sentence_end": "prefgen.models.sentences",
+    "build_tiny_vlm": "prefgen.models.tiny",
+    "build_tiny_clip": "prefgen.models.tiny",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'prefgen.models' has no attribute {name!r}")

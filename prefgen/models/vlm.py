@@ -1,0 +1,273 @@
+"""The VLM runtime: any transformers image-text-to-text model with its processor, used three ways.
+
+- ``generate``: batched chat generation (greedy or sampled, n samples per prompt, stop strings, seeds).
+- ``sentence_steps``: CSR's unit of search. For each (prompt, partial answer), k candidate next sentences, each
+  stopping at a sentence end (found on decoded text, see ``sentences.py``) or at the end of the answer.
+- ``logprobs``: log-probs of given continuations (self-reward, reference scores).
+
+All three run on ``kvcache.CacheRows``: prompts (images + chat template) are encoded once; partial answers are fed on
+top of that cache once per request; the k candidates then share it (see ``kvcache.py``). ``encode`` returns the
+prompt cache so a search can reuse it across all its steps. Log-probs are always of the model's unprocessed
+distribution (temperature 1, no top-p, no diversity penalty).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from prefgen.errors import PrefgenError
+from prefgen.models import kvcache
+from prefgen.models.decoding import Candidate, DecodeSettings, decode
+from prefgen.models.loading import model_source, not_available_offline, resolve_device, resolve_dtype
+from prefgen.models.prompts import Prompt, as_prompts, encode_continuation, encode_prompts
+
+CONTEXT_TOKENS = 16  # tokens of the answer so far used to decode new tokens with the right leading space
+
+
+@dataclass(frozen=True)
+class ContinuationLogprobs:
+    """Log-probs of one given continuation: per token, summed, and mean per token (nan when empty)."""
+
+    token_ids: tuple[int, ...]
+    token_logprobs: tuple[float, ...]
+    logprob_sum: float
+    logprob_mean: float
+
+
+@dataclass
+class EncodedPrompts:
+    """Prompts already run through the model: their KV cache, reusable by every ``sentence_steps`` call."""
+
+    prompts: list[Prompt]
+    state: kvcache.CacheRows
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+
+class VLM:
+    """A vision-language model and its processor. Build it with ``VLM.load`` (or wrap loaded objects)."""
+
+    def __init__(self, model, processor, name: str = "", batch_size: int = 8):
+        self.model = model.eval()
+        self.processor = processor
+        self.name = name or getattr(model.config, "_name_or_path", "") or type(model).__name__
+        self.batch_size = batch_size
+        self.tokenizer = processor.tokenizer
+        self.tokenizer.padding_side = "left"  # generation appends on the right, so prompts pad on the left
+        self.eos_ids = _end_token_ids(model, self.tokenizer)
+        self.placeholder_ids = _placeholder_token_ids(model)
+        pad = self.tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else min(self.eos_ids)
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token_id = self.pad_id
+
+    @classmethod
+    def load(cls, config=None, *, base_dir: str | Path | None = None, batch_size: int = 8, **fields) -> VLM:
+        """Load from a recipe ``VLMConfig`` (or its fields as keywords, e.g. ``VLM.load(path="tiny/llava")``)."""
+        from prefgen.recipe import VLMConfig
+
+        fields = {key: str(value) if isinstance(value, Path) else value for key, value in fields.items()}
+        config = config if config is not None else VLMConfig(**fields)
+        source, local = model_source(config.id, config.path, base_dir)
+        revision = None if local else config.revision
+        common = dict(revision=revision, trust_remote_code=config.trust_remote_code)
+        try:
+            from transformers import AutoModelForImageTextToText, AutoProcessor
+
+            processor = AutoProcessor.from_pretrained(source, **common)
+            model = AutoModelForImageTextToText.from_pretrained(
+                source, dtype=resolve_dtype(config.dtype), device_map=resolve_device(config.device), **common)
+        except OSError as exc:
+            if local:
+                raise PrefgenError(f"cannot load the model in {source}: {str(exc).splitlines()[0]}") from exc
+            raise not_available_offline(source, revision) from exc
+        return cls(model, processor, name=source, batch_size=batch_size)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    # ------------------------------------------------------------------------------------------------ prompts
+
+    def encode(self, prompts: Sequence[Prompt] | Prompt) -> EncodedPrompts:
+        """Run prompts (with their images) through the model in one forward pass and keep the KV cache; pass the
+        result to ``sentence_steps`` or ``logprobs`` to reuse it. It holds memory until dropped."""
+        prompts = as_prompts(prompts)
+        if not prompts:
+            raise PrefgenError("no prompts to encode")
+        inputs = encode_prompts(self.processor, prompts, self.device)
+        inputs = {k: v.to(self.model.dtype) if torch.is_floating_point(v) else v for k, v in inputs.items()}
+        with torch.inference_mode():
+            return EncodedPrompts(prompts, kvcache.prefill(self.model, inputs))
+
+    def _encoded_chunks(self, prompts, rows: list[int]):
+        """Yield (encoded prompts, request indices, their rows in it), at most ``batch_size`` prompts encoded and
+        ``batch_size`` requests decoded at a time."""
+        count = len(prompts) if isinstance(prompts, EncodedPrompts) else len(as_prompts(prompts))
+        if any(not 0 <= row < count for row in rows):
+            raise ValueError(f"prompt rows must lie in 0..{count - 1}")
+        if isinstance(prompts, EncodedPrompts):
+            groups = [(prompts, list(range(len(rows))), 0)]
+        else:
+            prompts = as_prompts(prompts)
+            groups = []
+            for start in range(0, count, self.batch_size):
+                wanted = range(start, min(start + self.batch_size, count))
+                requests = [i for i, row in enumerate(rows) if row in wanted]
+                if requests:  # encoded lazily below, one chunk of prompts alive at a time
+                    groups.append(([prompts[i] for i in wanted], requests, start))
+        for source, requests, offset in groups:
+            encoded = source if isinstance(source, EncodedPrompts) else self.encode(source)
+            for at in range(0, len(requests), self.batch_size):
+                chunk = requests[at:at + self.batch_size]
+                yield encoded, chunk, [rows[i] - offset for i in chunk]
+
+    # ------------------------------------------------------------------------------------------------ generation
+
+    def generate(self, prompts: Sequence[Prompt] | Prompt, *, n: int = 1, max_new_tokens: int = 256,
+                 temperature: float = 0.0, top_p: float = 1.0, stop: Sequence[str] = (),
+                 seed: int | Sequence[int] | None = 0) -> list[list[Candidate]]:
+        """``n`` answers per prompt; greedy when ``temperature`` is 0, else sampled.
+
+        ``seed``: one per prompt (e.g. a stage's per-row seed), or one for the call from which each prompt's seed is
+        derived by its position; either way an answer does not depend on how prompts are batched. None: unseeded.
+        """
+        prompts = as_prompts(prompts)
+        _check_budget(max_new_tokens, temperature, top_p, n)
+        if temperature == 0 and n > 1:
+            raise ValueError("greedy decoding gives n identical answers; sample (temperature > 0) or use n=1")
+        settings = DecodeSettings(max_new_tokens, "greedy" if temperature == 0 else "sample", temperature or 1.0,
+                                  top_p, stop_strings=tuple(stop), banned_tokens=self.placeholder_ids)
+        results: list[list[Candidate]] = []
+        rows = list(range(len(prompts)))
+        with torch.inference_mode():
+            for encoded, requests, local_rows in self._encoded_chunks(prompts, rows):
+                state = encoded.state.select(local_rows).repeat_each(n)
+                contexts = [[] for _ in range(state.rows)]
+                found = decode(self.model, self.tokenizer, state, contexts, list(range(state.rows)), settings,
+                               self.eos_ids, self._generators(seed, requests, n, len(prompts)))
+                results += [found[i * n:(i + 1) * n] for i in range(len(requests))]
+        return results
+
+    def sentence_steps(self, prompts: Sequence[Prompt] | EncodedPrompts, partial_answers: Sequence[str], *,
+                       k: int = 5, rows: Sequence[int] | None = None, max_new_tokens: int = 70,
+                       strategy: str = "sample", temperature: float = 1.0, top_p: float = 1.0,
+                       diversity_penalty: float = 3.0,
+                       seed: int | Sequence[int] | None = 0) -> list[list[Candidate]]:
+        """k candidate next sentences for each partial answer; ``partial_answers[i]`` continues ``prompts[rows[i]]``.
+
+        ``strategy``: "sample" (temperature, top-p) or "diverse" (CSR's diverse group search, one beam per group,
+        Hamming ``diversity_penalty``). Join a candidate to its partial answer as ``partial + candidate.text``:
+        the text keeps its leading space. ``candidate.finished`` means the answer ended (EOS). ``seed``: one per
+        partial answer, or one for the call (see ``generate``).
+        """
+        if strategy not in ("sample", "diverse"):
+            raise ValueError(f"strategy must be 'sample' or 'diverse', not {strategy!r}")
+        _check_budget(max_new_tokens, temperature if strategy == "sample" else 1.0, top_p, k)
+        if strategy == "sample" and temperature == 0:
+            raise ValueError("sampling needs temperature > 0 (strategy='diverse' is the deterministic one)")
+        rows = list(range(len(partial_answers))) if rows is None else list(rows)
+        if len(rows) != len(partial_answers):
+            raise ValueError("give one prompt row per partial answer")
+        settings = DecodeSettings(max_new_tokens, strategy, temperature, top_p, diversity_penalty,
+                                  stop_at_sentence_end=True, banned_tokens=self.placeholder_ids)
+        results: dict[int, list[Candidate]] = {}
+        with torch.inference_mode():
+            for encoded, requests, local_rows in self._encoded_chunks(prompts, rows):
+                answers = [encode_continuation(self.tokenizer, partial_answers[i]) for i in requests]
+                state = encoded.state.select(local_rows)
+                state, _ = kvcache.extend(self.model, state, answers, self.pad_id)
+                state = state.repeat_each(k)
+                contexts = [ids[-CONTEXT_TOKENS:] for ids in answers for _ in range(k)]
+                groups = [i for i in range(len(requests)) for _ in range(k)]
+                generators = self._generators(seed, requests, k, len(rows)) if strategy == "sample" else None
+                found = decode(self.model, self.tokenizer, state, contexts, groups, settings, self.eos_ids, generators)
+                for i, request in enumerate(requests):
+                    results[request] = found[i * k:(i + 1) * k]
+        return [results[i] for i in range(len(rows))]
+
+    # ------------------------------------------------------------------------------------------------ scoring
+
+    def logprobs(self, prompts: Sequence[Prompt] | EncodedPrompts, continuations: Sequence[str | Sequence[int]], *,
+                 rows: Sequence[int] | None = None, append_eos: bool = False) -> list[ContinuationLogprobs]:
+        """Log-probs of each continuation (text, or token ids as generated) after ``prompts[rows[i]]``."""
+        rows = list(range(len(continuations))) if rows is None else list(rows)
+        if len(rows) != len(continuations):
+            raise ValueError("give one prompt row per continuation")
+        ids = [encode_continuation(self.tokenizer, c) if isinstance(c, str) else [int(t) for t in c]
+               for c in continuations]
+        if append_eos:
+            ids = [tokens + [self.tokenizer.eos_token_id] for tokens in ids]
+        results: dict[int, ContinuationLogprobs] = {}
+        with torch.inference_mode():
+            for encoded, requests, local_rows in self._encoded_chunks(prompts, rows):
+                before = encoded.state.select(local_rows)
+                token_lists = [ids[i] for i in requests]
+                _, segment = kvcache.extend(self.model, before, token_lists, self.pad_id, keep_all_logits=True)
+                for i, request in enumerate(requests):
+                    results[request] = _score(token_lists[i], before.logits[i], segment[i] if segment is not None
+                                              else None)
+        return [results[i] for i in range(len(rows))]
+
+    def _generators(self, seed, requests: list[int], per_request: int, count: int) -> list[torch.Generator] | None:
+        """One generator per decoded row, seeded from (request's seed, sample index) and nothing about the batch."""
+        if seed is None:
+            return None
+        if isinstance(seed, Sequence):
+            if len(seed) != count:
+                raise ValueError(f"give one seed per request ({count}), or a single seed")
+            bases = [[int(seed[request]) % 2**64] for request in requests]
+        else:
+            bases = [[int(seed) % 2**64, request] for request in requests]
+        generators = []
+        for base in bases:
+            for sample in range(per_request):
+                state = np.random.SeedSequence([*base, sample]).generate_state(2, dtype=np.uint32)
+                generator = torch.Generator(device=self.device)
+                generators.append(generator.manual_seed(int(state[0]) << 31 | int(state[1]) >> 1))
+        return generators
+
+
+def _score(tokens: list[int], first_logits: torch.Tensor, segment: torch.Tensor | None) -> ContinuationLogprobs:
+    """Token log-probs: the first from the prompt's last logits, the rest from the right-aligned segment."""
+    if not tokens:
+        return ContinuationLogprobs((), (), 0.0, float("nan"))
+    first = torch.log_softmax(first_logits, dim=-1)[tokens[0]].reshape(1)
+    following = torch.tensor(tokens[1:], device=first_logits.device)
+    start = segment.shape[0] - len(tokens)
+    rest = torch.log_softmax(segment[start:-1], dim=-1).gather(1, following[:, None])[:, 0]
+    values = tuple(torch.cat([first, rest]).tolist())
+    total = math.fsum(values)
+    return ContinuationLogprobs(tuple(tokens), values, total, total / len(values))
+
+
+def _check_budget(max_new_tokens: int, temperature: float, top_p: float, count: int) -> None:
+    if max_new_tokens < 0 or temperature < 0 or not 0 < top_p <= 1 or count < 1:
+        raise ValueError("need max_new_tokens >= 0, temperature >= 0, 0 < top_p <= 1 and at least one answer")
+
+
+def _end_token_ids(model, tokenizer) -> frozenset[int]:
+    """Tokens that end an answer: the generation config's eos ids and the tokenizer's eos (end of turn)."""
+    ids = set()
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if configured is not None:
+        ids.update(configured if isinstance(configured, (list, tuple)) else [configured])
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    if not ids:
+        raise PrefgenError("the model defines no end-of-sequence token; set eos_token_id in its generation_config")
+    return frozenset(int(i) for i in ids)
+
+
+def _placeholder_token_ids(model) -> tuple[int, ...]:
+    """The ids that stand for image or video features in the text (LLaVA's ``image_token_index`` and friends)."""
+    names = ("image_token_id", "image_token_index", "video_token_id", "video_token_index")
+    ids = {getattr(model.config, name, None) for name in names}
+    return tuple(sorted(int(i) for i in ids if isinstance(i, int) and i >= 0))
