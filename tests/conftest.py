@@ -48,3 +48,45 @@ def make_store(tmp_path):
         return store
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory):
+    """Folder holding one tiny model per family plus a tiny CLIP, built on first use."""
+    return tmp_path_factory.mktemp("tiny-models")
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm_dir(tiny_root):
+    from prefgen.models.tiny import build_tiny_vlm
+
+    built = {}
+
+    def get(family: str):
+        if family not in built:
+            built[family] = build_tiny_vlm(family, tiny_root / family)
+        return built[family]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tiny_root):
+    from prefgen.models.tiny import build_tiny_clip
+
+    return build_tiny_clip(tiny_root / "clip")
+
+
+@pytest.fixture(scope="session")
+def tiny_llava(tiny_vlm_dir):
+    """The tiny LLaVA, loaded once for the session (stage tests that need one VLM, not every family)."""
+    from prefgen.models import VLM
+
+    return VLM.load(path=str(tiny_vlm_dir("llava")), device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tiny_clip_dir):
+    from prefgen.models import ClipScorer
+
+    return ClipScorer.load(model="tiny", path=str(tiny_clip_dir), device="cpu")

@@ -12,33 +12,6 @@ from PIL import Image  # noqa: E402
 FAMILIES = ("llava", "qwen2_vl", "qwen2_5_vl", "idefics3", "smolvlm")
 
 
-@pytest.fixture(scope="session")
-def tiny_root(tmp_path_factory):
-    """Folder holding one tiny model per family plus a tiny CLIP, built on first use."""
-    return tmp_path_factory.mktemp("tiny-models")
-
-
-@pytest.fixture(scope="session")
-def tiny_vlm_dir(tiny_root):
-    from prefgen.models.tiny import build_tiny_vlm
-
-    built = {}
-
-    def get(family: str):
-        if family not in built:
-            built[family] = build_tiny_vlm(family, tiny_root / family)
-        return built[family]
-
-    return get
-
-
-@pytest.fixture(scope="session")
-def tiny_clip_dir(tiny_root):
-    from prefgen.models.tiny import build_tiny_clip
-
-    return build_tiny_clip(tiny_root / "clip")
-
-
 @pytest.fixture(scope="session", params=FAMILIES)
 def vlm(request, tiny_vlm_dir):
     """A loaded tiny VLM, once per family; every test using it runs for all five families."""
