@@ -5,7 +5,7 @@ import pytest
 from prefgen.errors import RecipeError
 from prefgen.recipe import check_recipe, load_recipe
 
-RECIPES = sorted((Path(__file__).parents[1] / "recipes").glob("*.yaml"))
+RECIPES = sorted((Path(__file__).parents[1] / "recipes").glob("**/*.yaml"))
 
 MINIMAL = """\
 name: demo
@@ -37,14 +37,17 @@ def messages(tmp_path, text):
     return [(p.line, p.path, p.message) for p in check_recipe(write(tmp_path, text))]
 
 
-@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(p.parents[1])))
 def test_shipped_recipes_validate(path):
     assert check_recipe(path) == []
 
 
-@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(p.parents[1])))
 def test_shipped_recipes_point_editors_at_the_schema(path):
-    assert path.read_text().splitlines()[0] == "# yaml-language-server: $schema=../schemas/recipe.schema.json"
+    schema = Path(__file__).parents[1] / "schemas" / "recipe.schema.json"
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("# yaml-language-server: $schema=")
+    assert (path.parent / first.split("$schema=", 1)[1]).resolve() == schema
 
 
 def test_questions_from_the_source_satisfy_answer(tmp_path):
@@ -156,6 +159,6 @@ def test_fingerprint_ignores_output_but_not_params(tmp_path):
     moved = load_recipe(write(tmp_path, MINIMAL.replace("type: image_folder", "type: manifest").replace(
         "path: imgs", "path: l.jsonl\n  question_column: q").replace("store: out", "store: elsewhere"), "b.yaml"))
     changed = load_recipe(write(tmp_path, MINIMAL.replace("type: image_folder", "type: manifest").replace(
-        "path: imgs", "path: l.jsonl\n  question_column: q").replace("  - type: answer\n", "  - type: answer\n    n: 2\n", 1),
-        "c.yaml"))
+        "path: imgs", "path: l.jsonl\n  question_column: q").replace(
+        "  - type: answer\n", "  - type: answer\n    n: 2\n    temperature: 0.7\n", 1), "c.yaml"))
     assert base.fingerprint() == moved.fingerprint() != changed.fingerprint()
