@@ -1,0 +1,154 @@
+"""One training run: a store version (local or on the Hub) + a model -> a plain model folder with its lineage.
+
+The output folder holds the trained model (LoRA merged in, so the next round loads it like any model), its processor,
+``metrics.jsonl`` (trl's log per step: loss parts, reward margins and accuracies) and ``lineage.json`` (parent model,
+data version, recipe fingerprint, settings, final metrics, and later the evaluation). It is written beside its final
+place and renamed in when complete, so a crash never leaves a half-written model where a model is expected.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from prefgen import __version__
+from prefgen.errors import PrefgenError
+from prefgen.train.config import TrainConfig
+
+LINEAGE = "lineage.json"
+METRICS = "metrics.jsonl"
+
+
+@dataclass(frozen=True)
+class DataRef:
+    """Where the pairs come from: a local store folder at a version, or a Hub dataset repo at a tag."""
+
+    location: str
+    version: str | None
+    hub: bool
+
+    @classmethod
+    def parse(cls, text: str) -> DataRef:
+        hub = text.startswith("hf://")
+        body = text.removeprefix("hf://")
+        location, _, version = body.partition("@")
+        if not location:
+            raise PrefgenError(f"bad data reference {text!r}: use STORE[@VERSION] or hf://USER/REPO@TAG")
+        return cls(location, version or None, hub)
+
+    def load(self):
+        """The rows as a ``datasets.Dataset`` (trl's format as stored) and a description for the lineage."""
+        import datasets
+
+        if self.hub:
+            rows = datasets.load_dataset(self.location, revision=self.version, split="train")
+            return rows, {"hub": self.location, "revision": self.version, "rows": len(rows)}
+        from prefgen.store import Store
+
+        store = Store(self.location)
+        manifest = store.manifest(self.version)
+        rows = datasets.load_dataset(str(store.root), name=manifest.version, split="train")
+        return rows, {"store": str(store.root.resolve()), "version": manifest.version, "rows": manifest.rows,
+                      "recipe_fingerprint": manifest.recipe_fingerprint, "round": manifest.round,
+                      "model": (manifest.models.get("vlm").path or manifest.models.get("vlm").id)
+                      if manifest.models.get("vlm") else None}
+
+
+def train(data: str | DataRef, model: str | Path, out: str | Path, config: TrainConfig,
+          extra_lineage: dict[str, Any] | None = None, quiet: bool = False) -> dict[str, Any]:
+    """Train ``model`` on ``data`` with ``config`` into ``out``; returns the lineage written there."""
+    data = DataRef.parse(data) if isinstance(data, str) else data
+    out = Path(out)
+    if (out / LINEAGE).exists():
+        raise PrefgenError(f"{out} already holds a trained model; choose another --out or remove it")
+    rows, data_info = data.load()
+    if len(rows) == 0:
+        raise PrefgenError(f"{data.location}@{data.version or 'latest'} has no pairs to train on")
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    trainer, processor = _make_trainer(rows, str(model), partial, config, quiet)
+    result = trainer.train()
+    policy = trainer.model
+    if config.lora is not None:
+        policy = policy.merge_and_unload()
+    policy.save_pretrained(partial)
+    processor.save_pretrained(partial)
+    history = trainer.state.log_history
+    with open(partial / METRICS, "w") as f:
+        for entry in history:
+            f.write(json.dumps(entry) + "\n")
+    lineage = {
+        "parent_model": str(model), "data": data_info, "config": config.model_dump(mode="json"),
+        "metrics": {"train_loss": result.training_loss, "steps": result.global_step,
+                    **_last(history, ("rewards/accuracies", "rewards/margins", "loss/ica", "loss/mdpo_anchor",
+                                      "loss/mdpo_conditional"))},
+        "created_at": datetime.now(timezone.utc).isoformat(), "prefgen_version": __version__, "eval": {},
+        **(extra_lineage or {}),
+    }
+    (partial / LINEAGE).write_text(json.dumps(lineage, indent=2))
+    for leftover in partial.glob("checkpoint-*"):
+        shutil.rmtree(leftover)
+    if out.exists():
+        shutil.rmtree(out)
+    partial.rename(out)
+    return lineage
+
+
+def _make_trainer(rows, model_path: str, out: Path, config: TrainConfig, quiet: bool):
+    import random
+
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from trl import DPOConfig
+    from trl.trainer.dpo_trainer import DataCollatorForVisionPreference
+
+    from prefgen.train.trainer import PairCollator, PrefgenDPOTrainer
+
+    try:
+        processor = AutoProcessor.from_pretrained(model_path)
+        model = AutoModelForImageTextToText.from_pretrained(model_path, dtype=torch.float32)
+    except OSError as exc:
+        raise PrefgenError(f"cannot load the model {model_path}: {str(exc).splitlines()[0]}") from None
+    use_cpu = config.device == "cpu" or (config.device == "auto" and not torch.cuda.is_available())
+    losses, weights = ["sigmoid"], [1.0]
+    if config.sft_weight > 0:
+        losses, weights = ["sigmoid", "sft"], [1.0, config.sft_weight]
+    args = DPOConfig(
+        output_dir=str(out), beta=config.beta, learning_rate=config.learning_rate, num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1, per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation, lr_scheduler_type=config.scheduler,
+        warmup_steps=config.warmup_ratio, weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm,
+        loss_type=losses, loss_weights=weights, max_length=None, bf16=config.bf16 and not use_cpu, use_cpu=use_cpu,
+        activation_checkpointing=False, report_to="none", save_strategy="no", logging_steps=config.logging_steps,
+        dataloader_num_workers=0, seed=config.seed, disable_tqdm=quiet,
+    )
+    peft_config = None
+    if config.lora is not None:
+        from peft import LoraConfig
+
+        from prefgen.train.lora import lora_targets
+
+        peft_config = LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
+                                 target_modules=lora_targets(model, config.lora.targets))
+    ref_model = None
+    if config.lora is not None and config.reference_kind() == "copy":  # trl would otherwise disable the adapter
+        ref_model = AutoModelForImageTextToText.from_pretrained(model_path, dtype=torch.float32)
+    collator = PairCollator(DataCollatorForVisionPreference(processor, max_length=None), config,
+                            random.Random(config.seed))
+    trainer = PrefgenDPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=rows, processing_class=processor,
+                                data_collator=collator, peft_config=peft_config, config=config)
+    return trainer, processor
+
+
+def _last(history: list[dict], keys: tuple[str, ...]) -> dict[str, float]:
+    """The last logged value of each key (the metrics of the final logging step)."""
+    found = {}
+    for entry in history:
+        for key in keys:
+            if key in entry:
+                found[key] = entry[key]
+    return found
