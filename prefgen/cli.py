@@ -294,6 +294,63 @@ def pull(ref: str, dest: Path) -> None:
                f"(versions: {', '.join(store.versions()) or 'none'})")
 
 
+# ---------------------------------------------------------------------------------------------------- training
+
+
+@cli.command()
+@click.option("--data", "data", metavar="STORE[@VERSION]|hf://REPO@TAG", help="Pairs to train on (one run).")
+@click.option("--model", "model", required=True, help="Model folder (or Hub id) to start from.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Training settings (YAML); default: the recipe's `train` section, else built-in defaults.")
+@click.option("--rounds", type=click.IntRange(min=1), help="Run the build -> train loop this many rounds.")
+@click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path), help="Recipe each round builds with.")
+@click.option("--eval", "bench", type=click.Choice(["shapes-chair", "shapes-pope", "shapes"]),
+              help="Evaluate the base model and every round's model on the shapes world.")
+@click.option("--eval-n", default=500, show_default=True, type=click.IntRange(min=1), help="Scenes to evaluate on.")
+@click.option("--max-steps", type=click.IntRange(min=1), help="Override the config's max_steps.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def train(data: str | None, model: str, out: Path, config_path: Path | None, rounds: int | None, recipe: Path | None,
+          bench: str | None, eval_n: int, max_steps: int | None, quiet: bool) -> None:
+    """DPO on a dataset version (trl, with SENA's ICA and mDPO terms), or the iterative rounds loop."""
+    from prefgen.train.config import load_train_config
+
+    overrides = {"max_steps": max_steps} if max_steps else {}
+    if rounds is None:
+        if data is None or recipe is not None:
+            raise click.UsageError("give --data for one training run, or --rounds with --recipe for the loop")
+        from prefgen.train.run import train as train_once
+
+        lineage = train_once(data, model, out, load_train_config(config_path, overrides), quiet=quiet)
+        click.echo(f"trained {out}: {lineage['data'].get('rows')} pairs, loss {lineage['metrics']['train_loss']:.4f}")
+        return
+    if recipe is None or data is not None:
+        raise click.UsageError("--rounds needs --recipe (each round builds its own data), not --data")
+    from prefgen.recipe import load_recipe
+    from prefgen.train.rounds import rounds_table, run_rounds
+
+    section = load_recipe(recipe).train
+    config = load_train_config(config_path, overrides) if config_path or not section else \
+        section.model_copy(update=overrides)
+    evaluate = None
+    if bench:
+        from prefgen.shapes.evaluate import model_evaluator
+
+        evaluate = model_evaluator(bench, n=eval_n)
+    run_rounds(recipe, Path(model), out, rounds, config, evaluate=evaluate, quiet=quiet,
+               on_round=lambda r, stage: click.echo(f"round {r}: {stage}", err=True))
+    _print_columns(*rounds_table(out))
+
+
+@cli.command("rounds")
+@click.argument("folder", type=click.Path(path_type=Path))
+def rounds_cmd(folder: Path) -> None:
+    """The rounds of `prefgen train --rounds`: data version, pairs, loss, reward accuracy and eval metrics."""
+    from prefgen.train.rounds import rounds_table
+
+    _print_columns(*rounds_table(folder))
+
+
 # ---------------------------------------------------------------------------------------------------- helpers
 
 
@@ -301,6 +358,15 @@ def _print_columns(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         click.echo("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def _register_groups() -> None:
+    from prefgen.models.cli import models  # imports click and a tuple of names, nothing heavy
+
+    cli.add_command(models)
+
+
+_register_groups()
 
 
 def main() -> None:

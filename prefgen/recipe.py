@@ -22,6 +22,7 @@ from prefgen.naming import check_version_name
 from prefgen.stages import STAGES
 from prefgen.stages.base import StageParams, StrictModel
 from prefgen.stages.select_pairs import CONTRACT_COLUMNS
+from prefgen.train.config import TrainConfig
 
 # ---------------------------------------------------------------------------------------------------- sources
 
@@ -175,6 +176,7 @@ class Recipe(StrictModel):
     stages: list[StageEntry] = Field(..., min_length=1, description="Stages, run in order.")
     output: Output
     limits: Limits = Field(default_factory=Limits)
+    train: TrainConfig | None = Field(None, description="How `prefgen train --rounds` trains on this recipe's pairs.")
 
     def fingerprint(self) -> str:
         """Hash of everything that determines the rows (not where they are written)."""

@@ -230,14 +230,14 @@ def test_limit_and_out_override_the_recipe(tmp_path):
     assert Store(tmp_path / "elsewhere").versions() == ["first"]
 
 
-def test_a_stage_without_code_is_refused_before_anything_runs(tmp_path):
+def test_a_stage_without_code_is_refused_before_anything_runs(tmp_path, monkeypatch):
     make_images(tmp_path / "images", 2)
     recipe = tmp_path / "r.yaml"
     recipe.write_text(write_recipe(tmp_path).read_text().replace(
         "  - type: toy_pairs\n    min_margin: 0.0\n",
         "  - type: select_pairs\n    chosen: good\n    rejected: bad\n    method: m\n    max_words: 3\n"
         "  - type: caption\n").replace("stages:", "models:\n  vlm: {path: m}\nstages:"))
-    STAGES["caption"].runtime = None
+    monkeypatch.setattr(STAGES["caption"], "runtime", None)
     with pytest.raises(PrefgenError, match="caption cannot run in this prefgen yet"):
         run_build(recipe, quiet())
     assert not (tmp_path / "store").exists()

@@ -43,12 +43,14 @@ def test_build_plan_reads_the_source_and_writes_nothing(tmp_path):
     assert not (ROOT / "out" / "quickstart").exists()
 
 
-def test_build_of_a_recipe_with_unimplemented_stages_names_them(tmp_path):
+def test_build_with_a_missing_model_folder_is_one_line_and_writes_nothing(tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text((ROOT / "recipes" / "quickstart.yaml").read_text().replace("path: ../", f"path: {ROOT}/"))
-    result = run("build", recipe)
+    text = (ROOT / "recipes" / "quickstart.yaml").read_text().replace("path: ../examples", f"path: {ROOT}/examples")
+    recipe.write_text(text.replace("path: ../models/shapes-vlm", f"path: {tmp_path}/no-such-model"))
+    result = run("build", recipe, "--quiet")
     assert result.exit_code == 1
-    assert "cannot run in this prefgen yet" in result.stderr and "self_question" in result.stderr
+    assert "no-such-model" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_build_of_a_bad_recipe_is_one_line(tmp_path):

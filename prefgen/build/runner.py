@@ -42,6 +42,7 @@ class BuildOptions:
     shard_size: int = 64
     batch_size: int = 16
     round: int | None = None
+    vlm_path: Path | None = None  # use this local model as the recipe's VLM (the rounds loop: build with model r)
 
 
 @dataclass
@@ -69,6 +70,12 @@ def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildRe
     options = options or BuildOptions()
     recipe = load_recipe(recipe_path)
     base = Path(recipe_path).parent
+    if options.vlm_path is not None:
+        if recipe.models.vlm is None:
+            raise PrefgenError(f"{recipe_path}: the recipe has no `models.vlm` to replace with {options.vlm_path}")
+        vlm = recipe.models.vlm.model_copy(update={"path": str(Path(options.vlm_path).resolve()), "id": None,
+                                                    "revision": None})
+        recipe = recipe.model_copy(update={"models": recipe.models.model_copy(update={"vlm": vlm})})
     missing = [s.label for s in recipe.stages if s.runtime is None]
     if missing:
         raise PrefgenError(f"stage(s) {', '.join(missing)} cannot run in this prefgen yet (declared, not implemented)")

@@ -1,13 +1,22 @@
 """Answer each question on the clean image: the usual source of chosen candidates.
 
-Reads ``image`` and ``question``; writes the ``output`` column (``answer`` by default).
+Reads ``image`` and ``question``; writes the ``output`` column (``answer`` by default): one answer, or a list of
+``n`` sampled answers. Greedy with temperature 0; otherwise sampled from the row's seed, so an answer does not
+depend on the batch it was generated in. A stop string and whatever follows it are cut from the answer.
 """
 
-from typing import ClassVar, Literal
+from __future__ import annotations
 
-from pydantic import Field
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-from prefgen.stages.base import StageParams
+from pydantic import Field, model_validator
+
+from prefgen.stages.base import Drop, Row, Stage, StageParams
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from prefgen.models.prompts import Prompt
 
 SHORT_ANSWER_SUFFIX = "\nLook at the image and answer the question using a single word or phrase."
 
@@ -27,5 +36,55 @@ class AnswerParams(StageParams):
     reads: ClassVar = ("image", "question")
     models: ClassVar = ("vlm",)
 
+    @model_validator(mode="after")
+    def _greedy_gives_one_answer(self):
+        # caught here, at `prefgen validate`, rather than by the model runtime after the models have loaded
+        if self.temperature == 0 and self.n > 1:
+            raise ValueError(f"n = {self.n} needs sampling: greedy decoding (temperature 0) would give {self.n} "
+                             "identical answers; set temperature > 0 (e.g. 1.0) or n: 1")
+        return self
+
     def output_columns(self) -> list[str]:
         return [self.output]
+
+
+class Answer(Stage):
+    params: AnswerParams
+
+    def setup(self, models) -> None:
+        self.vlm = models.vlm
+
+    def image_for(self, row: Row) -> Image.Image | Drop:
+        """The image the question is asked about (``answer_corrupted`` shows a corrupted one)."""
+        from prefgen.stages._vlm_common import row_image
+
+        return row_image(row)
+
+    def prompt_for(self, row: Row) -> Prompt | Drop:
+        """The row's prompt (question, suffix and image), or the Drop saying why it has none."""
+        from prefgen.models.prompts import Prompt
+        from prefgen.stages._vlm_common import row_question
+
+        question = row_question(row)
+        if isinstance(question, Drop):
+            return question
+        image = self.image_for(row)
+        if isinstance(image, Drop):
+            return image
+        return Prompt(question + self.params.prompt_suffix, (image,))
+
+    def process(self, rows: list[Row]) -> list[Row | Drop]:
+        from prefgen.stages._vlm_common import generate
+
+        p = self.params
+        prompts = [self.prompt_for(row) for row in rows]
+        out: list[Row | Drop] = [item if isinstance(item, Drop) else dict(row) for row, item in zip(rows, prompts)]
+        ready = [i for i, item in enumerate(out) if not isinstance(item, Drop)]
+        answers = generate(self.vlm, [prompts[i] for i in ready], [self.seed_for(rows[i]) for i in ready], n=p.n,
+                           max_new_tokens=p.max_new_tokens, temperature=p.temperature, top_p=p.top_p, stop=p.stop)
+        for i, texts in zip(ready, answers):
+            out[i][p.output] = texts if p.n > 1 else texts[0]
+        return out
+
+
+AnswerParams.runtime = Answer

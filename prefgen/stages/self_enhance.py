@@ -1,14 +1,19 @@
 """SENA answer self-enhancement: given the image, its caption, the question and the current answer, the model
 writes an improved answer, which becomes the chosen candidate. Outputs not in the expected form keep the original.
 
-Reads ``image``, ``caption``, ``question`` and the ``input`` column; writes the ``output`` column.
+Reads ``image``, ``caption``, ``question`` and the ``input`` column; writes the ``output`` column and
+``<output>_improved`` (whether the model's text replaced the answer: SENA's rule keeps the original unless the
+output starts with ``answer_prefix``, so this records how many answers were really improved). An ``input`` holding
+a list of answers gives lists in both columns. Greedy, as SENA; one batched generation for all answers of a batch.
 """
+
+from __future__ import annotations
 
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from prefgen.stages.base import StageParams
+from prefgen.stages.base import Drop, Row, Stage, StageParams
 
 ENHANCE_PROMPT = (
     "Given the image, the description of the image, a question about the image and the answer, your task is to "
@@ -17,6 +22,15 @@ ENHANCE_PROMPT = (
     "question further and generate a more precise and concise response.\n"
     "Your answer should be formatted as:\nImproved Answer:"
 )
+# SENA's `improved_prompt_noDes` (data/step2/generate_improve.py), used when the caption is a bare yes/no.
+ENHANCE_PROMPT_NO_CAPTION = (
+    "Given the image, the description of the image, a question about the image and the answer, your task is to "
+    "improve the quality of the answer using a single word or phrase.\nQuestion: {question}\n"
+    "Current Answer: {answer}\nPlease analyze the question further and generate a more precise and concise "
+    "response.\nYour answer should be formatted as:\nImproved Answer:"
+)
+# Captions that describe nothing. SENA tests for "Yes"/"yes" only; "no" and an empty caption say as little.
+_EMPTY_CAPTIONS = {"", "yes", "no"}
 
 
 class SelfEnhanceParams(StageParams):
@@ -26,6 +40,10 @@ class SelfEnhanceParams(StageParams):
     input: str = Field("answer", pattern=r"^[a-z][a-z0-9_]*$", description="Column holding the answer to improve.")
     output: str = Field("enhanced_answer", pattern=r"^[a-z][a-z0-9_]*$", description="Column for the improved answer.")
     prompt: str = Field(ENHANCE_PROMPT, description="Template with `{caption}`, `{question}` and `{answer}`.")
+    prompt_no_caption: str = Field(
+        ENHANCE_PROMPT_NO_CAPTION,
+        description="Template with `{question}` and `{answer}`, used instead of `prompt` when the caption says "
+        "nothing (just yes or no, or empty), as SENA does.")
     answer_prefix: str = Field("Improved Answer:", description="Expected start of the output; stripped when found.")
     max_new_tokens: int = Field(512, ge=1, description="Generation budget per improved answer.")
 
@@ -36,4 +54,64 @@ class SelfEnhanceParams(StageParams):
         return [*self.reads, self.input]
 
     def output_columns(self) -> list[str]:
-        return [self.output]
+        return [self.output, f"{self.output}_improved"]
+
+
+def says_nothing(caption) -> bool:
+    return not isinstance(caption, str) or caption.strip().rstrip(".!").strip().lower() in _EMPTY_CAPTIONS
+
+
+class SelfEnhance(Stage):
+    params: SelfEnhanceParams
+
+    def setup(self, models) -> None:
+        self.vlm = models.vlm
+
+    def prompts_for(self, row: Row) -> list | Drop:
+        """One prompt per answer of the row (its ``input`` cell is an answer or a list of them), or a Drop."""
+        from prefgen.models.prompts import Prompt
+        from prefgen.stages._vlm_common import fill, row_image, row_question
+
+        p = self.params
+        answers = row.get(p.input)
+        answers = list(answers) if isinstance(answers, (list, tuple)) else [answers]
+        if not answers or not all(isinstance(answer, str) for answer in answers):
+            return Drop(row, "missing_answer", f"{p.input}: {row.get(p.input)!r}"[:500])
+        question = row_question(row)
+        image = question if isinstance(question, Drop) else row_image(row)
+        if isinstance(image, Drop):
+            return image
+        caption = row.get("caption")
+        template, caption = (p.prompt_no_caption, "") if says_nothing(caption) else (p.prompt, caption)
+        return [Prompt(fill(template, caption=caption, question=question, answer=answer), (image,))
+                for answer in answers]
+
+    def improve(self, original: str, output: str) -> tuple[str, bool]:
+        """SENA's rule: the output replaces the answer only when it starts with the prefix (which is removed)."""
+        prefix = self.params.answer_prefix
+        text = output.strip()
+        improved = text[len(prefix):].strip() if text.startswith(prefix) else ""
+        return (improved, True) if improved else (original, False)
+
+    def process(self, rows: list[Row]) -> list[Row | Drop]:
+        from prefgen.stages._vlm_common import generate
+
+        p = self.params
+        prompts = [self.prompts_for(row) for row in rows]
+        flat = [prompt for item in prompts if not isinstance(item, Drop) for prompt in item]
+        texts = iter(generate(self.vlm, flat, max_new_tokens=p.max_new_tokens))  # greedy: no seeds needed
+        out: list[Row | Drop] = []
+        for row, item in zip(rows, prompts):
+            if isinstance(item, Drop):
+                out.append(item)
+                continue
+            cell = row[p.input]
+            many = isinstance(cell, (list, tuple))
+            results = [self.improve(answer, next(texts)[0]) for answer in (cell if many else [cell])]
+            answers, improved = [a for a, _ in results], [i for _, i in results]
+            out.append({**row, p.output: answers if many else answers[0],
+                        f"{p.output}_improved": improved if many else improved[0]})
+        return out
+
+
+SelfEnhanceParams.runtime = SelfEnhance

@@ -1,0 +1,115 @@
+"""The papers' iterative loop as one resumable command: for r = 1..N, build a dataset version with model r-1, train
+model r on it, evaluate it if asked, and go on with model r.
+
+Layout of the output folder (everything a round needs to be resumed or audited):
+
+    DIR/data/                      the store; version r<r> was built by model r-1 (its manifest says so)
+    DIR/round-<r>/model/           model r: weights, processor, metrics.jsonl, lineage.json (parent, data, eval)
+    DIR/round-0.json               the base model's evaluation, when --eval is given
+
+A round is done once its model's lineage.json exists and holds the evaluation asked for; a rerun skips done rounds,
+continues an interrupted build from its finished shards and cached stages, and restarts an interrupted training.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prefgen.errors import PrefgenError
+from prefgen.train.config import TrainConfig
+from prefgen.train.run import LINEAGE, train
+
+Evaluate = Callable[[Path], dict[str, Any]]
+
+
+def run_rounds(recipe_path: Path, base_model: Path, out: Path, rounds: int, config: TrainConfig,
+               evaluate: Evaluate | None = None, quiet: bool = False, on_round=None) -> list[dict[str, Any]]:
+    """Run (or resume) ``rounds`` rounds; returns each round's lineage. ``on_round(r, stage)`` hears of progress."""
+    from prefgen.build.runner import BuildOptions, run_build
+    from prefgen.store import Store
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    notify = on_round or (lambda r, stage: None)
+    if evaluate is not None and not (out / "round-0.json").exists():
+        notify(0, "eval")
+        _write_json(out / "round-0.json", {"round": 0, "model": str(base_model), "eval": evaluate(Path(base_model))})
+    model, results = Path(base_model), []
+    for r in range(1, rounds + 1):
+        model_dir = out / f"round-{r}" / "model"
+        lineage = _read_json(model_dir / LINEAGE)
+        if lineage is None:
+            version = f"r{r}"
+            store_path = out / "data"
+            if not (store_path.exists() and version in Store(store_path).versions()):
+                notify(r, "build")
+                run_build(Path(recipe_path), BuildOptions(out=store_path, version=version, round=r, vlm_path=model,
+                                                          message=f"round {r}: built with {model}", quiet=quiet))
+            notify(r, "train")
+            lineage = train(f"{store_path}@{version}", model, model_dir, config, quiet=quiet,
+                            extra_lineage={"round": r, "recipe": str(Path(recipe_path).resolve())})
+        if evaluate is not None and not lineage.get("eval"):
+            notify(r, "eval")
+            lineage["eval"] = evaluate(model_dir)
+            _write_json(model_dir / LINEAGE, lineage)
+        results.append(lineage)
+        model = model_dir
+    return results
+
+
+def rounds_table(out: Path) -> tuple[list[str], list[list[str]]]:
+    """Header and rows for `prefgen rounds DIR`: round, data version, pairs, loss, reward accuracy, eval metrics."""
+    out = Path(out)
+    if not out.is_dir():
+        raise PrefgenError(f"{out} is not a rounds folder")
+    entries = []
+    base = _read_json(out / "round-0.json")
+    if base is not None:
+        entries.append((0, {"eval": base.get("eval", {})}))
+    for folder in sorted(out.glob("round-*/model"), key=lambda p: int(p.parent.name.split("-")[1])):
+        lineage = _read_json(folder / LINEAGE)
+        if lineage is not None:
+            entries.append((int(folder.parent.name.split("-")[1]), lineage))
+    if not entries:
+        raise PrefgenError(f"{out} holds no finished round")
+    metric_names = sorted({k for _, lin in entries for k, v in _flat(lin.get("eval", {})).items()})
+    header = ["round", "data", "pairs", "loss", "reward acc", *metric_names]
+    rows = []
+    for r, lineage in entries:
+        data, metrics, evals = lineage.get("data", {}), lineage.get("metrics", {}), _flat(lineage.get("eval", {}))
+        rows.append([str(r), data.get("version", "-") if r else "base", _fmt(data.get("rows")),
+                     _fmt(metrics.get("train_loss")), _fmt(metrics.get("rewards/accuracies")),
+                     *[_fmt(evals.get(name)) for name in metric_names]])
+    return header, rows
+
+
+def _flat(values: dict, prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)

@@ -1,0 +1,125 @@
+"""`prefgen train`: one run with its lineage, LoRA targets per family, and the rounds loop (resume, lineage, table)."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from prefgen.cli import cli
+from prefgen.store import Store
+from prefgen.train.config import TrainConfig
+from prefgen.train.rounds import rounds_table, run_rounds
+from prefgen.train.run import train
+
+ROOT = Path(__file__).parents[2]
+FAMILIES = ("llava", "qwen2_vl", "qwen2_5_vl", "idefics3", "smolvlm")
+
+
+def tiny_recipe(tmp_path, tiny_vlm_dir, tiny_clip_dir, name="seva") -> Path:
+    text = (ROOT / "recipes" / "tiny" / f"{name}.yaml").read_text()
+    text = text.replace("../../build/tiny/llava", str(tiny_vlm_dir("llava")))
+    text = text.replace("../../build/tiny/clip", str(tiny_clip_dir)).replace("../../examples", str(ROOT / "examples"))
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text.replace("../../out/", f"{tmp_path}/out/"))
+    return path
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_lora_targets_are_the_language_models_projections(family, tiny_vlm_dir):
+    from transformers import AutoModelForImageTextToText
+
+    from prefgen.train.lora import lora_targets
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_vlm_dir(family))
+    targets = lora_targets(model, ["q_proj", "v_proj", "down_proj"])
+    assert targets and all(t.rsplit(".", 1)[-1] in {"q_proj", "v_proj", "down_proj"} for t in targets)
+    assert not any(word in t for t in targets for word in ("vision", "visual", "projector", "lm_head", "connector"))
+    layers = model.get_decoder().config.num_hidden_layers
+    assert len(targets) == 3 * layers
+
+
+def test_one_run_writes_a_plain_model_with_metrics_and_lineage(make_store, tiny_vlm_dir, tmp_path):
+    from transformers import AutoModelForImageTextToText
+
+    store = make_store({"v1": 4, "v2": 4})
+    lineage = train(f"{store.root}@v1", tiny_vlm_dir("llava"), tmp_path / "m", TrainConfig(max_steps=2, batch_size=2),
+                    quiet=True)
+    out = tmp_path / "m"
+    assert json.loads((out / "lineage.json").read_text()) == lineage
+    assert lineage["data"]["version"] == "v1" and lineage["data"]["rows"] == 4
+    assert lineage["parent_model"] == str(tiny_vlm_dir("llava")) and lineage["metrics"]["steps"] == 2
+    steps = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in steps if "loss" in s] == [1, 2] and all("rewards/margins" in s for s in steps[:2])
+    model = AutoModelForImageTextToText.from_pretrained(out)  # LoRA merged: a plain model, no adapter files
+    assert not (out / "adapter_config.json").exists() and model is not None
+    assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+
+
+def test_training_into_a_trained_folder_is_refused(make_store, tiny_vlm_dir, tmp_path):
+    store = make_store({"v1": 2})
+    config = TrainConfig(max_steps=1, batch_size=2)
+    train(f"{store.root}", tiny_vlm_dir("llava"), tmp_path / "m", config, quiet=True)
+    result = CliRunner().invoke(cli, ["train", "--data", str(store.root), "--model", str(tiny_vlm_dir("llava")),
+                                      "--out", str(tmp_path / "m")])
+    assert result.exit_code == 1 and "already holds a trained model" in result.stderr
+
+
+@pytest.mark.slow
+def test_rounds_build_train_evaluate_and_resume_after_a_crash(tmp_path, tiny_vlm_dir, tiny_clip_dir, monkeypatch):
+    recipe = tiny_recipe(tmp_path, tiny_vlm_dir, tiny_clip_dir)
+    config = TrainConfig(max_steps=1, batch_size=2)
+    evaluated = []
+
+    def evaluate(model_dir):
+        evaluated.append(Path(model_dir).name if Path(model_dir).name != "model" else Path(model_dir).parent.name)
+        return {"chair": {"chair_s": 0.5 - 0.1 * len(evaluated)}}
+
+    import prefgen.train.rounds as rounds_module
+
+    real_train = rounds_module.train
+    calls = {"n": 0}
+
+    def crash_in_round_two(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("power cut")
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(rounds_module, "train", crash_in_round_two)
+    with pytest.raises(RuntimeError, match="power cut"):
+        run_rounds(recipe, tiny_vlm_dir("llava"), tmp_path / "loop", 2, config, evaluate=evaluate, quiet=True)
+    assert Store(tmp_path / "loop" / "data").versions() == ["r1", "r2"]  # round 2's data was built before the crash
+    monkeypatch.setattr(rounds_module, "train", real_train)
+    seen = []
+    lineages = run_rounds(recipe, tiny_vlm_dir("llava"), tmp_path / "loop", 2, config, evaluate=evaluate, quiet=True,
+                          on_round=lambda r, stage: seen.append((r, stage)))
+    assert seen == [(2, "train"), (2, "eval")]  # round 1 and round 2's build were not redone
+    assert evaluated == [tiny_vlm_dir("llava").name, "round-1", "round-2"]
+    one, two = lineages
+    assert one["parent_model"] == str(tiny_vlm_dir("llava")) and one["data"]["version"] == "r1"
+    assert two["parent_model"] == str(tmp_path / "loop" / "round-1" / "model") and two["data"]["version"] == "r2"
+    store = Store(tmp_path / "loop" / "data")
+    assert store.manifest("r2").round == 2
+    assert store.manifest("r2").models["vlm"].path == str((tmp_path / "loop" / "round-1" / "model").resolve())
+    assert two["data"]["model"] == store.manifest("r2").models["vlm"].path
+    header, rows = rounds_table(tmp_path / "loop")
+    assert header[:5] == ["round", "data", "pairs", "loss", "reward acc"] and "chair.chair_s" in header
+    assert [r[0] for r in rows] == ["0", "1", "2"] and rows[2][1] == "r2"
+    result = CliRunner().invoke(cli, ["rounds", str(tmp_path / "loop")])
+    assert result.exit_code == 0 and "chair.chair_s" in result.output
+
+
+def test_train_cli_needs_data_or_rounds_with_a_recipe(tmp_path):
+    result = CliRunner().invoke(cli, ["train", "--model", "m", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "give --data for one training run" in result.output
+    result = CliRunner().invoke(cli, ["train", "--rounds", "2", "--model", "m", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "--rounds needs --recipe" in result.output
+
+
+def test_a_bad_training_config_is_one_line(tmp_path):
+    config = tmp_path / "t.yaml"
+    config.write_text("beta: -1\n")
+    result = CliRunner().invoke(cli, ["train", "--data", "s", "--model", "m", "--out", str(tmp_path / "o"),
+                                      "--config", str(config)])
+    assert result.exit_code == 1 and result.stderr.startswith(f"error: {config}: beta: Input should be greater")
