@@ -361,9 +361,12 @@ def _print_columns(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None
 
 
 def _register_groups() -> None:
-    from prefgen.models.cli import models  # imports click and a tuple of names, nothing heavy
+    from prefgen.models.cli import models  # these import click and small tables, nothing heavy
+    from prefgen.shapes.cli import eval_command, shapes
 
     cli.add_command(models)
+    cli.add_command(shapes)
+    cli.add_command(eval_command)
 
 
 _register_groups()

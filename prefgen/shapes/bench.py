@@ -1,0 +1,110 @@
+"""Named benchmarks behind ``prefgen eval``: one function per bench, each returning a JSON-ready report.
+
+- ``shapes-chair`` / ``shapes-pope``: a VLM on ``n`` held-out eval scenes (the prior-breaking distribution).
+- ``shapes-clip``: a CLIP's present-vs-absent phrase AUC on ``n`` eval scenes.
+- ``pope`` / ``chair``: a VLM on real data (POPE jsonl + images; COCO instances JSON + images).
+- ``reward``: the pairs of a store built on shapes scenes, judged against the scenes' ground truth: how often the
+  chosen answer is really better, and whether the pairs favour longer answers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefgen.errors import PrefgenError
+from prefgen.shapes import evaluate
+
+BENCHES = ("shapes-chair", "shapes-pope", "shapes-clip", "pope", "chair", "reward")
+SHORT_ANSWER = "\nLook at the image and answer the question using a single word or phrase."  # as sena.yaml
+
+
+def load_vlm(path: str | Path, device: str = "auto", batch_size: int = 32):
+    from prefgen.models import VLM
+
+    return VLM.load(path=str(path), device=device, dtype="float32", batch_size=batch_size)
+
+
+def shapes_chair(model: str | Path, n: int = 500, seed: int = 0, prompt: str = evaluate.DESCRIBE_PROMPT,
+                 max_new_tokens: int = 48, device: str = "auto") -> dict:
+    from prefgen.shapes.world import make_scenes
+
+    scenes = make_scenes(n, seed, "eval")
+    describe = evaluate.vlm_describer(load_vlm(model, device), prompt, max_new_tokens)
+    report, texts = evaluate.run_chair(describe, scenes)
+    return {"bench": "shapes-chair", "model": str(model), "seed": seed, "prompt": prompt, **report,
+            "samples": [{"scene": s.index, "truth": sorted(map(list, s.kinds)), "text": t}
+                        for s, t in zip(scenes[:20], texts)]}
+
+
+def shapes_pope(model: str | Path, n: int = 500, seed: int = 0, suffix: str = "", max_new_tokens: int = 8,
+                device: str = "auto") -> dict:
+    from prefgen.shapes.world import make_scenes
+
+    answer = evaluate.vlm_answerer(load_vlm(model, device), suffix, max_new_tokens)
+    splits = evaluate.run_pope(answer, make_scenes(n, seed, "eval"), seed=seed)
+    return {"bench": "shapes-pope", "model": str(model), "seed": seed, "scenes": n, **splits}
+
+
+def shapes_clip(clip: str | Path, n: int = 500, seed: int = 0, device: str = "auto") -> dict:
+    from prefgen.models import ClipScorer
+    from prefgen.shapes.world import make_scenes
+
+    scorer = ClipScorer.load(model="shapes-clip", path=str(clip), device=device)
+    return {"bench": "shapes-clip", "clip": str(clip), "seed": seed,
+            **evaluate.clip_auc(scorer, make_scenes(n, seed, "eval"))}
+
+
+def real_pope(model: str | Path, questions: str | Path, images: str | Path, limit: int | None = None,
+              suffix: str = "", device: str = "auto") -> dict:
+    from prefgen.shapes.realdata import evaluate_pope_file
+
+    answer = evaluate.vlm_answerer(load_vlm(model, device), suffix, max_new_tokens=8)
+    metrics, answers = evaluate_pope_file(answer, questions, images, limit)
+    return {"bench": "pope", "model": str(model), "questions_file": str(questions), **metrics,
+            "answers": answers[:20]}
+
+
+def real_chair(model: str | Path, annotations: str | Path, images: str | Path, limit: int | None = None,
+               prompt: str = evaluate.DESCRIBE_PROMPT, max_new_tokens: int = 128, device: str = "auto") -> dict:
+    from prefgen.shapes.realdata import evaluate_coco_chair
+
+    describe = evaluate.vlm_describer(load_vlm(model, device), prompt, max_new_tokens)
+    metrics, captions = evaluate_coco_chair(describe, annotations, images, limit)
+    return {"bench": "chair", "model": str(model), "annotations": str(annotations), "prompt": prompt, **metrics,
+            "samples": dict(list(captions.items())[:20])}
+
+
+def store_reward(store: str, ground_truth: str | Path) -> dict:
+    """Reward accuracy and length bias of a store version (``STORE`` or ``STORE@VERSION``), overall and per
+    method; pairs whose image has no ground truth are counted and left out."""
+    import pyarrow.parquet as pq
+
+    from prefgen.query import parse_ref
+    from prefgen.shapes.world import read_ground_truth
+
+    handle, version = parse_ref(store)
+    truth = read_ground_truth(ground_truth)
+    files = handle.data_files(version)
+    columns = ["image_id", "image_path", "chosen", "rejected", "method", "question"]
+    found = set(pq.read_schema(files[0]).names)
+    table = pq.read_table([str(f) for f in files], columns=[c for c in columns if c in found]).to_pylist()
+    triples: dict[str, list] = {}
+    unmatched = 0
+    for row in table:
+        scene = truth.get(row.get("image_id") or "") or truth.get(Path(row.get("image_path") or "").name)
+        if scene is None:
+            unmatched += 1
+            continue
+        triple = (scene, _last_text(row["chosen"]), _last_text(row["rejected"]), row.get("question"))
+        triples.setdefault("all", []).append(triple)
+        triples.setdefault(f"method:{row.get('method') or '?'}", []).append(triple)
+    if not triples:
+        raise PrefgenError(f"no pair of {store} has an image in the ground truth {ground_truth}")
+    return {"bench": "reward", "store": store, "version": version or handle.latest(), "unmatched_pairs": unmatched,
+            **{name: evaluate.reward_accuracy(group) for name, group in triples.items()}}
+
+
+def _last_text(messages) -> str:
+    if isinstance(messages, str):
+        return messages
+    return messages[-1]["content"] if messages else ""

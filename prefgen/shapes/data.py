@@ -1,0 +1,210 @@
+"""Training data for the shapes-world models: a pool of rendered scenes, CLIP batches with hard negatives and SFT
+examples for the VLM.
+
+Pixels are rendered once into a uint8 array and normalised per batch exactly as the models' own processors do
+(the 64 px scenes need no resize or crop; a test checks the equality), so training never runs PIL per step. Texts
+are drawn fresh each time a scene is used (caption order, which question), which is cheap augmentation.
+
+The SFT mixture teaches the VLM what the offline quickstart asks of it, in the stages' own prompt wording:
+captions, short answers, SENA's self-questioning, its answerability check and its answer improvement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from prefgen.shapes.language import (NUMBERS, absent_kinds, answerable, caption, confusable_kinds, phrase,
+                                     presence_question, sample_qa)
+from prefgen.shapes.models import IMAGE_TOKENS, MEAN, STD
+from prefgen.shapes.world import COLOURS, KINDS, SHAPES, SIZE, Scene, make_scene, make_scenes, render
+
+# The shipped VLM must answer the prompts the quickstart really sends, so they come from the stages themselves.
+from prefgen.stages.caption import CONCISE_PROMPT, DETAILED_PROMPT
+from prefgen.stages.self_enhance import ENHANCE_PROMPT
+from prefgen.stages.self_question import ASK_PROMPT, CHECK_PROMPT
+
+SHORT_ANSWER = "\nLook at the image and answer the question using a single word or phrase."  # recipes/sena.yaml
+CAPTION_PROMPTS = ("Describe the image.", DETAILED_PROMPT, CONCISE_PROMPT, "What is in the image?",
+                   "List the objects in the image.")
+# task -> share of SFT batches; each batch holds one task, so long prompts do not pad short ones
+TASKS = {"caption": 0.45, "qa": 0.35, "ask": 0.07, "check": 0.06, "enhance": 0.07}
+
+
+@dataclass
+class ScenePool:
+    scenes: list[Scene]
+    pixels: np.ndarray  # (N, 64, 64, 3) uint8
+
+    @classmethod
+    def generate(cls, n: int, seed: int, split: str = "train", tick=None) -> ScenePool:
+        """``n`` scenes of ``(seed, split)``, rendered; ``tick(done)`` is called every 500 scenes."""
+        scenes, pixels = [], np.empty((n, SIZE, SIZE, 3), np.uint8)
+        for i in range(n):
+            scenes.append(make_scene(seed, split, i))
+            pixels[i] = np.asarray(render(scenes[-1]))
+            if tick is not None and (i + 1) % 500 == 0:
+                tick(i + 1)
+        return cls(scenes, pixels)
+
+    def __len__(self) -> int:
+        return len(self.scenes)
+
+    def tensor(self, index):
+        """Normalised (B, 3, 64, 64) float tensor, as CLIPImageProcessor and open_clip's transform produce."""
+        import torch
+
+        x = torch.from_numpy(self.pixels[index]).float().div_(255).permute(0, 3, 1, 2)
+        return (x - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None]
+
+
+def corpus(n_scenes: int = 300, seed: int = 0) -> list[str]:
+    """Every text the models are trained on can be built from these words: the tokenizer's vocabulary source."""
+    rng = np.random.default_rng(seed)
+    texts = [*CAPTION_PROMPTS, ASK_PROMPT, CHECK_PROMPT.format(question=""), SHORT_ANSWER, "USER: ASSISTANT:",
+             ENHANCE_PROMPT.format(caption="", question="", answer=""),
+             "Improved Answer:", "QUESTION:", *NUMBERS, *COLOURS, *SHAPES]
+    texts += [phrase(k, c) for k in KINDS for c in range(1, 5)]
+    texts += [presence_question(k) for k in KINDS] + [f"what color is the {s}?" for s in SHAPES]
+    texts += ["how many objects are there?", "yes. no."]
+    for scene in make_scenes(n_scenes, seed, "train"):
+        texts.append(caption(scene, rng))
+        texts += [" ".join(sample_qa(scene, rng)) for _ in range(4)]
+    return texts
+
+
+# ------------------------------------------------------------------------------------------------ CLIP batches
+
+
+def clip_texts(scenes: list[Scene], rng: np.random.Generator, hard_negatives: bool = True):
+    """Texts for a contrastive batch and, per text, the kinds it claims (a text is positive for an image holding
+    them all). One positive per image (caption or single-object phrase, half each), then, NegCLIP-style, two hard
+    negative phrases per image: an absent kind of a present colour (another shape) and of a present shape."""
+    texts, claims = [], []
+    for scene in scenes:
+        if rng.random() < 0.5:
+            texts.append(caption(scene, rng))
+            claims.append(frozenset(scene.kinds))
+        else:
+            kinds = sorted(scene.kinds)
+            kind = kinds[int(rng.integers(len(kinds)))]
+            texts.append(phrase(kind))
+            claims.append(frozenset([kind]))
+    if hard_negatives:
+        for scene in scenes:
+            for kind in _hard_negatives(scene, rng):
+                texts.append(phrase(kind))
+                claims.append(frozenset([kind]))
+    return texts, claims
+
+
+def _hard_negatives(scene: Scene, rng: np.random.Generator) -> list[tuple[str, str]]:
+    colours, shapes = {c for c, _ in scene.kinds}, {s for _, s in scene.kinds}
+    absent = absent_kinds(scene)
+    picks = []
+    for pool in ([k for k in absent if k[0] in colours], [k for k in absent if k[1] in shapes]):
+        pool = pool or confusable_kinds(scene) or absent
+        picks.append(pool[int(rng.integers(len(pool)))])
+    return picks
+
+
+def positive_mask(scenes: list[Scene], claims: list[frozenset]) -> np.ndarray:
+    """(images, texts) bool: text j is true of image i. A caption claims its whole scene, so it must match exactly
+    (a caption of a subset is not a description of the image); a single kind is true of every image holding it."""
+    index = {k: i for i, k in enumerate(KINDS)}
+    have = np.zeros((len(scenes), len(KINDS)), bool)
+    for row, scene in enumerate(scenes):
+        have[row, [index[k] for k in scene.kinds]] = True
+    said = np.zeros((len(claims), len(KINDS)), bool)
+    for row, claim in enumerate(claims):
+        said[row, [index[k] for k in claim]] = True
+    covered = ~(said[None, :, :] & ~have[:, None, :]).any(-1)  # every claimed kind is in the image
+    exact = (said[None, :, :] == have[:, None, :]).all(-1)
+    single = said.sum(1) == 1
+    return np.where(single[None, :], covered, exact)
+
+
+# ------------------------------------------------------------------------------------------------ SFT examples
+
+
+def sft_example(scene: Scene, task: str, rng: np.random.Generator) -> tuple[str, str]:
+    """(user text, assistant answer) for one scene and task."""
+    if task == "caption":
+        return CAPTION_PROMPTS[int(rng.integers(len(CAPTION_PROMPTS)))], caption(scene, rng)
+    if task == "qa":
+        question, answer = sample_qa(scene, rng)
+        return question + (SHORT_ANSWER if rng.random() < 0.3 else ""), answer
+    if task == "ask":
+        return ASK_PROMPT, _answerable_question(scene, rng)
+    if task == "check":  # keep an answerable question as it is, replace one about a shape that is not there
+        asked = _answerable_question(scene, rng) if rng.random() < 0.7 else _unanswerable_question(scene, rng)
+        kept = asked if answerable(scene, asked) else _answerable_question(scene, rng)
+        return CHECK_PROMPT.format(question=asked), "QUESTION: " + kept
+    if task == "enhance":
+        question, answer = sample_qa(scene, rng)
+        current = answer if rng.random() < 0.5 else _wrong_answer(answer, rng)
+        text = ENHANCE_PROMPT.format(caption=caption(scene, rng), question=question, answer=current)
+        return text, "Improved Answer: " + answer
+    raise ValueError(f"unknown SFT task {task!r}")
+
+
+def _answerable_question(scene: Scene, rng: np.random.Generator) -> str:
+    while True:
+        question, answer = sample_qa(scene, rng)
+        if answer != "no.":  # asking about what is there, as a self-questioning model should
+            return question
+
+
+def _unanswerable_question(scene: Scene, rng: np.random.Generator) -> str:
+    missing = [s for s in SHAPES if s not in {shape for _, shape in scene.kinds}]
+    if not missing:
+        return _answerable_question(scene, rng)
+    return f"what color is the {missing[int(rng.integers(len(missing)))]}?"
+
+
+def _wrong_answer(answer: str, rng: np.random.Generator) -> str:
+    word = answer.rstrip(".")
+    for options in (("yes", "no"), tuple(COLOURS), NUMBERS[1:5]):
+        if word in options:
+            others = [o for o in options if o != word]
+            return others[int(rng.integers(len(others)))] + "."
+    return answer
+
+
+# ------------------------------------------------------------------------------------------------ SFT encoding
+
+
+class SFTEncoder:
+    """Token ids and labels of (image prompt, answer) pairs, as the runtime encodes them: the processor's chat
+    template, ``<image>`` expanded to the tower's 64 tokens, bos from the tokenizer; the loss sees the answer and
+    its eos only."""
+
+    def __init__(self, processor):
+        self.processor, self.tokenizer = processor, processor.tokenizer
+        self._prompts: dict[str, list[int]] = {}
+
+    def prompt_ids(self, text: str) -> list[int]:
+        if text not in self._prompts:
+            if len(self._prompts) > 20000:  # prompts quoting captions are unique: keep memory bounded
+                self._prompts.clear()
+            messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+            rendered = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            rendered = rendered.replace("<image>", "<image>" * IMAGE_TOKENS)
+            self._prompts[text] = self.tokenizer(rendered).input_ids
+        return self._prompts[text]
+
+    def batch(self, pairs: list[tuple[str, str]]):
+        import torch
+
+        rows = []
+        for prompt, answer in pairs:
+            head = self.prompt_ids(prompt)
+            tail = self.tokenizer(answer, add_special_tokens=False).input_ids + [self.tokenizer.eos_token_id]
+            rows.append((head + tail, [-100] * len(head) + tail))
+        width = max(len(ids) for ids, _ in rows)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in rows])
+        labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in rows])
+        mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in rows])
+        return ids, mask, labels

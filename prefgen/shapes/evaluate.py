@@ -1,0 +1,279 @@
+"""Hallucination metrics with exact ground truth: CHAIR, POPE, reward accuracy of preference pairs, CLIP AUC.
+
+Models come in as plain callables, so anything can be evaluated without special cases:
+``describe(images) -> texts`` for CHAIR and ``answer(images, questions) -> texts`` for POPE. ``vlm_describer`` and
+``vlm_answerer`` wrap a ``prefgen.models.VLM``; a CLIP is anything with ``image_embeddings`` and
+``text_embeddings`` (``prefgen.models.ClipScorer``).
+
+- CHAIR_s: share of captions with at least one hallucinated object. CHAIR_i: hallucinated / all mentions, counting
+  each distinct object once per caption. Recall: share of ground-truth kinds named (with their colour).
+- POPE: yes/no presence questions, half about present objects, half about absent ones chosen at random, among the
+  most frequent training objects (popular) or among the absent prior companions and look-alikes (adversarial).
+- Reward accuracy: how often a pair's chosen text is truly better than its rejected one (a right answer to a world
+  question over a wrong one; else fewer hallucinations, then more hits), and whether the pairs favour longer texts
+  (length bias).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
+
+import numpy as np
+
+from prefgen.shapes.language import (NUMBERS, absent_companions, absent_kinds, confusable_kinds, phrase,
+                                     presence_question)
+from prefgen.shapes.mentions import COLOUR_WORDS, judge, mentioned_kinds, tokens
+from prefgen.shapes.world import KINDS, TRIGGER, Scene, render, train_kinds
+
+Describe = Callable[[list], list[str]]
+Answer = Callable[[list, list[str]], list[str]]
+DESCRIBE_PROMPT = "Describe the image."
+POPE_SPLITS = ("random", "popular", "adversarial")
+
+
+# ------------------------------------------------------------------------------------------------ CHAIR
+
+
+def chair(texts: Sequence[str], scenes: Sequence[Scene]) -> dict:
+    """CHAIR_s, CHAIR_i, recall and the prior's share of hallucinations, of ``texts[i]`` describing ``scenes[i]``."""
+    if len(texts) != len(scenes):
+        raise ValueError("give one text per scene")
+    bad_captions = mentions = hallucinated = hits = truth = 0
+    companion_said = companion_cases = other_said = other_cases = 0
+    for text, scene in zip(texts, scenes):
+        verdict = judge(text, scene.kinds)
+        bad_captions += bool(verdict.hallucinated)
+        mentions += verdict.n_mentions
+        hallucinated += len(verdict.hallucinated)
+        hits += len(verdict.hits)
+        truth += len(scene.kinds)
+        companions = set(absent_companions(scene))
+        companion_cases += len(companions)
+        companion_said += len(companions & verdict.hallucinated)
+        others = set(absent_kinds(scene)) - companions
+        other_cases += len(others)
+        other_said += len(others & verdict.hallucinated)
+    n = len(texts)
+    return {
+        "captions": n, "chair_s": _ratio(bad_captions, n), "chair_i": _ratio(hallucinated, mentions),
+        "recall": _ratio(hits, truth), "mean_mentions": _ratio(mentions, n),
+        # how often an absent companion is named vs. any other absent kind: the prior's pull, measured
+        "companion_rate": _ratio(companion_said, companion_cases),
+        "other_absent_rate": _ratio(other_said, other_cases),
+    }
+
+
+# ------------------------------------------------------------------------------------------------ POPE
+
+
+def parse_yes_no(text: str) -> bool:
+    """POPE's rule: "no", "not" (or an empty answer) in the first sentence means no, anything else yes."""
+    first = text.strip().split(".")[0]
+    words = tokens(first)
+    return bool(words) and not ({"no", "not"} & set(words))
+
+
+def pope_metrics(labels: Sequence[bool], answers: Sequence[str | bool]) -> dict:
+    """Accuracy, precision, recall, F1 (yes = positive) and the share of yes answers."""
+    said = np.array([a if isinstance(a, bool) else parse_yes_no(a) for a in answers], bool)
+    truth = np.array(labels, bool)
+    tp, fp = int((said & truth).sum()), int((said & ~truth).sum())
+    fn, tn = int((~said & truth).sum()), int((~said & ~truth).sum())
+    precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"questions": len(truth), "accuracy": _ratio(tp + tn, len(truth)), "precision": precision,
+            "recall": recall, "f1": f1, "yes_ratio": _ratio(int(said.sum()), len(truth))}
+
+
+@lru_cache(maxsize=4)
+def training_frequencies(n: int = 20000, seed: int = 1234) -> tuple[tuple[str, str], ...]:
+    """Kinds from most to least frequent under the training prior (sampled; companions come first)."""
+    counts: Counter = Counter()
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        counts.update(set(train_kinds(rng)))
+    return tuple(sorted(KINDS, key=lambda k: (-counts[k], k)))
+
+
+def pope_questions(scenes: Sequence[Scene], split: str, seed: int = 0, per_scene: int = 3) -> list[dict]:
+    """Balanced questions: up to ``per_scene`` present kinds (label yes) and as many absent ones (label no)."""
+    if split not in POPE_SPLITS:
+        raise ValueError(f"POPE split must be one of {', '.join(POPE_SPLITS)}")
+    rng = np.random.default_rng([seed, POPE_SPLITS.index(split)])
+    out = []
+    for i, scene in enumerate(scenes):
+        present = sorted(scene.kinds)
+        present = [present[j] for j in rng.permutation(len(present))[:per_scene]]
+        negatives = _negatives(scene, split, rng)[:len(present)]
+        for kind, label in [(k, True) for k in present] + [(k, False) for k in negatives]:
+            out.append({"scene": i, "question": presence_question(kind), "label": label, "object": phrase(kind)})
+    return out
+
+
+def _negatives(scene: Scene, split: str, rng: np.random.Generator) -> list[tuple[str, str]]:
+    absent = absent_kinds(scene)
+    if split == "random":
+        return [absent[j] for j in rng.permutation(len(absent))]
+    if split == "popular":
+        return [k for k in training_frequencies() if k in set(absent)]
+    # adversarial: absent companions of present triggers, absent triggers of present companions, then look-alikes
+    present = scene.kinds
+    tiers = [absent_companions(scene), sorted(t for c, t in TRIGGER.items() if c in present and t not in present),
+             confusable_kinds(scene), absent]
+    ordered: list[tuple[str, str]] = []
+    for tier in tiers:
+        ordered += [k for k in (tier[j] for j in rng.permutation(len(tier))) if k not in ordered]
+    return ordered
+
+
+# ------------------------------------------------------------------------------------------------ running models
+
+
+def vlm_describer(vlm, prompt: str = DESCRIBE_PROMPT, max_new_tokens: int = 48) -> Describe:
+    """``describe(images)`` with greedy decoding on a ``prefgen.models.VLM``."""
+    from prefgen.models import Prompt
+
+    def describe(images: list) -> list[str]:
+        found = vlm.generate([Prompt(prompt, image) for image in images], max_new_tokens=max_new_tokens)
+        return [candidates[0].text for candidates in found]
+
+    return describe
+
+
+def vlm_answerer(vlm, suffix: str = "", max_new_tokens: int = 8) -> Answer:
+    """``answer(images, questions)`` with greedy decoding; ``suffix`` is appended to each question."""
+    from prefgen.models import Prompt
+
+    def answer(images: list, questions: list[str]) -> list[str]:
+        prompts = [Prompt(question + suffix, image) for image, question in zip(images, questions)]
+        return [candidates[0].text for candidates in vlm.generate(prompts, max_new_tokens=max_new_tokens)]
+
+    return answer
+
+
+def run_chair(describe: Describe, scenes: Sequence[Scene], batch_size: int = 64) -> tuple[dict, list[str]]:
+    texts: list[str] = []
+    for start in range(0, len(scenes), batch_size):
+        texts += describe([render(s) for s in scenes[start:start + batch_size]])
+    return chair(texts, scenes), texts
+
+
+def run_pope(answer: Answer, scenes: Sequence[Scene], seed: int = 0, per_scene: int = 3,
+             batch_size: int = 64) -> dict:
+    """POPE metrics per split, plus the answers given."""
+    images = [render(s) for s in scenes]
+    results = {}
+    for split in POPE_SPLITS:
+        questions = pope_questions(scenes, split, seed, per_scene)
+        answers: list[str] = []
+        for start in range(0, len(questions), batch_size):
+            chunk = questions[start:start + batch_size]
+            answers += answer([images[q["scene"]] for q in chunk], [q["question"] for q in chunk])
+        results[split] = pope_metrics([q["label"] for q in questions], answers)
+    return results
+
+
+# ------------------------------------------------------------------------------------------------ rewards
+
+
+def answer_correct(question: str, answer: str, scene: Scene) -> bool | None:
+    """Whether ``answer`` is right for one of the world's question forms (presence, colour of a shape, number of
+    objects); None for any other question, or one without a single right answer."""
+    asked = question.strip().split("\n")[0].lower()
+    words = tokens(answer)
+    if asked.startswith("is there"):
+        kinds = mentioned_kinds(asked)
+        if len(kinds) != 1 or next(iter(kinds))[0] is None:
+            return None
+        return parse_yes_no(answer) == (next(iter(kinds)) in scene.kinds)
+    if asked.startswith(("what color is the", "what colour is the")):
+        shapes = {shape for _, shape in mentioned_kinds(asked)}
+        colours = {c for c, s in scene.kinds if s in shapes}
+        if len(shapes) != 1 or len(colours) != 1:
+            return None
+        said = [COLOUR_WORDS[w] for w in words if w in COLOUR_WORDS]
+        return bool(said) and said[0] == next(iter(colours))
+    if asked.startswith("how many objects"):
+        said = [int(w) if w.isdigit() else NUMBERS.index(w) for w in words if w.isdigit() or w in NUMBERS]
+        return bool(said) and said[0] == len(scene.objects)
+    return None
+
+
+def pair_verdict(chosen: str, rejected: str, scene: Scene, question: str | None = None) -> int:
+    """+1 when chosen is truly better, 0 tie, -1 worse. A world question with a known right answer decides first
+    (right beats wrong); otherwise fewer hallucinated kinds, then more hits."""
+    if question:
+        right = answer_correct(question, chosen, scene), answer_correct(question, rejected, scene)
+        if None not in right and right[0] != right[1]:
+            return 1 if right[0] else -1
+    a, b = judge(chosen, scene.kinds), judge(rejected, scene.kinds)
+    key_a, key_b = (-len(a.hallucinated), len(a.hits)), (-len(b.hallucinated), len(b.hits))
+    return (key_a > key_b) - (key_a < key_b)
+
+
+def reward_accuracy(pairs: Iterable[tuple]) -> dict:
+    """Pair accuracy against ground truth and length bias, over (scene, chosen, rejected[, question]) tuples."""
+    verdicts, mentions, words = [], [], []
+    for scene, chosen, rejected, *question in pairs:
+        verdicts.append(pair_verdict(chosen, rejected, scene, question[0] if question else None))
+        mentions.append((judge(chosen, scene.kinds).n_mentions, judge(rejected, scene.kinds).n_mentions))
+        words.append((len(chosen.split()), len(rejected.split())))
+    n = len(verdicts)
+    better, worse = verdicts.count(1), verdicts.count(-1)
+    m, w = np.array(mentions or [(0, 0)], float), np.array(words or [(0, 0)], float)
+    return {
+        "pairs": n, "better": better, "tie": verdicts.count(0), "worse": worse,
+        "accuracy": _ratio(better, n), "accuracy_decided": _ratio(better, better + worse),
+        "mean_mentions_chosen": float(m[:, 0].mean()), "mean_mentions_rejected": float(m[:, 1].mean()),
+        "mean_words_chosen": float(w[:, 0].mean()), "mean_words_rejected": float(w[:, 1].mean()),
+        "chosen_more_mentions": _ratio(int((m[:, 0] > m[:, 1]).sum()), n),
+        "chosen_longer": _ratio(int((w[:, 0] > w[:, 1]).sum()), n),
+    }
+
+
+# ------------------------------------------------------------------------------------------------ CLIP
+
+
+def auc(positives: Sequence[float], negatives: Sequence[float]) -> float:
+    """P(positive scores above negative), ties counting half (the Mann-Whitney statistic)."""
+    pos, neg = np.asarray(positives, float), np.sort(np.asarray(negatives, float))
+    if not len(pos) or not len(neg):
+        return float("nan")
+    below = np.searchsorted(neg, pos, "left")
+    equal = np.searchsorted(neg, pos, "right") - below
+    return float((below + 0.5 * equal).sum() / (len(pos) * len(neg)))
+
+
+def clip_auc(scorer, scenes: Sequence[Scene], images: Sequence | None = None) -> dict:
+    """AUC of present vs absent single-object phrases: against all absent kinds, absent prior companions, absent
+    kinds with the colour of a present object (so another shape: the negatives a colour-only CLIP cannot reject),
+    and absent kinds with the shape of a present object."""
+    images = list(images) if images is not None else [render(s) for s in scenes]
+    sims = (scorer.image_embeddings(images) @ scorer.text_embeddings([phrase(k) for k in KINDS]).T).numpy()
+    groups: dict[str, list[float]] = {"positive": [], "overall": [], "companion": [], "same_colour": [],
+                                      "same_shape": []}
+    index = {k: i for i, k in enumerate(KINDS)}
+    for row, scene in zip(sims, scenes):
+        present = scene.kinds
+        colours, shapes = {c for c, _ in present}, {s for _, s in present}
+        companions = set(absent_companions(scene))
+        for kind in KINDS:
+            score = float(row[index[kind]])
+            if kind in present:
+                groups["positive"].append(score)
+                continue
+            groups["overall"].append(score)
+            if kind in companions:
+                groups["companion"].append(score)
+            if kind[0] in colours:  # absent, so another shape than every object of that colour
+                groups["same_colour"].append(score)
+            if kind[1] in shapes:
+                groups["same_shape"].append(score)
+    result = {name: auc(groups["positive"], scores) for name, scores in groups.items() if name != "positive"}
+    return {"scenes": len(scenes), **result}
+
+
+def _ratio(a: float, b: float) -> float:
+    return float(a) / b if b else 0.0

@@ -1,0 +1,263 @@
+"""Train the shapes-world CLIP and VLM from scratch on a CPU: ``pretrain(out_dir, seconds=600)``.
+
+1. A pool of training scenes is rendered once (``data.ScenePool``).
+2. CLIP: symmetric InfoNCE with multi-positive targets (a phrase is true of every image holding its object, so
+   those are not negatives), plus two NegCLIP-style hard-negative phrases per image (an absent kind of a present
+   colour, an absent kind of a present shape), plus a sigmoid loss of every image against all 24 single-object
+   phrases. The hard terms exist because an in-batch-only CLIP learns colour and not shape (shapes.md: AUC 0.69
+   against same-colour negatives), and CSR's reward is only as good as that.
+3. VLM: LLaVA built with its vision tower copied from the trained CLIP ViT (much faster than learning vision from
+   scratch), then plain SFT on answer tokens over the task mixture of ``data.TASKS``.
+
+Budgets are wall-clock seconds (the schedule follows elapsed time, so results vary a little run to run) or exact
+step counts (deterministic for a seed). Both models are saved in their libraries' layouts (see ``models.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from prefgen.shapes import data, models
+from prefgen.shapes.world import KINDS
+
+
+@dataclass
+class TrainConfig:
+    clip_batch: int = 128
+    clip_lr: float = 1e-3
+    phrase_weight: float = 0.5  # weight of the all-phrases sigmoid loss; 0 = contrastive + hard negatives only
+    hard_negatives: bool = True
+    vlm_batch: int = 32
+    vlm_lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.03  # share of the budget with a linear warm-up, then cosine to 10% of the rate
+
+
+class Budget:
+    """Steps or seconds; ``fraction`` drives the learning-rate schedule, ``tick`` the progress bar."""
+
+    def __init__(self, label: str, steps: int | None = None, seconds: float | None = None, bar=None):
+        if (steps is None) == (seconds is None):
+            raise ValueError("give exactly one of steps or seconds")
+        self.steps, self.seconds, self.bar, self.step = steps, seconds, bar, 0
+        self.start = time.monotonic()
+        self.task = bar.add_task(label, total=steps or seconds, loss="") if bar is not None else None
+
+    def fraction(self) -> float:
+        if self.steps is not None:
+            return self.step / max(self.steps, 1)
+        return (time.monotonic() - self.start) / max(self.seconds, 1e-9)
+
+    def done(self) -> bool:
+        return self.fraction() >= 1.0
+
+    def tick(self, loss: float) -> None:
+        self.step += 1
+        if self.bar is not None:
+            done = self.step if self.steps is not None else min(time.monotonic() - self.start, self.seconds)
+            self.bar.update(self.task, completed=done, loss=f"loss {loss:.3f}  step {self.step}")
+
+
+def learning_rate(base: float, fraction: float, warmup: float) -> float:
+    if fraction < warmup:
+        return base * (fraction + 1e-3) / warmup
+    progress = min((fraction - warmup) / max(1 - warmup, 1e-9), 1.0)
+    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _optimizer(params, lr: float, weight_decay: float):
+    """AdamW with no decay on gains, biases, embeddings' scalars and the temperature (as open_clip trains)."""
+    import torch
+
+    params = list(params)
+    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def _set_lr(optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+# ------------------------------------------------------------------------------------------------ CLIP
+
+
+def clip_loss(image_emb, text_emb, mask, scale):
+    """Symmetric InfoNCE where each row may have several positives: -log(sum of softmax over its positives)."""
+    import torch
+
+    logits = scale * image_emb @ text_emb.T
+    mask = torch.as_tensor(mask)
+    i2t = torch.logsumexp(logits, 1) - torch.logsumexp(logits.masked_fill(~mask, -torch.inf), 1)
+    columns = mask.any(0)  # texts true of some image in the batch
+    lt, mt = logits.T[columns], mask.T[columns]
+    t2i = torch.logsumexp(lt, 1) - torch.logsumexp(lt.masked_fill(~mt, -torch.inf), 1)
+    return (i2t.mean() + t2i.mean()) / 2
+
+
+def train_clip(pool: data.ScenePool, tokenizer, budget: Budget, seed: int = 0, config: TrainConfig = TrainConfig()):
+    """A new open_clip CLIP trained on ``pool``; returns (model, open_clip config, losses)."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng([seed, 1])
+    cfg = models.clip_config(len(tokenizer))
+    model = models.new_clip(cfg).train()
+    bias = torch.nn.Parameter(torch.tensor(-2.0))  # the phrase loss's threshold (~10% of kinds present); not saved
+    optimizer = _optimizer([*model.parameters(), bias], config.clip_lr, config.weight_decay)
+    encode = models.clip_token_ids(tokenizer, cfg["text_cfg"]["context_length"])
+    phrases = encode([data.phrase(k) for k in KINDS])
+    losses = []
+    while not budget.done():
+        _set_lr(optimizer, learning_rate(config.clip_lr, budget.fraction(), config.warmup))
+        index = rng.choice(len(pool), size=min(config.clip_batch, len(pool)), replace=False)
+        scenes = [pool.scenes[i] for i in index]
+        texts, claims = data.clip_texts(scenes, rng, config.hard_negatives)
+        images = F.normalize(model.encode_image(pool.tensor(index)), dim=-1)
+        text_emb = F.normalize(models.encode_texts(model, encode(texts)), dim=-1)
+        scale = model.logit_scale.exp().clamp(max=100)
+        loss = clip_loss(images, text_emb, data.positive_mask(scenes, claims), scale)
+        if config.phrase_weight:
+            present = torch.tensor([[k in s.kinds for k in KINDS] for s in scenes], dtype=torch.float32)
+            logits = 10.0 * images @ F.normalize(models.encode_texts(model, phrases), dim=-1).T + bias
+            loss = loss + config.phrase_weight * F.binary_cross_entropy_with_logits(logits, present)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+        budget.tick(losses[-1])
+    return model.eval(), cfg, losses
+
+
+# ------------------------------------------------------------------------------------------------ VLM
+
+
+def train_vlm(pool: data.ScenePool, model, processor, budget: Budget, seed: int = 0,
+              config: TrainConfig = TrainConfig()) -> list[float]:
+    """SFT of ``model`` in place on the task mixture; returns the losses."""
+    import torch
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng([seed, 2])
+    encoder = data.SFTEncoder(processor)
+    tasks, weights = list(data.TASKS), np.array(list(data.TASKS.values()))
+    optimizer = _optimizer(model.parameters(), config.vlm_lr, config.weight_decay)
+    model.train()
+    losses = []
+    while not budget.done():
+        _set_lr(optimizer, learning_rate(config.vlm_lr, budget.fraction(), config.warmup))
+        task = tasks[int(rng.choice(len(tasks), p=weights / weights.sum()))]
+        index = rng.choice(len(pool), size=min(config.vlm_batch, len(pool)), replace=False)
+        ids, mask, labels = encoder.batch([data.sft_example(pool.scenes[i], task, rng) for i in index])
+        loss = model(input_ids=ids, attention_mask=mask, pixel_values=pool.tensor(index), labels=labels).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+        budget.tick(losses[-1])
+    return losses
+
+
+# ------------------------------------------------------------------------------------------------ both
+
+
+def pretrain(out_dir: str | Path, seconds: float | None = 600.0, steps: int | tuple[int, int] | None = None,
+             seed: int = 0, progress: bool = True, n_scenes: int | None = None, eval_scenes: int = 200,
+             clip_share: float = 0.35, config: TrainConfig | None = None) -> dict:
+    """Train the CLIP, then the VLM from it; save ``out_dir/shapes-clip`` and ``out_dir/shapes-vlm`` and a report
+    (``pretrain.json``: settings, losses, timings and, with ``eval_scenes``, CHAIR and CLIP AUC on held-out scenes).
+
+    Budget: ``seconds`` for everything up to saving (data, both models; ``clip_share`` of the training time goes to
+    CLIP), or ``steps`` (CLIP and VLM steps, or a total split by ``clip_share``), which overrides ``seconds``.
+    """
+    config = config or TrainConfig()
+    start = time.monotonic()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if steps is not None:
+        clip_steps, vlm_steps = steps if isinstance(steps, tuple) else (round(steps * clip_share),
+                                                                         steps - round(steps * clip_share))
+        n_scenes = n_scenes or int(min(16000, max(256, clip_steps * config.clip_batch)))
+    n_scenes = n_scenes or 16000
+    with _progress(progress) as bar:
+        task = bar.add_task("scenes", total=n_scenes, loss="") if bar is not None else None
+        tick = (lambda done: bar.update(task, completed=done)) if bar is not None else None
+        pool = data.ScenePool.generate(n_scenes, seed, "train", tick)
+        vocab = models.vocabulary(data.corpus(seed=seed))
+        vlm_tokenizer, clip_tokenizer = models.build_tokenizer(vocab), models.build_tokenizer(vocab, for_clip=True)
+        if bar is not None:
+            bar.update(task, completed=n_scenes, loss=f"{n_scenes} scenes in {time.monotonic() - start:.0f} s")
+        train_seconds = None if steps is not None else max(seconds - (time.monotonic() - start) - 5, 1.0)
+        budget = Budget("clip", steps=clip_steps if steps is not None else None,
+                        seconds=None if steps is not None else train_seconds * clip_share, bar=bar)
+        clip, clip_cfg, clip_losses = train_clip(pool, clip_tokenizer, budget, seed, config)
+        clip_seconds = time.monotonic() - budget.start
+        models.save_clip(clip, clip_cfg, clip_tokenizer, out / "shapes-clip")
+        vlm, processor = models.build_vlm(vlm_tokenizer, seed)
+        models.load_vision_from_clip(vlm, clip)
+        left = None if steps is not None else max(seconds - (time.monotonic() - start) - 2, 1.0)
+        budget = Budget("vlm", steps=vlm_steps if steps is not None else None, seconds=left, bar=bar)
+        vlm_losses = train_vlm(pool, vlm, processor, budget, seed, config)
+        vlm_seconds = time.monotonic() - budget.start
+        models.save_vlm(vlm.eval(), processor, out / "shapes-vlm", readme=_readme(seed, n_scenes))
+    report = {
+        "seed": seed, "scenes": n_scenes, "config": asdict(config), "seconds_total": time.monotonic() - start,
+        "clip": _summary(clip_losses, clip_seconds), "vlm": _summary(vlm_losses, vlm_seconds),
+        "vlm_parameters": sum(p.numel() for p in vlm.parameters()),
+        "clip_parameters": sum(p.numel() for p in clip.parameters()),
+    }
+    if eval_scenes:
+        report["eval"] = evaluate_pretrained(out, eval_scenes)
+    (out / "pretrain.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return report
+
+
+def evaluate_pretrained(out_dir: str | Path, n: int = 200, seed: int = 0) -> dict:
+    """CHAIR of the saved VLM and AUC of the saved CLIP on ``n`` held-out eval scenes, loaded the ordinary way."""
+    from prefgen.models import VLM, ClipScorer
+    from prefgen.shapes.evaluate import clip_auc, run_chair, vlm_describer
+    from prefgen.shapes.world import make_scenes
+
+    out = Path(out_dir)
+    scenes = make_scenes(n, seed, "eval")
+    vlm = VLM.load(path=str(out / "shapes-vlm"), device="cpu", dtype="float32", batch_size=64)
+    chair, texts = run_chair(vlm_describer(vlm), scenes)
+    scorer = ClipScorer.load(model="shapes-clip", path=str(out / "shapes-clip"), device="cpu")
+    return {"scenes": n, "chair": chair, "clip_auc": clip_auc(scorer, scenes), "examples": texts[:5]}
+
+
+def _summary(losses: list[float], seconds: float) -> dict:
+    span = max(1, min(20, len(losses) // 4))  # mean of the first and last steps (20, or a quarter of a short run)
+    head, tail = losses[:span], losses[-span:]
+    return {"steps": len(losses), "seconds": round(seconds, 1), "first_loss": float(np.mean(head)) if head else None,
+            "last_loss": float(np.mean(tail)) if tail else None}
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return nullcontext(None)
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description:<7}"), BarColumn(), TimeElapsedColumn(),
+                    TextColumn("{task.fields[loss]}"), console=Console(file=sys.stderr))
+
+
+def _readme(seed: int, n_scenes: int) -> str:
+    return (f"# prefgen shapes-world VLM\n\nA ~0.9 M-parameter LLaVA (CLIP ViT 64 px / patch 8, Llama 128 x 3) "
+            f"trained from scratch on procedural shapes scenes by `prefgen shapes pretrain` (seed {seed}, "
+            f"{n_scenes} training scenes), its vision tower initialised from the CLIP trained in the same run. "
+            "Word-level tokenizer, LLaVA chat template. Loads with `AutoProcessor` / `AutoModelForImageTextToText`.\n")

@@ -1,0 +1,75 @@
+"""``prefgen shapes ...`` and ``prefgen eval``, run through click (the groups are wired into ``prefgen`` there)."""
+
+import json
+
+from click.testing import CliRunner
+
+from prefgen.shapes import bench
+from prefgen.shapes.cli import BENCHES, eval_command, shapes
+from prefgen.shapes.world import read_ground_truth
+
+
+def test_cli_lists_every_bench():
+    assert BENCHES == bench.BENCHES
+
+
+def test_scenes_command_writes_a_source_folder(tmp_path):
+    result = CliRunner().invoke(shapes, ["scenes", "--out", str(tmp_path / "s"), "-n", "4", "--split", "train"])
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "s").glob("*.png"))) == 4 and len(read_ground_truth(tmp_path / "s")) == 8
+
+
+def test_eval_shapes_benches_on_a_pretrained_model(pretrained, tmp_path):
+    out, _ = pretrained
+    report = tmp_path / "chair.json"
+    result = CliRunner().invoke(eval_command, ["--bench", "shapes-chair", "--model", str(out / "shapes-vlm"),
+                                               "--n", "3", "--device", "cpu", "--out", str(report)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert data["captions"] == 3 and 0.0 <= data["chair_s"] <= 1.0 and "chair_s" in result.output
+    result = CliRunner().invoke(eval_command, ["--bench", "shapes-clip", "--clip", str(out / "shapes-clip"),
+                                               "--n", "5", "--device", "cpu", "--out", str(tmp_path / "c.json")])
+    assert result.exit_code == 0, result.output
+    assert 0.0 <= json.loads((tmp_path / "c.json").read_text())["same_colour"] <= 1.0
+
+
+def test_eval_pope_on_a_pretrained_model(pretrained, tmp_path):
+    out, _ = pretrained
+    result = CliRunner().invoke(eval_command, ["--bench", "shapes-pope", "--model", str(out / "shapes-vlm"),
+                                               "--n", "2", "--device", "cpu", "--out", str(tmp_path / "p.json")])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "p.json").read_text())
+    assert set(data) >= {"random", "popular", "adversarial"} and data["random"]["questions"] > 0
+
+
+def test_eval_reward_scores_a_store_against_ground_truth(tmp_path):
+    from prefgen.shapes.world import write_scene_folder
+    from prefgen.store import Store
+
+    folder = write_scene_folder(tmp_path / "scenes", 2, seed=0, split="eval")
+    truth = [json.loads(line) for line in (folder / "ground_truth.jsonl").read_text().splitlines()]
+    rows = []
+    for i, record in enumerate(truth):
+        right = ", ".join(f"a {o['colour']} {o['shape']}" for o in record["scene"]["objects"]) + "."
+        rows.append({"id": f"p{i}", "images": [str(folder / record["file"])], "image_id": record["image_id"],
+                     "prompt": [{"role": "user", "content": "Describe the image."}],
+                     "chosen": [{"role": "assistant", "content": right if i == 0 else "nothing at all."}],
+                     "rejected": [{"role": "assistant", "content": right if i else "a purple cross and a green "
+                                   "triangle and a red circle and a blue square and an orange circle."}],
+                     "question": "Describe the image.", "method": "test"})
+    store = Store.create(tmp_path / "store")
+    with store.draft("v1") as draft:
+        draft.write_shard(0, rows)
+        draft.publish(message="pairs")
+    result = CliRunner().invoke(eval_command, ["--bench", "reward", "--store", str(tmp_path / "store"),
+                                               "--ground-truth", str(folder), "--out", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["unmatched_pairs"] == 0 and data["version"] == "v1"
+    assert (data["all"]["better"], data["all"]["worse"]) == (1, 1)  # pair 0 is right, pair 1 is inverted
+    assert data["method:test"]["pairs"] == 2
+
+
+def test_eval_says_what_a_bench_needs():
+    result = CliRunner().invoke(eval_command, ["--bench", "pope"])
+    assert result.exit_code == 2 and "--model, --questions, --images" in result.output

@@ -1,0 +1,126 @@
+"""CHAIR, POPE, reward accuracy and CLIP AUC on hand-made cases whose answers are worked out by hand."""
+
+import numpy as np
+import pytest
+import torch
+
+from prefgen.shapes.evaluate import (answer_correct, auc, chair, clip_auc, pair_verdict, parse_yes_no,
+                                     pope_metrics, pope_questions, reward_accuracy, run_chair, run_pope,
+                                     training_frequencies)
+from prefgen.shapes.language import caption, phrase
+from prefgen.shapes.world import COLOURS, KINDS, PRIOR_PAIRS, make_scenes, render, scene_of
+
+RED_CIRCLE, BLUE_SQUARE, GREEN_CROSS = ("red", "circle"), ("blue", "square"), ("green", "cross")
+TRIGGER, COMPANION = PRIOR_PAIRS[0]  # yellow triangle -> green circle
+
+
+def test_chair_on_hand_made_captions():
+    scenes = [scene_of([RED_CIRCLE, BLUE_SQUARE]), scene_of([GREEN_CROSS]), scene_of([TRIGGER])]
+    texts = ["a red circle and a blue square.",  # 2 hits
+             "a green cross and a yellow triangle.",  # 1 hit, 1 hallucination
+             "a yellow triangle and a green circle."]  # 1 hit, the absent companion hallucinated
+    result = chair(texts, scenes)
+    assert result["chair_s"] == pytest.approx(2 / 3)
+    assert result["chair_i"] == pytest.approx(2 / 6)
+    assert result["recall"] == 1.0
+    assert result["mean_mentions"] == 2.0
+    assert result["companion_rate"] == 1.0  # one lone trigger, its companion named
+    assert result["other_absent_rate"] == pytest.approx(1 / (22 + 23 + 22))  # the yellow triangle of caption 2
+
+
+def test_chair_recall_counts_missed_objects():
+    result = chair(["a red circle."], [scene_of([RED_CIRCLE, BLUE_SQUARE, GREEN_CROSS])])
+    assert result == {**result, "chair_s": 0.0, "chair_i": 0.0, "recall": pytest.approx(1 / 3)}
+
+
+def test_pope_answer_parsing_and_metrics():
+    assert parse_yes_no("Yes, there is.") and parse_yes_no("yes")
+    assert not parse_yes_no("No.") and not parse_yes_no("There is not a red circle.") and not parse_yes_no("")
+    half = pope_metrics([True, True, False, False], ["Yes.", "no", "yes", "No, there is not."])
+    assert half == {"questions": 4, "accuracy": 0.5, "precision": 0.5, "recall": 0.5, "f1": 0.5, "yes_ratio": 0.5}
+    skewed = pope_metrics([True, True, True, False], [True, True, False, False])
+    assert skewed["accuracy"] == 0.75 and skewed["precision"] == 1.0
+    assert skewed["recall"] == pytest.approx(2 / 3) and skewed["f1"] == pytest.approx(0.8)
+
+
+def test_pope_splits_are_balanced_and_adversarial_asks_the_absent_companion():
+    scene = scene_of([TRIGGER, RED_CIRCLE])
+    for split in ("random", "popular", "adversarial"):
+        questions = pope_questions([scene], split, seed=0)
+        assert [q["label"] for q in questions].count(True) == 2 == [q["label"] for q in questions].count(False)
+        for q in questions:
+            assert q["label"] == any(q["object"] == phrase(k) for k in scene.kinds)
+    adversarial = [q["object"] for q in pope_questions([scene], "adversarial") if not q["label"]]
+    assert adversarial[0] == phrase(COMPANION)
+    assert set(training_frequencies()[:3]) == {companion for _, companion in PRIOR_PAIRS}
+
+
+def test_run_pope_and_chair_with_oracle_and_yes_models():
+    scenes = make_scenes(6, seed=0, split="eval")
+    by_pixels = {render(s).tobytes(): s for s in scenes}  # an oracle recognises each scene by its pixels
+
+    def oracle_answer(images, questions):
+        return ["yes" if any(phrase(k) in q for k in by_pixels[i.tobytes()].kinds) else "no"
+                for i, q in zip(images, questions)]
+
+    results = run_pope(oracle_answer, scenes)
+    assert all(results[split]["accuracy"] == 1.0 for split in ("random", "popular", "adversarial"))
+    always_yes = run_pope(lambda images, qs: ["Yes."] * len(qs), scenes)["adversarial"]
+    assert always_yes["yes_ratio"] == 1.0 and always_yes["accuracy"] == 0.5 and always_yes["recall"] == 1.0
+    report, texts = run_chair(lambda images: [caption(by_pixels[i.tobytes()]) for i in images], scenes)
+    assert report["chair_s"] == 0.0 and report["recall"] == 1.0 and len(texts) == 6
+
+
+def test_reward_accuracy_on_literal_pairs():
+    scene = scene_of([RED_CIRCLE, BLUE_SQUARE])
+    pairs = [
+        (scene, "a red circle and a blue square.", "a red circle and a green cross."),  # better: no hallucination
+        (scene, "a red circle.", "a red circle and a blue square."),  # worse: fewer hits
+        (scene, "a red circle.", "a red disc."),  # tie
+        (scene, "no.", "yes.", "is there a green cross in the image?"),  # better: right answer
+        (scene, "three.", "two.", "how many objects are there?"),  # worse: wrong answer
+    ]
+    result = reward_accuracy(pairs)
+    assert (result["better"], result["tie"], result["worse"]) == (2, 1, 2)
+    assert result["accuracy"] == 0.4 and result["accuracy_decided"] == 0.5
+    assert result["mean_mentions_chosen"] == pytest.approx(4 / 5)
+    assert result["mean_mentions_rejected"] == pytest.approx(5 / 5)
+    assert result["chosen_more_mentions"] == 0.0
+
+
+def test_answer_correct_knows_the_world_questions():
+    scene = scene_of([RED_CIRCLE, BLUE_SQUARE, ("red", "square")])
+    assert answer_correct("is there a red circle in the image?", "Yes.", scene) is True
+    assert answer_correct("is there a green cross in the image?\nAnswer briefly.", "yes", scene) is False
+    assert answer_correct("what color is the circle?", "red.", scene) is True
+    assert answer_correct("what color is the square?", "red.", scene) is None  # two colours: no single answer
+    assert answer_correct("how many objects are there?", "3", scene) is True
+    assert answer_correct("what is this?", "a dog", scene) is None
+    assert pair_verdict("a red circle.", "a red circle.", scene) == 0
+
+
+class _Scorer:
+    """Embeddings from ground truth: multi-hot kinds (an oracle) or colours only (a colour-blind CLIP)."""
+
+    def __init__(self, colours_only: bool):
+        self.colours_only = colours_only
+
+    def _vector(self, kinds):
+        names = list(COLOURS) if self.colours_only else KINDS
+        return torch.tensor([float(any((k[0] if self.colours_only else k) == n for k in kinds)) for n in names])
+
+    def image_embeddings(self, scenes):
+        return torch.stack([self._vector(s.kinds) for s in scenes])
+
+    def text_embeddings(self, texts):
+        return torch.stack([self._vector([k for k in KINDS if phrase(k) == t]) for t in texts])
+
+
+def test_auc_and_clip_auc():
+    assert auc([3, 2], [1, 2]) == pytest.approx(0.875)
+    scenes = make_scenes(40, seed=0, split="eval")
+    oracle = clip_auc(_Scorer(colours_only=False), scenes, images=scenes)
+    assert all(oracle[k] == 1.0 for k in ("overall", "companion", "same_colour", "same_shape"))
+    blind = clip_auc(_Scorer(colours_only=True), scenes, images=scenes)
+    assert blind["same_colour"] == 0.5  # every same-colour negative ties with the positives
+    assert blind["overall"] > 0.75 and not np.isnan(blind["companion"])

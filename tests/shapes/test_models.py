@@ -1,0 +1,101 @@
+"""The shapes-world models: tokenizer, exact weight and input equivalences, and a tiny pretraining run whose models
+load through the ordinary runtime and generate."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from prefgen.shapes import data, models
+from prefgen.shapes.data import SFTEncoder
+from prefgen.shapes.models import clip_token_ids, encode_texts
+from prefgen.shapes.train import clip_loss
+from prefgen.shapes.world import make_scenes, render
+
+
+@pytest.fixture(scope="module")
+def vocab():
+    return models.vocabulary(data.corpus(n_scenes=50))
+
+
+def test_tokenizer_round_trips_world_text_and_knows_every_training_word(vocab):
+    tok = models.build_tokenizer(vocab)
+    text = "two red circles, an orange cross and a blue square."
+    ids = tok(text).input_ids
+    assert ids[0] == tok.bos_token_id and tok.eos_token_id == 3
+    assert tok.decode(ids, skip_special_tokens=True) == text
+    assert tok("a zebra").input_ids[-1] == tok.unk_token_id
+    rng = np.random.default_rng(1)
+    for scene in make_scenes(40, seed=3):
+        for task in data.TASKS:
+            prompt, answer = data.sft_example(scene, task, rng)
+            assert tok.unk_token_id not in tok(prompt + " " + answer).input_ids, (prompt, answer)
+
+
+def test_training_inputs_equal_what_the_processors_make(vocab):
+    import open_clip
+
+    tok = models.build_tokenizer(vocab)
+    vlm, processor = models.build_vlm(tok)
+    pool = data.ScenePool.generate(3, seed=0)
+    images = [render(s) for s in pool.scenes]
+    pixels = pool.tensor(np.arange(3))
+    assert torch.allclose(pixels, processor.image_processor(images, return_tensors="pt").pixel_values, atol=1e-5)
+    transform = open_clip.image_transform(models.IMAGE_SIZE, is_train=False, mean=models.MEAN, std=models.STD)
+    assert torch.allclose(pixels, torch.stack([transform(i) for i in images]), atol=1e-5)
+    prompt = data.CONCISE_PROMPT
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+    text = processor.apply_chat_template(messages, add_generation_prompt=True)
+    expected = processor(text=[text], images=[images[0]], return_tensors="pt").input_ids[0].tolist()
+    ids, mask, labels = SFTEncoder(processor).batch([(prompt, "a red circle."), ("Describe the image.", "no.")])
+    assert ids[0, :len(expected)].tolist() == expected
+    answer = tok("a red circle.", add_special_tokens=False).input_ids + [tok.eos_token_id]
+    assert labels[0][labels[0] != -100].tolist() == answer
+    assert mask[1].sum() < mask[0].sum() and (labels[1][mask[1] == 0] == -100).all()
+
+
+def test_vision_tower_from_clip_is_exact_and_short_text_encoding_equals_padded(vocab):
+    clip_tok = models.build_tokenizer(vocab, for_clip=True)
+    clip = models.new_clip(models.clip_config(len(vocab))).eval()
+    vlm, _ = models.build_vlm(models.build_tokenizer(vocab))
+    models.load_vision_from_clip(vlm, clip)
+    pixels = data.ScenePool.generate(2, seed=0).tensor(np.arange(2))
+    with torch.no_grad():
+        tower = vlm.model.vision_tower
+        patches = tower.post_layernorm(tower(pixels).last_hidden_state[:, 1:])  # what open_clip average-pools
+        assert torch.allclose(patches.mean(1) @ clip.visual.proj, clip.encode_image(pixels), atol=1e-5)
+        texts = ["a red circle", "a red circle, a blue square and two green crosses."]
+        padded = clip_tok(texts, max_length=32, padding="max_length", truncation=True, return_tensors="pt")
+        short = encode_texts(clip, clip_token_ids(clip_tok, 32)(texts))
+        assert torch.allclose(short, clip.encode_text(padded.input_ids), atol=1e-5)
+
+
+def test_clip_loss_prefers_aligned_embeddings():
+    eye = torch.eye(3)
+    mask = np.eye(3, dtype=bool)
+    assert clip_loss(eye, eye, mask, 10.0) < 0.01 < clip_loss(eye, eye.roll(1, 0), mask, 10.0)
+    shared = mask.copy()
+    shared[0, 1] = True  # text 1 also true of image 0: not a negative for it
+    assert clip_loss(eye, eye, shared, 10.0) < clip_loss(eye, eye, mask, 10.0) + 1e-6
+
+
+def test_pretrain_saves_models_that_load_through_the_runtime_and_generate(pretrained):
+    from transformers import AutoModelForImageTextToText, LlavaForConditionalGeneration
+
+    from prefgen.models import VLM, ClipScorer, Prompt
+
+    out, report = pretrained
+    assert report["clip"]["steps"] == 3 and report["vlm"]["steps"] == 6
+    assert report["vlm"]["last_loss"] < report["vlm"]["first_loss"]
+    assert 0.7e6 < report["vlm_parameters"] < 1.2e6
+    assert json.loads((out / "pretrain.json").read_text())["eval"]["scenes"] == 3
+    model = AutoModelForImageTextToText.from_pretrained(out / "shapes-vlm")
+    assert isinstance(model, LlavaForConditionalGeneration)
+    vlm = VLM.load(path=str(out / "shapes-vlm"), device="cpu", dtype="float32")
+    image = render(make_scenes(1, seed=5, split="eval")[0])
+    found = vlm.generate([Prompt("Describe the image.", image)], max_new_tokens=6)
+    assert isinstance(found[0][0].text, str) and found[0][0].token_ids
+    scorer = ClipScorer.load(model="shapes-clip", path=str(out / "shapes-clip"), device="cpu")
+    cosines = scorer.cosine([image, image], ["a red circle", "a blue square and a purple cross."])
+    assert all(-1.0 <= c <= 1.0 for c in cosines)
