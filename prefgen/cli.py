@@ -137,7 +137,10 @@ def build(recipe: Path, plan: bool, preview: int | None, limit: int | None, out:
         click.echo(f"preview: {len(result.rows)} pair(s), nothing published; dropped: {drops}")
         return
     m = result.manifest
-    click.echo(f"published {m.version} in {out or m.recipe['output']['store']}: {m.rows} pairs; dropped: {drops}")
+    if result.up_to_date:
+        click.echo(f"up to date: {m.version} in {result.store} already holds this build ({m.rows} pairs)")
+        return
+    click.echo(f"published {m.version} in {result.store}: {m.rows} pairs; dropped: {drops}")
     if result.push_summary:
         click.echo(result.push_summary)
 

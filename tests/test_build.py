@@ -114,11 +114,21 @@ def test_a_second_build_recomputes_nothing(tmp_path):
     make_images(tmp_path / "images", 5)
     recipe = write_recipe(tmp_path)
     first = run_build(recipe, quiet(shard_size=2))
-    second = run_build(recipe, quiet(shard_size=2))
+    second = run_build(recipe, quiet(shard_size=2, fresh=True))  # a new version anyway, all from the cache
     assert sum(first.computed.values()) == 3 * 4  # 3 shards x (source + 3 stages)
     assert sum(second.computed.values()) == 0 and sum(second.cached.values()) == 12
-    assert published_rows(tmp_path / "store", "v1") == [
-        {**r, "id": r["id"]} for r in published_rows(tmp_path / "store", "v2")]
+    assert published_rows(tmp_path / "store", "v1") == published_rows(tmp_path / "store", "v2")
+
+
+def test_rebuilding_an_unchanged_recipe_publishes_nothing_new(tmp_path):
+    make_images(tmp_path / "images", 3)
+    recipe = write_recipe(tmp_path)
+    run_build(recipe, quiet())
+    again = run_build(recipe, quiet())
+    assert again.up_to_date and again.manifest.version == "v1" and Store(tmp_path / "store").versions() == ["v1"]
+    Image.new("RGB", (12, 10), (1, 2, 3)).save(tmp_path / "images" / "new.png")
+    changed = run_build(recipe, quiet())
+    assert not changed.up_to_date and changed.manifest.version == "v2" and changed.manifest.rows == 4
 
 
 def test_changing_a_later_stage_recomputes_only_from_it(tmp_path):
@@ -286,7 +296,7 @@ def test_cli_build_cache_ls_and_prune(tmp_path):
     recipe = write_recipe(tmp_path)
     built = CliRunner().invoke(cli, ["build", str(recipe), "--quiet"])
     assert built.exit_code == 0, built.output
-    assert built.output.startswith("published v1 in store: 3 pairs; dropped: none")
+    assert built.output.startswith(f"published v1 in {tmp_path / 'store'}: 3 pairs; dropped: none")
     listing = CliRunner().invoke(cli, ["cache", "ls", str(tmp_path / "store")])
     assert [line.split()[:3] for line in listing.output.splitlines()[1:]] == [
         ["source", "1", "3"], ["toy_answer", "1", "3"], ["toy_pairs", "1", "3"], ["toy_question", "1", "3"]]

@@ -53,6 +53,8 @@ class BuildResult:
     computed: Counter = field(default_factory=Counter)  # shard-stage runs computed, by stage label
     cached: Counter = field(default_factory=Counter)  # shard-stage runs served from the cache, by stage label
     push_summary: str | None = None
+    store: Path | None = None
+    up_to_date: bool = False  # nothing changed since the latest version, which was returned as it is
 
 
 @dataclass
@@ -129,6 +131,15 @@ class _Builder:
         self.cache = StageCache(store.root / ".prefgen" / "cache")
         meta = {"recipe": recipe.fingerprint(), "items": digest([(i.key, i.fingerprint) for i in items]),
                 "shard_size": options.shard_size, "round": options.round}
+        # What the rows depend on: recipe, images, and each stage's code and models (not in the draft's meta, so
+        # that a build stopped by a stage bug can be continued once the bug is fixed).
+        build_key = digest(meta, [r.fingerprint for r in self.runs], self.source_fp)
+        latest = store.manifest() if store.latest() else None
+        if (latest is not None and not options.fresh and options.version is None and recipe.output.version is None
+                and latest.stats.get("build_key") == build_key):
+            self.reporter.message(f"{latest.version} was built from this recipe and these images; nothing to do "
+                                  "(--fresh builds a new version anyway)")
+            return BuildResult(latest, store=store.root, up_to_date=True)
         with store.draft(options.version or recipe.output.version, meta=meta, fresh=options.fresh) as draft:
             done = draft.shards()
             if done:
@@ -147,13 +158,13 @@ class _Builder:
             self._remember_used(store.root)
             manifest = draft.publish(
                 message=options.message if options.message is not None else recipe.output.message,
-                drops=dict(drops), stats=self._stats(len(items), len(shards)),
+                drops=dict(drops), stats={**self._stats(len(items), len(shards)), "build_key": build_key},
                 recipe=recipe.model_dump(mode="json"), recipe_fingerprint=recipe.fingerprint(),
                 models=_model_refs(recipe), seed=recipe.seed, round=options.round,
                 fingerprints={r.params.label: r.fingerprint for r in self.runs},
             )
         self.reporter.event("published", version=manifest.version, rows=manifest.rows)
-        result = BuildResult(manifest, drops=drops, computed=self.computed, cached=self.cached)
+        result = BuildResult(manifest, drops=drops, computed=self.computed, cached=self.cached, store=store.root)
         repo = options.push or (recipe.output.push.repo if recipe.output.push else None)
         if repo:
             from prefgen.hub import push
