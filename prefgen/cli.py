@@ -337,7 +337,7 @@ def train(data: str | None, model: str, out: Path, config_path: Path | None, rou
         section.model_copy(update=overrides)
     evaluate = None
     if bench:
-        from prefgen.shapes.evaluate import model_evaluator
+        from prefgen.shapes.bench import model_evaluator
 
         evaluate = model_evaluator(bench, n=eval_n)
     run_rounds(recipe, Path(model), out, rounds, config, evaluate=evaluate, quiet=quiet,

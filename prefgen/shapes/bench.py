@@ -108,3 +108,24 @@ def _last_text(messages) -> str:
     if isinstance(messages, str):
         return messages
     return messages[-1]["content"] if messages else ""
+
+
+def model_evaluator(bench: str, n: int = 500, seed: int = 0, device: str = "auto"):
+    """``evaluate(model_dir) -> metrics`` for `prefgen train --rounds --eval`: ``shapes-chair``, ``shapes-pope`` or
+    ``shapes`` (both). Only the numbers are kept (the lineage holds no sample texts)."""
+    wanted = {"shapes-chair": ("chair",), "shapes-pope": ("pope",), "shapes": ("chair", "pope")}
+    if bench not in wanted:
+        raise PrefgenError(f"unknown evaluation {bench!r}; use one of {', '.join(wanted)}")
+
+    def run(model_dir) -> dict:
+        report = {}
+        if "chair" in wanted[bench]:
+            chair = shapes_chair(model_dir, n, seed, device=device)
+            report["chair"] = {k: v for k, v in chair.items() if isinstance(v, (int, float)) and k != "seed"}
+        if "pope" in wanted[bench]:
+            pope = shapes_pope(model_dir, n, seed, SHORT_ANSWER, device=device)
+            report["pope"] = {split: {k: v for k, v in values.items() if isinstance(v, (int, float))}
+                              for split, values in pope.items() if isinstance(values, dict)}
+        return report
+
+    return run
