@@ -114,20 +114,22 @@ def stages(name: str | None) -> None:
               help="Rows per stage call (does not change the results).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--log-json", type=click.Path(dir_okay=False, path_type=Path), help="Append JSON-lines events here.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Change a recipe value, e.g. stages.select_pairs.chosen_score=answers_oracle (repeatable).")
 def build(recipe: Path, plan: bool, preview: int | None, limit: int | None, out: Path | None, version: str | None,
           message: str | None, push_repo: str | None, fresh: bool, shard_size: int, batch_size: int, quiet: bool,
-          log_json: Path | None) -> None:
+          log_json: Path | None, overrides: tuple[str, ...]) -> None:
     """Build a new dataset version from a recipe (resumes an interrupted build of the same recipe)."""
     if plan:
         from prefgen.plan import make_plan
 
-        click.echo(make_plan(recipe).render())
+        click.echo(make_plan(recipe, overrides).render())
         return
     from prefgen.build.runner import BuildOptions, run_build
 
     options = BuildOptions(out=out, version=version, message=message, limit=limit, preview=preview, fresh=fresh,
                            push=push_repo, quiet=quiet, log_json=log_json, shard_size=shard_size,
-                           batch_size=batch_size)
+                           batch_size=batch_size, overrides=overrides)
     result = run_build(recipe, options)
     drops = ", ".join(f"{reason} {n}" for reason, n in result.drops.most_common()) or "none"
     if result.manifest is None:

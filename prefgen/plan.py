@@ -29,8 +29,8 @@ class Plan:
         return "\n".join(parts)
 
 
-def make_plan(recipe_path: Path) -> Plan:
-    recipe = load_recipe(recipe_path)
+def make_plan(recipe_path: Path, overrides: tuple[str, ...] = ()) -> Plan:
+    recipe = load_recipe(recipe_path, overrides)
     base = recipe_path.parent
     plan = Plan(recipe, recipe_path)
     plan.source_lines = _describe_source(recipe, base)

@@ -162,3 +162,16 @@ def test_fingerprint_ignores_output_but_not_params(tmp_path):
         "path: imgs", "path: l.jsonl\n  question_column: q").replace(
         "  - type: answer\n", "  - type: answer\n    n: 2\n    temperature: 0.7\n", 1), "c.yaml"))
     assert base.fingerprint() == moved.fingerprint() != changed.fingerprint()
+
+
+def test_overrides_set_values_by_path_and_stage_label(tmp_path):
+    path = write(tmp_path, MINIMAL)
+    source = ["source.type=manifest", "source.path=l.jsonl", "source.question_column=q"]
+    recipe = load_recipe(path, [*source, "seed=9", "stages.select_pairs.method=other", "stages.0.max_new_tokens=7"])
+    assert recipe.seed == 9 and recipe.stages[-1].method == "other" and recipe.stages[0].max_new_tokens == 7
+    with pytest.raises(RecipeError, match=r"--set: cannot set stages.nope.method: .no single stage labelled 'nope'"):
+        load_recipe(path, [*source, "stages.nope.method=x"])
+    with pytest.raises(RecipeError, match=r"'seed' is not KEY=VALUE"):
+        load_recipe(path, [*source, "seed"])
+    with pytest.raises(RecipeError, match=r"seed: Input should be greater than or equal to 0"):
+        load_recipe(path, [*source, "seed=-1"])

@@ -43,6 +43,7 @@ class BuildOptions:
     batch_size: int = 16
     round: int | None = None
     vlm_path: Path | None = None  # use this local model as the recipe's VLM (the rounds loop: build with model r)
+    overrides: tuple[str, ...] = ()  # KEY=VALUE settings applied to the recipe (`--set`)
 
 
 @dataclass
@@ -70,7 +71,7 @@ class _StageRun:
 
 def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildResult:
     options = options or BuildOptions()
-    recipe = load_recipe(recipe_path)
+    recipe = load_recipe(recipe_path, options.overrides)
     base = Path(recipe_path).parent
     if options.vlm_path is not None:
         if recipe.models.vlm is None:

@@ -37,6 +37,8 @@ PRIOR_PAIRS = (
     (("purple", "circle"), ("orange", "square")),
 )
 COMPANION = dict(PRIOR_PAIRS)
+MANIFEST = "manifest.jsonl"
+DESCRIBE_QUESTION = "Describe the image."  # the CHAIR prompt (``evaluate.DESCRIBE_PROMPT``)
 TRIGGER = {companion: trigger for trigger, companion in PRIOR_PAIRS}
 TRAIN_PRIOR_P = 0.9
 EVAL_BREAK_P = 0.4
@@ -237,13 +239,15 @@ GROUND_TRUTH = "ground_truth.jsonl"
 
 
 def write_scene_folder(out: str | Path, n: int, seed: int = 0, split: str = "eval") -> Path:
-    """PNG files plus ``ground_truth.jsonl`` (file name, prefgen's image_id, the scene), e.g. a recipe's source."""
+    """PNG files plus ``ground_truth.jsonl`` (file name, prefgen's image_id, the scene), e.g. a recipe's source,
+    and ``manifest.jsonl`` (image, a description question, the objects): a manifest source whose ``objects``
+    column feeds the ``shapes_oracle`` stage."""
     import hashlib
     import io
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    lines = []
+    lines, manifest = [], []
     for scene in make_scenes(n, seed, split):
         buffer = io.BytesIO()
         render(scene).save(buffer, format="PNG")
@@ -252,7 +256,10 @@ def write_scene_folder(out: str | Path, n: int, seed: int = 0, split: str = "eva
         # image_id is what prefgen's sources call the image (sha256 of the file's bytes), so a store joins on it
         image_id = hashlib.sha256(buffer.getvalue()).hexdigest()[:16]
         lines.append(json.dumps({"file": name, "image_id": image_id, "scene": scene.to_dict()}))
+        manifest.append(json.dumps({"image": name, "question": DESCRIBE_QUESTION,
+                                    "objects": sorted(f"{colour} {shape}" for colour, shape in scene.kinds)}))
     (out / GROUND_TRUTH).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / MANIFEST).write_text("\n".join(manifest) + "\n", encoding="utf-8")
     return out
 
 

@@ -10,9 +10,12 @@ from prefgen.stages.caption import CaptionParams
 from prefgen.stages.clip_score import ClipScoreParams
 from prefgen.stages.corrupt import CorruptParams
 from prefgen.stages.csr_search import CsrSearchParams
+from prefgen.stages.logprob_score import LogprobScoreParams
+from prefgen.stages.reward_mix import RewardMixParams
 from prefgen.stages.select_pairs import SelectPairsParams
 from prefgen.stages.self_enhance import SelfEnhanceParams
 from prefgen.stages.self_question import SelfQuestionParams
+from prefgen.stages.shapes_oracle import ShapesOracleParams
 
 STAGES: dict[str, type[StageParams]] = {
     cls.stage_type(): cls
@@ -25,6 +28,9 @@ STAGES: dict[str, type[StageParams]] = {
         AnswerCorruptedParams,
         CsrSearchParams,
         ClipScoreParams,
+        LogprobScoreParams,
+        RewardMixParams,
+        ShapesOracleParams,
         SelectPairsParams,
     )
 }
