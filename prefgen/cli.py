@@ -314,19 +314,21 @@ def pull(ref: str, dest: Path) -> None:
               help="Evaluate the base model and every round's model on the shapes world.")
 @click.option("--eval-n", default=500, show_default=True, type=click.IntRange(min=1), help="Scenes to evaluate on.")
 @click.option("--max-steps", type=click.IntRange(min=1), help="Override the config's max_steps.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Change a value of the rounds' recipe, e.g. stages.select_pairs.chosen_score=answers_oracle.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def train(data: str | None, model: str, out: Path, config_path: Path | None, rounds: int | None, recipe: Path | None,
-          bench: str | None, eval_n: int, max_steps: int | None, quiet: bool) -> None:
+          bench: str | None, eval_n: int, max_steps: int | None, overrides: tuple[str, ...], quiet: bool) -> None:
     """DPO on a dataset version (trl, with SENA's ICA and mDPO terms), or the iterative rounds loop."""
     from prefgen.train.config import load_train_config
 
-    overrides = {"max_steps": max_steps} if max_steps else {}
+    settings = {"max_steps": max_steps} if max_steps else {}
     if rounds is None:
         if data is None or recipe is not None:
             raise click.UsageError("give --data for one training run, or --rounds with --recipe for the loop")
         from prefgen.train.run import train as train_once
 
-        lineage = train_once(data, model, out, load_train_config(config_path, overrides), quiet=quiet)
+        lineage = train_once(data, model, out, load_train_config(config_path, settings), quiet=quiet)
         click.echo(f"trained {out}: {lineage['data'].get('rows')} pairs, loss {lineage['metrics']['train_loss']:.4f}")
         return
     if recipe is None or data is not None:
@@ -334,15 +336,15 @@ def train(data: str | None, model: str, out: Path, config_path: Path | None, rou
     from prefgen.recipe import load_recipe
     from prefgen.train.rounds import rounds_table, run_rounds
 
-    section = load_recipe(recipe).train
-    config = load_train_config(config_path, overrides) if config_path or not section else \
-        section.model_copy(update=overrides)
+    section = load_recipe(recipe, overrides).train
+    config = load_train_config(config_path, settings) if config_path or not section else \
+        section.model_copy(update=settings)
     evaluate = None
     if bench:
         from prefgen.shapes.bench import model_evaluator
 
         evaluate = model_evaluator(bench, n=eval_n)
-    run_rounds(recipe, Path(model), out, rounds, config, evaluate=evaluate, quiet=quiet,
+    run_rounds(recipe, Path(model), out, rounds, config, evaluate=evaluate, quiet=quiet, overrides=overrides,
                on_round=lambda r, stage: click.echo(f"round {r}: {stage}", err=True))
     _print_columns(*rounds_table(out))
 

@@ -36,17 +36,22 @@ TASKS = {"caption": 0.45, "qa": 0.35, "ask": 0.07, "check": 0.06, "enhance": 0.0
 class ScenePool:
     scenes: list[Scene]
     pixels: np.ndarray  # (N, 64, 64, 3) uint8
+    labels: np.ndarray | None = None  # (N, 8, 8) object kind per patch (``world.patch_labels``)
 
     @classmethod
     def generate(cls, n: int, seed: int, split: str = "train", tick=None) -> ScenePool:
         """``n`` scenes of ``(seed, split)``, rendered; ``tick(done)`` is called every 500 scenes."""
+        from prefgen.shapes.world import patch_labels
+
         scenes, pixels = [], np.empty((n, SIZE, SIZE, 3), np.uint8)
+        labels = np.empty((n, SIZE // 8, SIZE // 8), np.int64)
         for i in range(n):
             scenes.append(make_scene(seed, split, i))
             pixels[i] = np.asarray(render(scenes[-1]))
+            labels[i] = patch_labels(scenes[-1])
             if tick is not None and (i + 1) % 500 == 0:
                 tick(i + 1)
-        return cls(scenes, pixels)
+        return cls(scenes, pixels, labels)
 
     def __len__(self) -> int:
         return len(self.scenes)

@@ -233,6 +233,40 @@ def _draw(draw: ImageDraw.ImageDraw, obj: Obj, fill: int) -> None:
         raise ValueError(f"unknown shape {obj.shape!r}")
 
 
+def patch_labels(scene: Scene, patch: int = 8, min_cover: float = 0.25) -> np.ndarray:
+    """(SIZE/patch, SIZE/patch) labels: the index in ``KINDS`` of the object covering most of each patch, or
+    ``len(KINDS)`` for background (objects covering less than ``min_cover`` of it). Computed from the geometry at
+    pixel centres, not by rendering: it is the dense target that teaches a patch-based vision tower what shape sits
+    where (see ``shapes.train``)."""
+    centres = np.arange(SIZE, dtype=np.float32) + 0.5
+    xs, ys = np.meshgrid(centres, centres)
+    grid = SIZE // patch
+    best = np.full((grid, grid), len(KINDS), np.int64)
+    cover_best = np.full((grid, grid), min_cover, np.float32)
+    for obj in scene.objects:
+        inside = _inside(obj, xs - obj.x, ys - obj.y).astype(np.float32)
+        cover = inside.reshape(grid, patch, grid, patch).mean(axis=(1, 3))
+        better = cover >= cover_best
+        best[better], cover_best[better] = KINDS.index(obj.kind), cover[better]
+    return best
+
+
+def _inside(obj: Obj, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """Which offsets from the object's centre fall inside it: the same geometry ``_draw`` draws."""
+    r = obj.radius
+    if obj.shape == "circle":
+        return np.hypot(dx, dy) <= 0.92 * r
+    if obj.shape == "square":
+        return (np.abs(dx) <= 0.7 * r) & (np.abs(dy) <= 0.7 * r)
+    if obj.shape == "cross":
+        arm, half = 0.95 * r, 0.3 * r
+        return ((np.abs(dx) <= arm) & (np.abs(dy) <= half)) | ((np.abs(dx) <= half) & (np.abs(dy) <= arm))
+    if obj.shape == "triangle":  # pointing up, circumradius r: below the two upper edges, above the base
+        base = dy <= r / 2
+        return base & (-dy <= r - math.sqrt(3) * np.abs(dx))
+    raise ValueError(f"unknown shape {obj.shape!r}")
+
+
 # ------------------------------------------------------------------------------------------------ folders
 
 GROUND_TRUTH = "ground_truth.jsonl"

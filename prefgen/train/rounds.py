@@ -26,8 +26,10 @@ Evaluate = Callable[[Path], dict[str, Any]]
 
 
 def run_rounds(recipe_path: Path, base_model: Path, out: Path, rounds: int, config: TrainConfig,
-               evaluate: Evaluate | None = None, quiet: bool = False, on_round=None) -> list[dict[str, Any]]:
-    """Run (or resume) ``rounds`` rounds; returns each round's lineage. ``on_round(r, stage)`` hears of progress."""
+               evaluate: Evaluate | None = None, quiet: bool = False, on_round=None,
+               overrides: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Run (or resume) ``rounds`` rounds; returns each round's lineage. ``on_round(r, stage)`` hears of progress;
+    ``overrides`` (``KEY=VALUE``) change the recipe of every round's build."""
     from prefgen.build.runner import BuildOptions, run_build
     from prefgen.store import Store
 
@@ -47,7 +49,8 @@ def run_rounds(recipe_path: Path, base_model: Path, out: Path, rounds: int, conf
             if not (store_path.exists() and version in Store(store_path).versions()):
                 notify(r, "build")
                 run_build(Path(recipe_path), BuildOptions(out=store_path, version=version, round=r, vlm_path=model,
-                                                          message=f"round {r}: built with {model}", quiet=quiet))
+                                                          message=f"round {r}: built with {model}", quiet=quiet,
+                                                          overrides=tuple(overrides)))
             notify(r, "train")
             lineage = train(f"{store_path}@{version}", model, model_dir, config, quiet=quiet,
                             extra_lineage={"round": r, "recipe": str(Path(recipe_path).resolve())})

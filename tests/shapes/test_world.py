@@ -91,3 +91,18 @@ def test_scene_folder_has_ground_truth_keyed_by_file_and_image_id(tmp_path):
         name = f"scene-{i:05d}.png"
         image_id = hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()[:16]
         assert truth[name] == truth[image_id] == make_scene(0, "eval", i)
+
+
+def test_patch_labels_mark_each_patch_with_the_object_covering_it():
+    from prefgen.shapes.world import KINDS, Obj, Scene, patch_labels
+
+    scene = make_scene(0, "train", 0)
+    square = Obj("red", "square", radius=10.0, x=12.0, y=12.0, rgb=(220, 45, 45))
+    triangle = Obj("blue", "triangle", radius=12.0, x=44.0, y=44.0, rgb=(45, 95, 225))
+    labels = patch_labels(Scene((square, triangle), scene.background, scene.gradient, scene.noise_seed))
+    background = len(KINDS)
+    assert labels.shape == (8, 8)
+    assert labels[1, 1] == KINDS.index(("red", "square"))  # the square's centre patch
+    assert labels[5, 5] == KINDS.index(("blue", "triangle"))  # inside the triangle, below its centre
+    assert labels[0, 7] == labels[7, 0] == background
+    assert labels[3, 5] == background  # beside the triangle's apex: too little of the patch is covered
