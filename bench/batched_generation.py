@@ -9,20 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
+import sys
 import tempfile
-import time
+from pathlib import Path
 
 TARGET = 0.35
 
-
-def timed(fn, runs: int) -> float:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing import timed  # noqa: E402
 
 
 def main() -> None:

@@ -142,12 +142,7 @@ def train_clip(pool: data.ScenePool, tokenizer, budget: Budget, seed: int = 0, c
         if model.visual.output_tokens:
             targets = torch.from_numpy(pool.labels[index]).reshape(-1)
             loss = loss + config.patch_weight * F.cross_entropy(head(tokens).reshape(-1, len(KINDS) + 1), targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        losses.append(loss.item())
-        budget.tick(losses[-1])
+        _update(optimizer, model, loss, losses, budget)
     model.visual.output_tokens = False
     return model.eval(), cfg, losses
 
@@ -173,13 +168,20 @@ def train_vlm(pool: data.ScenePool, model, processor, budget: Budget, seed: int 
         index = rng.choice(len(pool), size=min(config.vlm_batch, len(pool)), replace=False)
         ids, mask, labels = encoder.batch([data.sft_example(pool.scenes[i], task, rng) for i in index])
         loss = model(input_ids=ids, attention_mask=mask, pixel_values=pool.tensor(index), labels=labels).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        losses.append(loss.item())
-        budget.tick(losses[-1])
+        _update(optimizer, model, loss, losses, budget)
     return losses
+
+
+def _update(optimizer, model, loss, losses: list[float], budget: Budget) -> None:
+    """One optimizer step on ``loss`` (gradients clipped to norm 1), recorded in ``losses`` and the budget."""
+    import torch
+
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    losses.append(loss.item())
+    budget.tick(losses[-1])
 
 
 # ------------------------------------------------------------------------------------------------ both

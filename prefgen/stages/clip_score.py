@@ -61,7 +61,7 @@ class ClipScoreStage(Stage):
         self.clip = models.clip
 
     def process(self, rows: list[Row]) -> list[Row | Drop]:
-        from prefgen.stages.corruption_ops import decode_image
+        from prefgen.stages._vlm_common import row_image
 
         out: list[Row | Drop | None] = [None] * len(rows)
         jobs = []  # (position, row, image, sentences per answer)
@@ -70,10 +70,9 @@ class ClipScoreStage(Stage):
             if answers is None:
                 out[position] = Drop(row, "missing_column", f"{self.params.column} is not text or a list of texts")
                 continue
-            try:
-                image = decode_image(row.get("image"))
-            except Exception as error:  # any decoder failure is a property of the data, not a bug here
-                out[position] = Drop(row, "undecodable_image", f"{type(error).__name__}: {error}")
+            image = row_image(row)
+            if isinstance(image, Drop):
+                out[position] = image
                 continue
             jobs.append((position, row, image, [split_sentences(answer) for answer in answers]))
         scores = iter(self._score(jobs))

@@ -69,19 +69,15 @@ class CsrSearch(Stage):
         self.vlm, self.clip = models.vlm, models.clip
 
     def process(self, rows: list[Row]) -> list[Row | Drop]:
-        from prefgen.stages.corruption_ops import decode_image
+        from prefgen.stages._vlm_common import row_image, row_question
 
         out: list[Row | Drop | None] = [None] * len(rows)
         jobs = []  # (position in rows, row, decoded image)
         for position, row in enumerate(rows):
-            question = row.get("question")
-            if not isinstance(question, str) or not question.strip():
-                out[position] = Drop(row, "missing_question")
-                continue
-            try:
-                image = decode_image(row.get("image"))
-            except Exception as error:  # any decoder failure is a property of the data, not a bug here
-                out[position] = Drop(row, "undecodable_image", f"{type(error).__name__}: {error}")
+            question, image = row_question(row), row_image(row)
+            checked = next((x for x in (question, image) if isinstance(x, Drop)), None)
+            if checked is not None:
+                out[position] = checked
                 continue
             jobs.append((position, row, image))
         if jobs:
