@@ -23,8 +23,9 @@ def card_infos(manifests: list[Manifest]) -> list[dict]:
     a folder name and version names: datasets hashes the card's configs and infos, not the files, for local folders."""
 
     def info(name: str, m: Manifest) -> dict:
-        return {"config_name": name, "download_size": sum(f.bytes for f in m.files),
-                "splits": [{"name": "train", "num_examples": m.rows}]}
+        size = sum(f.bytes for f in m.files)  # datasets wants num_bytes in a split; the parquet size stands in
+        return {"config_name": name, "download_size": size,
+                "splits": [{"name": "train", "num_bytes": size, "num_examples": m.rows}]}
 
     if not manifests:
         return []

@@ -258,3 +258,14 @@ def test_two_stores_with_the_same_folder_name_load_their_own_rows(tmp_path):
             draft.publish()
         loaded.append(datasets.load_dataset(str(store.root), "v1", split="train")[0]["chosen"][0]["content"])
     assert loaded == ["short", "a much longer answer text"]
+
+
+def test_loading_a_store_logs_no_complaint_about_its_card(make_store, caplog):
+    import logging
+
+    import datasets
+
+    store = make_store({"v1": 2})
+    with caplog.at_level(logging.WARNING):
+        datasets.load_dataset(str(store.root), split="train")
+    assert not [r for r in caplog.records if "malformed" in r.getMessage() or "Ignoring" in r.getMessage()]
