@@ -51,6 +51,7 @@ def test_build_with_a_missing_model_folder_is_one_line_and_writes_nothing(tmp_pa
     assert result.exit_code == 1
     assert "no-such-model" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path.parent / "out" / "quickstart").exists()  # nothing written
 
 
 def test_build_of_a_bad_recipe_is_one_line(tmp_path):

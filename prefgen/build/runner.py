@@ -82,6 +82,7 @@ def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildRe
     missing = [s.label for s in recipe.stages if s.runtime is None]
     if missing:
         raise PrefgenError(f"stage(s) {', '.join(missing)} cannot run in this prefgen yet (declared, not implemented)")
+    _check_local_models(recipe, base)
     from prefgen.build import sources
 
     limits = recipe.limits.model_copy(update={"max_images": _smallest(recipe.limits.max_images, options.limit,
@@ -298,6 +299,17 @@ def _checked(run: _StageRun, out: list) -> list[Row | Drop]:
 def _stage_fingerprint(params: StageParams, recipe: Recipe, base: Path) -> str:
     models = {name: model_identity(getattr(recipe.models, name), base) for name in params.models}
     return digest(params.stage_type(), params.model_dump(mode="json"), code_hash(type(params)), models, recipe.seed)
+
+
+def _check_local_models(recipe: Recipe, base: Path) -> None:
+    """A local model folder that is not there fails the build before anything is written."""
+    for name in ("vlm", "clip"):
+        config = getattr(recipe.models, name)
+        if config is not None and config.path and any(name in p.models for p in recipe.stages):
+            folder = Path(config.path).expanduser()
+            folder = folder if folder.is_absolute() else base / folder
+            if not folder.exists():
+                raise PrefgenError(f"models.{name}.path {folder} does not exist")
 
 
 def _reject(drop: Drop, stage: str) -> dict:
