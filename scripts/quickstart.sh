@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# Sets everything up, then runs the main job: `prefgen build` on an offline recipe, and shows a few pairs.
+# Sets everything up, then runs the main job: `prefgen build` on the offline default recipe (64 shapes-world scenes,
+# the shipped shapes-world models), shows a few pairs, and scores them against the scenes' ground truth.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 source scripts/env.sh
 P=.venv/bin/prefgen
-# The tiny random models are built offline once (seconds); they exercise the whole pipeline, not quality.
-[ -f build/tiny/llava/config.json ] || $P models tiny --family llava --out build/tiny/llava --force
-[ -f build/tiny/clip/open_clip_config.json ] || $P models tiny --clip --out build/tiny/clip --force
-$P build recipes/tiny/sena.yaml "$@"
-$P show out/tiny-sena -n 3
+$P build recipes/quickstart.yaml "$@"
+$P show out/quickstart -n 3
+$P eval --bench reward --store out/quickstart --ground-truth examples/shapes --out out/quickstart-reward.json

@@ -36,17 +36,19 @@ def test_validate_ok_and_failures(tmp_path):
 
 
 def test_build_plan_reads_the_source_and_writes_nothing(tmp_path):
+    store = ROOT / "out" / "quickstart"
+    before = sorted(p.relative_to(store) for p in store.rglob("*")) if store.exists() else None
     result = run("build", ROOT / "recipes" / "quickstart.yaml", "--plan")
     assert result.exit_code == 0, result.output
-    assert "image folder examples/shapes: 8 image file(s)" in result.output.replace(str(ROOT) + "/", "")
+    assert "image folder examples/shapes: 64 image file(s)" in result.output.replace(str(ROOT) + "/", "")
     assert "9. select_pairs" in result.output
-    assert not (ROOT / "out" / "quickstart").exists()
+    assert (sorted(p.relative_to(store) for p in store.rglob("*")) if store.exists() else None) == before
 
 
 def test_build_with_a_missing_model_folder_is_one_line_and_writes_nothing(tmp_path):
     recipe = tmp_path / "r.yaml"
     text = (ROOT / "recipes" / "quickstart.yaml").read_text().replace("path: ../examples", f"path: {ROOT}/examples")
-    recipe.write_text(text.replace("path: ../models/shapes-vlm", f"path: {tmp_path}/no-such-model"))
+    recipe.write_text(text.replace("path: ../prefgen/shapes/checkpoints/shapes-vlm", f"path: {tmp_path}/no-such-model"))
     result = run("build", recipe, "--quiet")
     assert result.exit_code == 1
     assert "no-such-model" in result.stderr and "Traceback" not in result.stderr

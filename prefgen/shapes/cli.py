@@ -13,6 +13,8 @@ import click
 
 BENCHES = ("shapes-chair", "shapes-pope", "shapes-clip", "pope", "chair", "reward")  # as in prefgen.shapes.bench
 
+CLIP_SHARE = 0.8  # the default of ``shapes.train.pretrain`` (not imported here: that module loads numpy)
+
 
 @click.group()
 def shapes() -> None:
@@ -27,11 +29,13 @@ def shapes() -> None:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--scenes", "n_scenes", type=int, help="Training scenes to render (default 16000).")
 @click.option("--eval-scenes", default=200, show_default=True, help="Held-out scenes for the final report; 0: none.")
+@click.option("--clip-share", default=CLIP_SHARE, show_default=True, type=click.FloatRange(0.05, 0.95),
+              help="Share of the training time (or steps) that goes to the CLIP; the VLM gets the rest.")
 @click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
 def pretrain(out: Path, seconds: float, steps: int | None, seed: int, n_scenes: int | None, eval_scenes: int,
-             threads: int | None, quiet: bool, force: bool) -> None:
+             clip_share: float, threads: int | None, quiet: bool, force: bool) -> None:
     """Train the shapes-world CLIP and VLM from scratch (10 minutes on 2 CPU cores by default).
 
     The models load like any other: `models: {vlm: {path: OUT/shapes-vlm}, clip: {model: shapes-clip,
@@ -46,7 +50,7 @@ def pretrain(out: Path, seconds: float, steps: int | None, seed: int, n_scenes: 
     from prefgen.shapes.train import pretrain as run
 
     report = run(out, seconds=seconds, steps=steps, seed=seed, progress=not quiet, n_scenes=n_scenes,
-                 eval_scenes=eval_scenes)
+                 eval_scenes=eval_scenes, clip_share=clip_share)
     click.echo(f"CLIP: {report['clip']['steps']} steps, loss {report['clip']['first_loss']:.3f} -> "
                f"{report['clip']['last_loss']:.3f}   VLM: {report['vlm']['steps']} steps, loss "
                f"{report['vlm']['first_loss']:.3f} -> {report['vlm']['last_loss']:.3f}")
