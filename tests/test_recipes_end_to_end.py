@@ -59,3 +59,27 @@ def test_tiny_sena_pairs_train_one_dpo_step(tmp_path, tiny_vlm_dir, tiny_clip_di
     trainer.train()
     [loss] = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert loss == pytest.approx(math.log(2), abs=1e-3)
+
+
+@pytest.mark.slow
+def test_quickstart_runs_on_the_shipped_shapes_models_and_scores_against_ground_truth(tmp_path):
+    from prefgen.shapes.bench import store_reward
+
+    result = run_build(ROOT / "recipes" / "quickstart.yaml", BuildOptions(quiet=True, limit=6, out=tmp_path / "qs"))
+    assert result.manifest.rows > 0 and result.manifest.models["vlm"].path.endswith("shapes-vlm")
+    report = store_reward(str(tmp_path / "qs"), ROOT / "examples" / "shapes")
+    assert report["unmatched_pairs"] == 0 and report["all"]["pairs"] == result.manifest.rows
+
+
+def test_shipped_shapes_checkpoints_load_through_the_auto_classes_and_open_clip():
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from prefgen.models import ClipScorer
+
+    folder = ROOT / "prefgen" / "shapes" / "checkpoints"
+    model = AutoModelForImageTextToText.from_pretrained(folder / "shapes-vlm")
+    assert type(model).__name__ == "LlavaForConditionalGeneration"
+    assert AutoProcessor.from_pretrained(folder / "shapes-vlm").tokenizer("a red circle").input_ids
+    scorer = ClipScorer.load(model="shapes-clip", path=str(folder / "shapes-clip"), device="cpu")
+    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    assert scorer is not None and size < 30e6
