@@ -22,6 +22,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:  # the reader went away (`prefgen query ... | head`): not an error of ours
+            sys.stderr.close()
+            ctx.exit(0)
         except Exception as exc:
             if ctx.meta.get("prefgen.debug"):
                 raise
