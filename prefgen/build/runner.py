@@ -303,13 +303,12 @@ def _stage_fingerprint(params: StageParams, recipe: Recipe, base: Path) -> str:
 
 def _check_local_models(recipe: Recipe, base: Path) -> None:
     """A local model folder that is not there fails the build before anything is written."""
+    from prefgen.models.loading import model_source
+
     for name in ("vlm", "clip"):
         config = getattr(recipe.models, name)
         if config is not None and config.path and any(name in p.models for p in recipe.stages):
-            folder = Path(config.path).expanduser()
-            folder = folder if folder.is_absolute() else base / folder
-            if not folder.exists():
-                raise PrefgenError(f"models.{name}.path {folder} does not exist")
+            model_source(None, config.path, base)  # raises "model path ... does not exist"
 
 
 def _reject(drop: Drop, stage: str) -> dict:

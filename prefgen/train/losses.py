@@ -1,4 +1,5 @@
-"""The loss terms prefgen adds to trl's DPO, as plain functions of log-probs (tested against the formulas).
+"""The loss terms prefgen adds to trl's DPO (its sigmoid loss stays trl's), as plain functions of log-probs (tested
+against the formulas).
 
 Notation: ``logp_*`` are summed log-probs of a completion (what DPO uses), ``ref_*`` the reference model's, β the
 DPO temperature. All functions return a scalar: the mean over the batch.
@@ -8,11 +9,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
-
-def dpo_sigmoid(logp_chosen, logp_rejected, ref_chosen, ref_rejected, beta: float) -> torch.Tensor:
-    """-log σ(β[(logπ(y_w) − logπ_ref(y_w)) − (logπ(y_l) − logπ_ref(y_l))]) (what trl's `sigmoid` computes)."""
-    return -F.logsigmoid(beta * ((logp_chosen - ref_chosen) - (logp_rejected - ref_rejected))).mean()
 
 
 def image_content_alignment(token_logps: torch.Tensor, mask: torch.Tensor, flags: torch.Tensor) -> torch.Tensor:

@@ -52,10 +52,10 @@ class DataRef:
         store = Store(self.location)
         manifest = store.manifest(self.version)
         rows = datasets.load_dataset(str(store.root), name=manifest.version, split="train")
+        vlm = manifest.models.get("vlm")
         return rows, {"store": str(store.root.resolve()), "version": manifest.version, "rows": manifest.rows,
                       "recipe_fingerprint": manifest.recipe_fingerprint, "round": manifest.round,
-                      "model": (manifest.models.get("vlm").path or manifest.models.get("vlm").id)
-                      if manifest.models.get("vlm") else None}
+                      "model": (vlm.path or vlm.id) if vlm else None}
 
 
 def train(data: str | DataRef, model: str | Path, out: str | Path, config: TrainConfig,

@@ -54,15 +54,12 @@ class PairCollator:
         return batch
 
     def _crop(self, image):
-        from PIL import Image
+        """mDPO's corruption through the `corrupt` stage's own op (albumentations' random-resized crop), so the
+        trainer and a recipe's `corrupt: random_resized_crop` make the same kind of image."""
+        from prefgen.stages.corruption_ops import apply_corruption
 
-        low, high = self.config.mdpo.crop_scale
-        width, height = image.size
-        area = width * height * self.rng.uniform(low, high)
-        side_w = max(1, min(width, round((area * width / height) ** 0.5)))
-        side_h = max(1, min(height, round(area / side_w)))
-        left, top = self.rng.randint(0, width - side_w), self.rng.randint(0, height - side_h)
-        return image.crop((left, top, left + side_w, top + side_h)).resize((width, height), Image.BICUBIC)
+        op = {"op": "random_resized_crop", "scale": list(self.config.mdpo.crop_scale)}
+        return apply_corruption(image, {"ops": [op], "seed": self.rng.randrange(2**31)})
 
 
 def _plain(example: dict) -> dict:
