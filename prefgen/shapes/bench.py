@@ -104,6 +104,18 @@ def store_reward(store: str, ground_truth: str | Path) -> dict:
             **{name: evaluate.reward_accuracy(group) for name, group in triples.items()}}
 
 
+def pair_judge(ground_truth: str | Path):
+    """``judge(STORE@VERSION) -> {pairs, accuracy, better, tie, worse, chosen_longer}`` for the rounds loop: how
+    often a version's chosen answer is truly better, by the ground truth of the images it was built from."""
+    keys = ("pairs", "accuracy", "better", "tie", "worse", "chosen_longer")
+
+    def run(ref: str) -> dict:
+        found = store_reward(ref, ground_truth)["all"]
+        return {key: found[key] for key in keys}
+
+    return run
+
+
 def _last_text(messages) -> str:
     if isinstance(messages, str):
         return messages

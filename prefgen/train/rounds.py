@@ -27,9 +27,11 @@ Evaluate = Callable[[Path], dict[str, Any]]
 
 def run_rounds(recipe_path: Path, base_model: Path, out: Path, rounds: int, config: TrainConfig,
                evaluate: Evaluate | None = None, quiet: bool = False, on_round=None,
-               overrides: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+               overrides: tuple[str, ...] = (), judge_pairs: Callable[[str], dict[str, Any]] | None = None,
+               ) -> list[dict[str, Any]]:
     """Run (or resume) ``rounds`` rounds; returns each round's lineage. ``on_round(r, stage)`` hears of progress;
-    ``overrides`` (``KEY=VALUE``) change the recipe of every round's build."""
+    ``overrides`` (``KEY=VALUE``) change the recipe of every round's build; ``judge_pairs(STORE@VERSION)`` (the
+    pairs' accuracy against ground truth, where the images have one) is kept with the evaluation as ``pairs``."""
     from prefgen.build.runner import BuildOptions, run_build
     from prefgen.store import Store
 
@@ -43,9 +45,8 @@ def run_rounds(recipe_path: Path, base_model: Path, out: Path, rounds: int, conf
     for r in range(1, rounds + 1):
         model_dir = out / f"round-{r}" / "model"
         lineage = _read_json(model_dir / LINEAGE)
+        version, store_path = f"r{r}", out / "data"
         if lineage is None:
-            version = f"r{r}"
-            store_path = out / "data"
             if not (store_path.exists() and version in Store(store_path).versions()):
                 notify(r, "build")
                 run_build(Path(recipe_path), BuildOptions(out=store_path, version=version, round=r, vlm_path=model,
@@ -57,6 +58,8 @@ def run_rounds(recipe_path: Path, base_model: Path, out: Path, rounds: int, conf
         if evaluate is not None and not lineage.get("eval"):
             notify(r, "eval")
             lineage["eval"] = evaluate(model_dir)
+            if judge_pairs is not None:
+                lineage["eval"]["pairs"] = judge_pairs(f"{store_path}@{version}")
             _write_json(model_dir / LINEAGE, lineage)
         results.append(lineage)
         model = model_dir

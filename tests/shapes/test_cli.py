@@ -68,8 +68,36 @@ def test_eval_reward_scores_a_store_against_ground_truth(tmp_path):
     assert data["unmatched_pairs"] == 0 and data["version"] == "v1"
     assert (data["all"]["better"], data["all"]["worse"]) == (1, 1)  # pair 0 is right, pair 1 is inverted
     assert data["method:test"]["pairs"] == 2
+    judged = bench.pair_judge(folder / "ground_truth.jsonl")(f"{tmp_path / 'store'}@v1")
+    assert judged == {"pairs": 2, "accuracy": 0.5, "better": 1, "tie": 0, "worse": 1, "chosen_longer": 0.0}
 
 
 def test_eval_says_what_a_bench_needs():
     result = CliRunner().invoke(eval_command, ["--bench", "pope"])
     assert result.exit_code == 2 and "--model, --questions, --images" in result.output
+
+
+def test_pretrain_command_trains_exact_steps_and_its_defaults_are_the_libraries(tmp_path):
+    from prefgen.shapes import cli, train
+
+    assert (cli.CLIP_SHARE, cli.CLIP_STEPS, cli.VLM_STEPS) == (0.8, train.CLIP_STEPS, train.VLM_STEPS)
+    out = tmp_path / "models"
+    args = ["pretrain", "--out", str(out), "--clip-steps", "2", "--vlm-steps", "3", "--scenes", "24",
+            "--eval-scenes", "0", "--quiet"]
+    result = CliRunner().invoke(shapes, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "pretrain.json").read_text())
+    assert (report["clip"]["steps"], report["vlm"]["steps"], report["scenes"]) == (2, 3, 24)
+    assert "CLIP: 2 steps" in result.output and (out / "shapes-vlm" / "config.json").exists()
+    again = CliRunner().invoke(shapes, args)
+    assert again.exit_code != 0 and "is not empty; pass --force" in again.output
+
+
+def test_shipped_vlm_reads_the_tower_layer_pretrain_builds():
+    from pathlib import Path
+
+    import prefgen.shapes
+    from prefgen.shapes.models import VISION_FEATURE_LAYER
+
+    config = json.loads((Path(prefgen.shapes.__file__).parent / "checkpoints/shapes-vlm/config.json").read_text())
+    assert config["vision_feature_layer"] == VISION_FEATURE_LAYER == 1

@@ -91,9 +91,15 @@ def test_rounds_build_train_evaluate_and_resume_after_a_crash(tmp_path, tiny_vlm
         run_rounds(recipe, tiny_vlm_dir("llava"), tmp_path / "loop", 2, config, evaluate=evaluate, quiet=True)
     assert Store(tmp_path / "loop" / "data").versions() == ["r1", "r2"]  # round 2's data was built before the crash
     monkeypatch.setattr(rounds_module, "train", real_train)
-    seen = []
+    seen, judged = [], []
+
+    def judge(ref):
+        judged.append(ref)
+        return {"accuracy": 0.75}
+
     lineages = run_rounds(recipe, tiny_vlm_dir("llava"), tmp_path / "loop", 2, config, evaluate=evaluate, quiet=True,
-                          on_round=lambda r, stage: seen.append((r, stage)))
+                          on_round=lambda r, stage: seen.append((r, stage)), judge_pairs=judge)
+    assert judged == [f"{tmp_path / 'loop' / 'data'}@r2"]  # round 1 was evaluated (without a judge) before
     assert seen == [(2, "train"), (2, "eval")]  # round 1 and round 2's build were not redone
     assert evaluated == [tiny_vlm_dir("llava").name, "round-1", "round-2"]
     one, two = lineages
@@ -105,6 +111,8 @@ def test_rounds_build_train_evaluate_and_resume_after_a_crash(tmp_path, tiny_vlm
     assert two["data"]["model"] == store.manifest("r2").models["vlm"].path
     header, rows = rounds_table(tmp_path / "loop")
     assert header[:5] == ["round", "data", "pairs", "loss", "reward acc"] and "chair.chair_s" in header
+    assert two["eval"]["pairs"] == {"accuracy": 0.75} and "pairs" not in one["eval"]
+    assert rows[2][header.index("pairs.accuracy")] == "0.75" and rows[1][header.index("pairs.accuracy")] == "-"
     assert [r[0] for r in rows] == ["0", "1", "2"] and rows[2][1] == "r2"
     result = CliRunner().invoke(cli, ["rounds", str(tmp_path / "loop")])
     assert result.exit_code == 0 and "chair.chair_s" in result.output
