@@ -65,6 +65,10 @@ def train(data: str | DataRef, model: str | Path, out: str | Path, config: Train
     out = Path(out)
     if (out / LINEAGE).exists():
         raise PrefgenError(f"{out} already holds a trained model; choose another --out or remove it")
+    if quiet:
+        import datasets
+
+        datasets.disable_progress_bars()
     rows, data_info = data.load()
     if len(rows) == 0:
         raise PrefgenError(f"{data.location}@{data.version or 'latest'} has no pairs to train on")
@@ -84,7 +88,7 @@ def train(data: str | DataRef, model: str | Path, out: str | Path, config: Train
     lineage = {
         "parent_model": str(model), "data": data_info, "config": config.model_dump(mode="json"),
         "metrics": {"train_loss": result.training_loss, "steps": result.global_step,
-                    **_last(history, ("rewards/accuracies", "rewards/margins", "loss/ica", "loss/mdpo_anchor",
+                    **_means(history, ("rewards/accuracies", "rewards/margins", "loss/ica", "loss/mdpo_anchor",
                                       "loss/mdpo_conditional"))},
         "created_at": datetime.now(timezone.utc).isoformat(), "prefgen_version": __version__, "eval": {},
         **(extra_lineage or {}),
@@ -141,14 +145,18 @@ def _make_trainer(rows, model_path: str, out: Path, config: TrainConfig, quiet: 
                             random.Random(config.seed))
     trainer = PrefgenDPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=rows, processing_class=processor,
                                 data_collator=collator, peft_config=peft_config, config=config)
+    if quiet:  # without progress bars transformers prints every log line instead; metrics.jsonl still has them
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     return trainer, processor
 
 
-def _last(history: list[dict], keys: tuple[str, ...]) -> dict[str, float]:
-    """The last logged value of each key (the metrics of the final logging step)."""
+def _means(history: list[dict], keys: tuple[str, ...]) -> dict[str, float]:
+    """The mean of each key over the logged steps (like trl's ``train_loss``: one batch's accuracy is noise)."""
     found = {}
-    for entry in history:
-        for key in keys:
-            if key in entry:
-                found[key] = entry[key]
+    for key in keys:
+        values = [entry[key] for entry in history if key in entry]
+        if values:
+            found[key] = sum(values) / len(values)
     return found

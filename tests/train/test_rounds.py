@@ -39,18 +39,22 @@ def test_lora_targets_are_the_language_models_projections(family, tiny_vlm_dir):
     assert len(targets) == 3 * layers
 
 
-def test_one_run_writes_a_plain_model_with_metrics_and_lineage(make_store, tiny_vlm_dir, tmp_path):
+def test_one_run_writes_a_plain_model_with_metrics_and_lineage(make_store, tiny_vlm_dir, tmp_path, capfd):
     from transformers import AutoModelForImageTextToText
 
     store = make_store({"v1": 4, "v2": 4})
+    capfd.readouterr()
     lineage = train(f"{store.root}@v1", tiny_vlm_dir("llava"), tmp_path / "m", TrainConfig(max_steps=2, batch_size=2),
                     quiet=True)
+    assert "'loss'" not in capfd.readouterr().out  # quiet: the per-step logs go to metrics.jsonl only
     out = tmp_path / "m"
     assert json.loads((out / "lineage.json").read_text()) == lineage
     assert lineage["data"]["version"] == "v1" and lineage["data"]["rows"] == 4
     assert lineage["parent_model"] == str(tiny_vlm_dir("llava")) and lineage["metrics"]["steps"] == 2
     steps = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [s["step"] for s in steps if "loss" in s] == [1, 2] and all("rewards/margins" in s for s in steps[:2])
+    margins = [s["rewards/margins"] for s in steps if "rewards/margins" in s]
+    assert lineage["metrics"]["rewards/margins"] == pytest.approx(sum(margins) / 2)  # the run's mean, as train_loss
     model = AutoModelForImageTextToText.from_pretrained(out)  # LoRA merged: a plain model, no adapter files
     assert not (out / "adapter_config.json").exists() and model is not None
     assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
@@ -131,3 +135,29 @@ def test_a_bad_training_config_is_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["train", "--data", "s", "--model", "m", "--out", str(tmp_path / "o"),
                                       "--config", str(config)])
     assert result.exit_code == 1 and result.stderr.startswith(f"error: {config}: beta: Input should be greater")
+
+
+@pytest.mark.slow
+def test_shapes_round_end_to_end_with_the_real_evaluation_and_pair_judge(tmp_path):
+    """`prefgen train --rounds 1 --eval shapes` on the shipped shapes models: build, train, CHAIR + POPE, and the
+    version's pairs judged against the scenes' ground truth."""
+    from prefgen.shapes.world import write_scene_folder
+
+    write_scene_folder(tmp_path / "scenes", 8, seed=1, split="train")
+    text = (ROOT / "recipes" / "shapes-csr.yaml").read_text()
+    text = text.replace("../data/shapes-train", str(tmp_path / "scenes"))
+    text = text.replace("../prefgen/shapes/checkpoints", str(ROOT / "prefgen" / "shapes" / "checkpoints"))
+    (tmp_path / "csr.yaml").write_text(text.replace("../out/", f"{tmp_path}/out/"))
+    result = CliRunner().invoke(cli, ["train", "--rounds", "1", "--recipe", str(tmp_path / "csr.yaml"), "--model",
+                                      str(ROOT / "prefgen" / "shapes" / "checkpoints" / "shapes-vlm"), "--out",
+                                      str(tmp_path / "loop"), "--eval", "shapes", "--eval-n", "4", "--max-steps", "1",
+                                      "--quiet"])
+    assert result.exit_code == 0, result.output
+    base = json.loads((tmp_path / "loop" / "round-0.json").read_text())["eval"]
+    lineage = json.loads((tmp_path / "loop" / "round-1" / "model" / "lineage.json").read_text())
+    assert base["chair"]["captions"] == lineage["eval"]["chair"]["captions"] == 4
+    assert set(lineage["eval"]["pope"]) == {"random", "popular", "adversarial"} and "pairs" not in base
+    judged = lineage["eval"]["pairs"]
+    assert judged["pairs"] == lineage["data"]["rows"] > 0
+    assert judged["better"] + judged["tie"] + judged["worse"] == judged["pairs"]
+    assert "pairs.accuracy" in result.output and "chair.chair_s" in result.output
