@@ -367,11 +367,12 @@ def _ground_truth_beside(recipe: Path, source) -> Path | None:
 
 @cli.command("rounds")
 @click.argument("folder", type=click.Path(path_type=Path))
-def rounds_cmd(folder: Path) -> None:
+@click.option("--all", "every_metric", is_flag=True, help="Every recorded metric, not only the key ones.")
+def rounds_cmd(folder: Path, every_metric: bool) -> None:
     """The rounds of `prefgen train --rounds`: data version, pairs, loss, reward accuracy and eval metrics."""
     from prefgen.train.rounds import rounds_table
 
-    _print_columns(*rounds_table(folder))
+    _print_columns(*rounds_table(folder, every_metric))
 
 
 # ---------------------------------------------------------------------------------------------------- helpers

@@ -39,9 +39,9 @@ def shapes() -> None:
 @click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
-def pretrain(out: Path, clip_steps: int, vlm_steps: int, seconds: float | None, seed: int, n_scenes: int | None, eval_scenes: int,
-             clip_share: float, threads: int | None, quiet: bool, force: bool) -> None:
-    """Train the shapes-world CLIP and VLM from scratch (about 9.5 minutes on 2 CPU cores by default).
+def pretrain(out: Path, clip_steps: int, vlm_steps: int, seconds: float | None, seed: int, n_scenes: int | None,
+             eval_scenes: int, clip_share: float, threads: int | None, quiet: bool, force: bool) -> None:
+    """Train the shapes-world CLIP and VLM from scratch (about 9 minutes on 2 CPU cores by default).
 
     The models load like any other: `models: {vlm: {path: OUT/shapes-vlm}, clip: {model: shapes-clip,
     path: OUT/shapes-clip}}` in a recipe.

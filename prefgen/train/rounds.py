@@ -66,8 +66,14 @@ def run_rounds(recipe_path: Path, base_model: Path, out: Path, rounds: int, conf
     return results
 
 
-def rounds_table(out: Path) -> tuple[list[str], list[list[str]]]:
-    """Header and rows for `prefgen rounds DIR`: round, data version, pairs, loss, reward accuracy, eval metrics."""
+# The evaluation columns `prefgen rounds` shows by default (when present); `--all` shows every number recorded.
+KEY_METRICS = ("chair.chair_s", "chair.chair_i", "chair.recall", "pope.random.f1", "pope.popular.f1",
+               "pope.adversarial.f1", "pairs.accuracy")
+
+
+def rounds_table(out: Path, every_metric: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Header and rows for `prefgen rounds DIR`: round, data version, pairs, loss, reward accuracy, eval metrics
+    (``KEY_METRICS`` where the evaluation has any of them, else all; ``every_metric``: all)."""
     out = Path(out)
     if not out.is_dir():
         raise PrefgenError(f"{out} is not a rounds folder")
@@ -82,6 +88,8 @@ def rounds_table(out: Path) -> tuple[list[str], list[list[str]]]:
     if not entries:
         raise PrefgenError(f"{out} holds no finished round")
     metric_names = sorted({k for _, lin in entries for k, v in _flat(lin.get("eval", {})).items()})
+    if not every_metric and any(name in KEY_METRICS for name in metric_names):
+        metric_names = [name for name in KEY_METRICS if name in metric_names]
     header = ["round", "data", "pairs", "loss", "reward acc", *metric_names]
     rows = []
     for r, lineage in entries:

@@ -161,3 +161,6 @@ def test_shapes_round_end_to_end_with_the_real_evaluation_and_pair_judge(tmp_pat
     assert judged["pairs"] == lineage["data"]["rows"] > 0
     assert judged["better"] + judged["tie"] + judged["worse"] == judged["pairs"]
     assert "pairs.accuracy" in result.output and "chair.chair_s" in result.output
+    assert "pope.adversarial.f1" in result.output and "chair.captions" not in result.output  # the key columns
+    every = CliRunner().invoke(cli, ["rounds", str(tmp_path / "loop"), "--all"])
+    assert every.exit_code == 0 and "chair.captions" in every.output and "pope.random.yes_ratio" in every.output
