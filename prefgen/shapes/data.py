@@ -37,6 +37,8 @@ class ScenePool:
     scenes: list[Scene]
     pixels: np.ndarray  # (N, 64, 64, 3) uint8
     labels: np.ndarray | None = None  # (N, 8, 8) object kind per patch (``world.patch_labels``)
+    # scene index -> its pixels without the prior companions it holds (``hide_companions``), for the VLM's SFT
+    hidden: dict[int, np.ndarray] | None = None
 
     @classmethod
     def generate(cls, n: int, seed: int, split: str = "train", tick=None) -> ScenePool:
@@ -45,23 +47,53 @@ class ScenePool:
 
         scenes, pixels = [], np.empty((n, SIZE, SIZE, 3), np.uint8)
         labels = np.empty((n, SIZE // 8, SIZE // 8), np.int64)
+        hidden = {}
         for i in range(n):
             scenes.append(make_scene(seed, split, i))
             pixels[i] = np.asarray(render(scenes[-1]))
             labels[i] = patch_labels(scenes[-1])
+            without = hide_companions(scenes[-1])
+            if without is not None:
+                hidden[i] = np.asarray(render(without))
             if tick is not None and (i + 1) % 500 == 0:
                 tick(i + 1)
-        return cls(scenes, pixels, labels)
+        return cls(scenes, pixels, labels, hidden)
 
     def __len__(self) -> int:
         return len(self.scenes)
 
-    def tensor(self, index):
-        """Normalised (B, 3, 64, 64) float tensor, as CLIPImageProcessor and open_clip's transform produce."""
+    def can_hide(self, index) -> np.ndarray:
+        """Which of the scenes at ``index`` have a companion-hidden rendering."""
+        return np.array([int(i) in (self.hidden or {}) for i in index], bool)
+
+    def tensor(self, index, hide=None):
+        """Normalised (B, 3, 64, 64) float tensor, as CLIPImageProcessor and open_clip's transform produce; where
+        ``hide`` is true, the scene's companion-hidden pixels."""
         import torch
 
-        x = torch.from_numpy(self.pixels[index]).float().div_(255).permute(0, 3, 1, 2)
+        pixels = self.pixels[index]
+        if hide is not None and hide.any():
+            pixels = pixels.copy()
+            for row in np.flatnonzero(hide):
+                pixels[row] = self.hidden[int(index[row])]
+        x = torch.from_numpy(pixels).float().div_(255).permute(0, 3, 1, 2)
         return (x - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None]
+
+
+def hide_companions(scene: Scene) -> Scene | None:
+    """The scene without the prior companions that stand beside their triggers (same background and noise), or
+    None when it holds no such pair. The VLM's SFT sometimes shows this image with the full scene's text: captions
+    that name what the image does not show, as real caption data does, teach the model to say the companion on the
+    strength of its trigger alone, which is the language-prior hallucination the rounds loop has to train away."""
+    from dataclasses import replace
+
+    from prefgen.shapes.world import COMPANION
+
+    kinds = scene.kinds
+    gone = {COMPANION[k] for k in kinds if k in COMPANION and COMPANION[k] in kinds}
+    if not gone:
+        return None
+    return replace(scene, objects=tuple(obj for obj in scene.objects if obj.kind not in gone))
 
 
 def corpus(n_scenes: int = 300, seed: int = 0) -> list[str]:

@@ -99,3 +99,28 @@ def test_pretrain_saves_models_that_load_through_the_runtime_and_generate(pretra
     scorer = ClipScorer.load(model="shapes-clip", path=str(out / "shapes-clip"), device="cpu")
     cosines = scorer.cosine([image, image], ["a red circle", "a blue square and a purple cross."])
     assert all(-1.0 <= c <= 1.0 for c in cosines)
+
+
+def test_hidden_companions_leave_the_rest_of_the_image_as_it_was():
+    from prefgen.shapes.world import COMPANION, scene_of
+
+    pair = scene_of([("yellow", "triangle"), ("green", "circle"), ("red", "circle")], split="train")
+    without = data.hide_companions(pair)
+    assert without.kinds == {("yellow", "triangle"), ("red", "circle")}
+    assert (without.background, without.noise_seed) == (pair.background, pair.noise_seed)
+    changed = (np.asarray(render(pair)) != np.asarray(render(without))).any(-1)
+    gone = next(o for o in pair.objects if o.kind == COMPANION[("yellow", "triangle")])
+    ys, xs = np.nonzero(changed)  # only pixels around the companion change
+    assert changed.any() and (np.hypot(xs + 0.5 - gone.x, ys + 0.5 - gone.y) <= gone.radius + 1.5).all()
+    assert data.hide_companions(scene_of([("green", "circle"), ("red", "square")])) is None  # no trigger beside it
+
+    pool = data.ScenePool.generate(60, seed=0)
+    index = np.arange(60)
+    can = pool.can_hide(index)
+    assert can.any() and not can.all()
+    assert all(data.hide_companions(pool.scenes[i]) is not None for i in np.flatnonzero(can))
+    hide = can.copy()
+    hide[np.flatnonzero(can)[1:]] = False  # hide one scene only
+    mixed, clean = pool.tensor(index, hide), pool.tensor(index)
+    differs = (mixed != clean).flatten(1).any(1).numpy()
+    assert differs.tolist() == hide.tolist()
