@@ -25,7 +25,7 @@ VISION = dict(width=96, layers=3, head_width=32, mlp_ratio=4.0)
 # The LLaVA reads the tower's first block (hidden state 1), not its last. The last block's patch tokens already name
 # their object (the CLIP is trained on per-patch kinds), so a VLM reading them copies the scene and never leans on
 # the caption prior (CHAIR_s 0.03, absent companions never named). From the first block it has to learn shape
-# itself, and a briefly trained model fills the gaps with the prior, as the world is meant to show.
+# itself and can be unsure; the prior it then leans on is taught by captions (``data.hide_companions``).
 VISION_FEATURE_LAYER = 1
 TEXT = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=3, num_attention_heads=4,
             num_key_value_heads=4, max_position_embeddings=512)

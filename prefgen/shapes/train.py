@@ -7,7 +7,8 @@
    phrases. The hard terms exist because an in-batch-only CLIP learns colour and not shape (shapes.md: AUC 0.69
    against same-colour negatives), and CSR's reward is only as good as that.
 3. VLM: LLaVA built with its vision tower copied from the trained CLIP ViT (much faster than learning vision from
-   scratch), then plain SFT on answer tokens over the task mixture of ``data.TASKS``.
+   scratch) and read at its first block, then SFT on answer tokens over the task mixture of ``data.TASKS``, where
+   some scenes show their image without the prior companion the text names (``data.hide_companions``).
 
 Budgets are wall-clock seconds (the schedule follows elapsed time, so results vary a little run to run) or exact
 step counts (deterministic for a seed). Both models are saved in their libraries' layouts (see ``models.py``).
