@@ -345,24 +345,14 @@ def train(data: str | None, model: str, out: Path, config_path: Path | None, rou
         section.model_copy(update=settings)
     evaluate = judge = None
     if bench:
-        from prefgen.shapes.bench import model_evaluator, pair_judge
+        from prefgen.shapes.bench import ground_truth_beside, model_evaluator, pair_judge
 
         evaluate = model_evaluator(bench, n=eval_n)
-        truth = _ground_truth_beside(recipe, loaded.source)
+        truth = ground_truth_beside(recipe, loaded.source)
         judge = pair_judge(truth) if truth else None
     run_rounds(recipe, Path(model), out, rounds, config, evaluate=evaluate, quiet=quiet, overrides=overrides,
                judge_pairs=judge, on_round=lambda r, stage: click.echo(f"round {r}: {stage}", err=True))
     _print_columns(*rounds_table(out))
-
-
-def _ground_truth_beside(recipe: Path, source) -> Path | None:
-    """The shapes world's ``ground_truth.jsonl`` in the folder of a recipe's image folder or manifest, if any."""
-    path = getattr(source, "path", None)
-    if not path:
-        return None
-    found = recipe.parent / path
-    found = (found if found.is_dir() else found.parent) / "ground_truth.jsonl"
-    return found if found.is_file() else None
 
 
 @cli.command("rounds")

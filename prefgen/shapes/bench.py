@@ -104,6 +104,18 @@ def store_reward(store: str, ground_truth: str | Path) -> dict:
             **{name: evaluate.reward_accuracy(group) for name, group in triples.items()}}
 
 
+def ground_truth_beside(recipe: Path, source) -> Path | None:
+    """The shapes world's ground truth in the folder of a recipe's image folder or manifest, if there is one."""
+    from prefgen.shapes.world import GROUND_TRUTH
+
+    path = getattr(source, "path", None)
+    if not path:
+        return None
+    found = Path(recipe).parent / path
+    found = (found if found.is_dir() else found.parent) / GROUND_TRUTH
+    return found if found.is_file() else None
+
+
 def pair_judge(ground_truth: str | Path):
     """``judge(STORE@VERSION) -> {pairs, accuracy, better, tie, worse, chosen_longer}`` for the rounds loop: how
     often a version's chosen answer is truly better, by the ground truth of the images it was built from."""
