@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from prefgen.stages import STAGES
+from prefgen.recipe.catalogue import STAGES
 from prefgen.stages.base import Stage, StageParams
 
 

@@ -89,7 +89,7 @@ def main() -> None:
 def _per_node(stage, vlm, clip, rows) -> list:
     """The straightforward search: the same tree rules, the models called one node (or sentence) at a time."""
     from prefgen.models import Prompt
-    from prefgen.stages.corruption_ops import decode_image
+    from prefgen.models.images import decode_image
     from prefgen.stages.csr_search import path_seed
     from prefgen.stages.csr_tree import Node, Sentence, grow, select
 

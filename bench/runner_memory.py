@@ -21,7 +21,7 @@ import json, resource, sys, time
 sys.path.insert(0, {bench!r})
 import _runner_stages
 from pathlib import Path
-from prefgen.build.runner import BuildOptions, run_build
+from prefgen.engine.runner import BuildOptions, run_build
 _runner_stages.register()
 recipe = _runner_stages.make_corpus(Path({folder!r}), {n}, 0.2)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -29,7 +29,7 @@ def main() -> None:
 
     import _runner_stages
 
-    from prefgen.build.runner import BuildOptions, run_build
+    from prefgen.engine.runner import BuildOptions, run_build
 
     _runner_stages.register()
     with tempfile.TemporaryDirectory() as tmp:  # warm-up: imports (datasets, pyarrow, PIL plugins) are paid once

@@ -30,7 +30,7 @@ def main() -> None:
     from PIL import Image
 
     from prefgen.models.tiny import build_tiny_vlm
-    from prefgen.train.config import MdpoSettings, TrainConfig
+    from prefgen.recipe.train import MdpoSettings, TrainConfig
     from prefgen.train.run import _make_trainer
 
     torch.manual_seed(0)

@@ -28,7 +28,7 @@ class _Group(click.Group):
         except Exception as exc:
             if ctx.meta.get("prefgen.debug"):
                 raise
-            from prefgen.errors import PrefgenError
+            from prefgen.core.errors import PrefgenError
 
             if isinstance(exc, PrefgenError):
                 click.echo(f"error: {exc}", err=True)
@@ -86,7 +86,7 @@ def schema(out: Path) -> None:
 @click.argument("name", required=False)
 def stages(name: str | None) -> None:
     """List the stages a recipe can use, or show one with its columns and params."""
-    from prefgen.stages import STAGES
+    from prefgen.recipe.catalogue import STAGES
     from prefgen.stages.describe import describe_stage, stage_summary
 
     if name is None:
@@ -124,11 +124,11 @@ def build(recipe: Path, plan: bool, preview: int | None, limit: int | None, out:
           log_json: Path | None, overrides: tuple[str, ...]) -> None:
     """Build a new dataset version from a recipe (resumes an interrupted build of the same recipe)."""
     if plan:
-        from prefgen.plan import make_plan
+        from prefgen.engine.plan import make_plan
 
         click.echo(make_plan(recipe, overrides).render())
         return
-    from prefgen.build.runner import BuildOptions, run_build
+    from prefgen.engine.runner import BuildOptions, run_build
 
     options = BuildOptions(out=out, version=version, message=message, limit=limit, preview=preview, fresh=fresh,
                            push=push_repo, quiet=quiet, log_json=log_json, shard_size=shard_size,
@@ -159,7 +159,7 @@ def cache() -> None:
 @click.argument("store", type=click.Path(path_type=Path))
 def cache_ls(store: Path) -> None:
     """Cache entries by stage: shards, rows, size, and whether the last build of a recipe used them."""
-    from prefgen.build.cache import summarize
+    from prefgen.engine.cache import summarize
     from prefgen.store import Store
 
     rows = summarize(Store(store).root / ".prefgen" / "cache")
@@ -174,7 +174,7 @@ def cache_ls(store: Path) -> None:
 @click.option("--all", "everything", is_flag=True, help="Remove every entry, not only those no last build used.")
 def cache_prune(store: Path, everything: bool) -> None:
     """Remove cache entries that the last build of each recipe did not use (or all of them)."""
-    from prefgen.build.cache import StageCache, in_use
+    from prefgen.engine.cache import StageCache, in_use
     from prefgen.store import Store
 
     root = Store(store).root / ".prefgen" / "cache"
@@ -222,7 +222,7 @@ def show(ref: str, limit: int) -> None:
 def query(store: Path, sql: str, fmt: str, output: Path | None, images: bool) -> None:
     """Run read-only SQL over a store. Views: `pairs` (latest version), one per version (quote names with dots,
     e.g. "v1.2"), and `versions`."""
-    from prefgen.errors import PrefgenError
+    from prefgen.core.errors import PrefgenError
     from prefgen.store import Store
 
     if fmt == "parquet":
@@ -323,7 +323,7 @@ def pull(ref: str, dest: Path) -> None:
 def train(data: str | None, model: str, out: Path, config_path: Path | None, rounds: int | None, recipe: Path | None,
           bench: str | None, eval_n: int, max_steps: int | None, overrides: tuple[str, ...], quiet: bool) -> None:
     """DPO on a dataset version (trl, with SENA's ICA and mDPO terms), or the iterative rounds loop."""
-    from prefgen.train.config import load_train_config
+    from prefgen.recipe.train import load_train_config
 
     settings = {"max_steps": max_steps} if max_steps else {}
     if rounds is None:

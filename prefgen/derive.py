@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator
 
-from prefgen.errors import QueryError, StoreError
+from prefgen.core.errors import QueryError, StoreError
 from prefgen.manifest import Manifest
 from prefgen.query import check_select, connect, referenced_versions
 from prefgen.store import Store

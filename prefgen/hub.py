@@ -20,7 +20,7 @@ from typing import Iterator
 from huggingface_hub import CommitOperationAdd, HfApi
 
 from prefgen.card import render_card
-from prefgen.errors import PrefgenError, StoreError
+from prefgen.core.errors import PrefgenError, StoreError
 from prefgen.manifest import Manifest
 from prefgen.store import Store
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator
 
-from prefgen.errors import QueryError
+from prefgen.core.errors import QueryError
 from prefgen.store import Store
 
 if TYPE_CHECKING:

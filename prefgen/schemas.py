@@ -10,7 +10,7 @@ SCHEMA_URL = "https://json-schema.org/draft/2020-12/schema"
 
 
 def schemas() -> dict[str, dict]:
-    from prefgen.contract import Record
+    from prefgen.core.contract import Record
     from prefgen.manifest import Manifest
     from prefgen.recipe import Recipe
 

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any, Iterable
 from pydantic import ValidationError
 
 from prefgen import __version__
-from prefgen.errors import StoreError
+from prefgen.core.errors import StoreError
 from prefgen.manifest import FORMAT, Manifest, ShardInfo
-from prefgen.naming import check_version_name
+from prefgen.core.naming import check_version_name
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -194,7 +194,7 @@ class Draft:
         """Write shard ``index`` atomically (a crash leaves the old state or the whole shard, never part of it)."""
         import pyarrow.parquet as pq
 
-        from prefgen.contract import REQUIRED_COLUMNS
+        from prefgen.core.contract import REQUIRED_COLUMNS
 
         table = rows if not isinstance(rows, list) else rows_to_table(rows)
         missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
@@ -293,7 +293,7 @@ def rows_to_table(rows: Iterable[dict]) -> "pa.Table":
     from datasets import Features
     from datasets.arrow_writer import TypedSequence
 
-    from prefgen.contract import REQUIRED_COLUMNS, contract_features
+    from prefgen.core.contract import REQUIRED_COLUMNS, contract_features
 
     rows = [_embed_images(row) for row in rows]
     contract = contract_features()

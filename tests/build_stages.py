@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from prefgen.stages import STAGES
+from prefgen.recipe.catalogue import STAGES
 from prefgen.stages.base import Drop, Stage, StageParams
 
 

@@ -2,7 +2,7 @@ import datasets
 import pytest
 
 from prefgen.derive import derive
-from prefgen.errors import QueryError, StoreError
+from prefgen.core.errors import QueryError, StoreError
 
 
 def snapshot(root):

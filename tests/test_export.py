@@ -16,7 +16,7 @@ from PIL import Image
 
 from prefgen import export as export_module
 from prefgen.cli import cli
-from prefgen.errors import PrefgenError, StoreError
+from prefgen.core.errors import PrefgenError, StoreError
 from prefgen.export import ExportResult, export_version
 from prefgen.store import Store
 

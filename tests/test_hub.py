@@ -9,7 +9,6 @@ tags point at commit ids). It consumes the real ``CommitOperationAdd`` objects p
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 
 import httpx2
@@ -18,14 +17,14 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from huggingface_hub import CommitOperationAdd
-from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.hf_api import CommitInfo, GitRefInfo, GitRefs
 from huggingface_hub.utils import filter_repo_objects, hf_raise_for_status
 from PIL import Image
 
 import prefgen.hub
 from prefgen.cli import cli
-from prefgen.errors import PrefgenError
+from prefgen.core.errors import PrefgenError
 from prefgen.hub import pull, push
 from prefgen.store import Store
 

@@ -1,7 +1,7 @@
 import pytest
 
 from conftest import pair_rows
-from prefgen.errors import QueryError, StoreError
+from prefgen.core.errors import QueryError, StoreError
 from prefgen.query import parse_ref, referenced_versions, run_query
 
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from prefgen.errors import RecipeError
+from prefgen.core.errors import RecipeError
 from prefgen.recipe import check_recipe, load_recipe
 
 RECIPES = sorted((Path(__file__).parents[1] / "recipes").glob("**/*.yaml"))

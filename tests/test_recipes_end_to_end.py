@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from prefgen.build.runner import BuildOptions, run_build
+from prefgen.engine.runner import BuildOptions, run_build
 from prefgen.query import run_query
 from prefgen.store import Store
 

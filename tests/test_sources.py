@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from prefgen.build.sources import SourceItem, list_items, load_rows
-from prefgen.errors import PrefgenError
+from prefgen.engine.sources import SourceItem, list_items, load_rows
+from prefgen.core.errors import PrefgenError
 from prefgen.models import images
-from prefgen.recipe import HFDatasetSource, ImageFolderSource, Limits, ManifestSource
+from prefgen.recipe.sources import HFDatasetSource, ImageFolderSource, Limits, ManifestSource
 from prefgen.stages.base import Drop
 
 RED, BLUE, WHITE = (200, 10, 10), (10, 10, 200), (255, 255, 255)

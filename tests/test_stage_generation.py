@@ -14,7 +14,8 @@ from prefgen.stages.answer_corrupted import AnswerCorrupted, AnswerCorruptedPara
 from prefgen.stages.base import Drop
 from prefgen.stages.caption import CONCISE_PROMPT, DETAILED_PROMPT, Caption, CaptionParams
 from prefgen.stages.corrupt import Corrupt, CorruptParams
-from prefgen.stages.corruption_ops import apply_corruption, decode_image
+from prefgen.models.images import decode_image
+from prefgen.stages.corruption_ops import apply_corruption
 from prefgen.stages.self_enhance import ENHANCE_PROMPT_NO_CAPTION, SelfEnhance, SelfEnhanceParams
 
 COLORS = [(220, 30, 30), (30, 200, 40), (40, 40, 220)]
@@ -238,8 +239,17 @@ def test_a_yes_or_no_caption_uses_the_template_without_description(caption):
 
 
 def test_rows_without_an_answer_are_dropped():
-    out = ready(SelfEnhance(SelfEnhanceParams(), seed=0), ScriptedVLM()).process([enhance_row(0, None)])
-    assert [(d.reason, d.detail) for d in out] == [("missing_answer", "answer: None")]
+    out = ready(SelfEnhance(SelfEnhanceParams(), seed=0), ScriptedVLM()).process(
+        [enhance_row(0, None), enhance_row(1, []), enhance_row(2, ["a", 3])])
+    assert [d.reason for d in out] == ["missing_column"] * 3
+    assert out[0].detail == "answer is not a text or a list of texts: None"
+
+
+def test_a_missing_candidate_in_a_list_is_kept_as_none_without_a_prompt():
+    vlm = ScriptedVLM()
+    [row] = ready(SelfEnhance(SelfEnhanceParams(), seed=0), vlm).process([enhance_row(0, ["red", None])])
+    assert len(vlm.calls[0]["prompts"]) == 1
+    assert row["enhanced_answer"] == ["red", None] and row["enhanced_answer_improved"] == [False, False]
 
 
 def test_self_enhance_on_tiny_llava_writes_every_row_whatever_the_batch(tiny_llava):

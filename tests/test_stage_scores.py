@@ -9,7 +9,7 @@ from PIL import Image
 from prefgen.stages.base import Drop
 from prefgen.stages.logprob_score import LogprobScore, LogprobScoreParams
 from prefgen.stages.reward_mix import RewardMix, RewardMixParams, zscore
-from prefgen.stages.shapes_oracle import ShapesOracle, ShapesOracleParams
+from prefgen.shapes.oracle import ShapesOracle, ShapesOracleParams
 
 
 def image_cell(colour):
@@ -20,7 +20,7 @@ def image_cell(colour):
 
 def test_logprob_score_equals_the_runtime_for_strings_and_lists(tiny_llava):
     from prefgen.models import Prompt
-    from prefgen.stages.corruption_ops import decode_image
+    from prefgen.models.images import decode_image
 
     rows = [{"row_id": "a", "image": image_cell("red"), "question": "What is it?", "answers": ["A red box.", "", "Hm"]},
             {"row_id": "b", "image": image_cell("blue"), "question": "Colour?", "answers": "Blue."}]

@@ -7,7 +7,7 @@ import pytest
 from test_stage_generation import Recording, ScriptedVLM, ready, row, same_pixels, textured_rows
 
 from prefgen.stages.base import Drop
-from prefgen.stages.corruption_ops import decode_image
+from prefgen.models.images import decode_image
 from prefgen.stages.self_question import ASK_PROMPT, SelfQuestion, SelfQuestionParams
 
 

@@ -3,7 +3,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import datasets
 import pyarrow.parquet as pq
@@ -11,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import pair_rows
-from prefgen.errors import StoreError
+from prefgen.core.errors import StoreError
 from prefgen.store import Store
 
 

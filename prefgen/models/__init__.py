@@ -22,7 +22,6 @@ _EXPORTS = {
     "Prompt": "prefgen.models.prompts",
     "ClipScorer": "prefgen.models.clip",
     "ClipScore": "prefgen.models.clip",
-    "sibling_ranks": "prefgen.models.clip",
     "prepare_image": "prefgen.models.images",
     "to_rgb": "prefgen.models.images",
     "find_sentence_end": "prefgen.models.sentences",

@@ -7,7 +7,6 @@ released code did not truncate and could fail on long sentences.
 
 Each score carries the raw cosine, ``100 * cos`` (what CSR's released code ranks siblings by: CLIP's
 ``logits_per_image`` with OpenAI CLIP's logit scale of 100) and the paper's calibrated ``max(100 * cos, 0)``.
-``sibling_ranks`` turns sibling scores into the released code's rank-fusion inputs.
 """
 
 from __future__ import annotations
@@ -22,7 +21,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from prefgen.errors import PrefgenError
+from prefgen.core.config import resolve_path
+from prefgen.core.errors import PrefgenError
 from prefgen.models.images import prepare_image
 from prefgen.models.loading import not_available_offline, resolve_device
 
@@ -39,14 +39,6 @@ class ClipScore:
     def from_cosine(cls, cosine: float) -> ClipScore:
         return cls(cosine, CLIP_SCALE * cosine, max(CLIP_SCALE * cosine, 0.0))
 
-
-def sibling_ranks(scores: Sequence[float]) -> list[float]:
-    """CSR's released ranks among siblings: sort descending (stable), rank = (position + 1) / N; best is 1/N."""
-    order = sorted(range(len(scores)), key=lambda i: scores[i], reverse=True)
-    ranks = [0.0] * len(scores)
-    for position, index in enumerate(order):
-        ranks[index] = (position + 1) / len(scores)
-    return ranks
 
 
 class ClipScorer:
@@ -70,7 +62,7 @@ class ClipScorer:
         """Load from a recipe ``ClipConfig``, or from its fields: ``ClipScorer.load(model=..., path=...)``."""
         import open_clip
 
-        from prefgen.recipe import ClipConfig
+        from prefgen.models.config import ClipConfig
 
         fields = {key: str(value) if isinstance(value, Path) else value for key, value in fields.items()}
         config = config if config is not None else ClipConfig(**fields)
@@ -180,9 +172,7 @@ def _open_clip_source(config, base_dir) -> tuple[str, str | None]:
     if config.path is None:
         _check_known(config.model, config.pretrained)
         return config.model, config.pretrained
-    path = Path(config.path).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = Path(base_dir) / path
+    path = resolve_path(config.path, base_dir)
     if path.is_dir():
         if not (path / "open_clip_config.json").is_file():
             raise PrefgenError(f"CLIP folder {path} has no open_clip_config.json (open_clip's local-dir layout)")

@@ -7,6 +7,8 @@ lose it. ``to_rgb`` handles those; ``prepare_image`` adds the EXIF rotation and 
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -68,3 +70,14 @@ def _to_uint8(array: np.ndarray, sixteen_bit: bool) -> np.ndarray:
     else:
         scale = 1.0  # 8-bit values stored in a wider mode
     return np.clip(np.rint(array * scale), 0, 255).astype(np.uint8)
+
+def decode_image(cell) -> Image.Image:
+    """The source image of a row (``{"bytes": ..., "path": ...}`` or a PIL image), decoded and prepared."""
+    if isinstance(cell, Image.Image):
+        return prepare_image(cell)
+    data = cell.get("bytes") if isinstance(cell, dict) else None
+    if not data:
+        raise ValueError(f"no image bytes in the row's image ({type(cell).__name__})")
+    with Image.open(io.BytesIO(data)) as opened:
+        opened.load()  # truncated files fail here, not later inside an op
+        return prepare_image(opened)

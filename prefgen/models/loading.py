@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefgen.errors import PrefgenError
+from prefgen.core.config import resolve_path
+from prefgen.core.errors import PrefgenError
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -35,9 +36,7 @@ def model_source(id: str | None, path: str | None, base_dir: str | Path | None) 
         raise PrefgenError("give exactly one of a Hub `id` or a local `path` for the model")
     if path is None:
         return id, False
-    folder = Path(path).expanduser()
-    if not folder.is_absolute() and base_dir is not None:
-        folder = Path(base_dir) / folder
+    folder = resolve_path(path, base_dir)
     if not folder.exists():
         raise PrefgenError(f"model path {folder} does not exist")
     return str(folder), True

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from prefgen.errors import PrefgenError
+from prefgen.core.errors import PrefgenError
 from prefgen.models.images import MAX_PIXELS, prepare_image
 
 

@@ -59,6 +59,20 @@ def find_sentence_end(text: str, newline_ends: bool = True) -> SentenceEnd | Non
     return min(candidates, key=lambda c: c.end) if candidates else None
 
 
+def split_sentences(text: str, newline_ends: bool = True) -> list[str]:
+    """``text`` cut at every sentence end ``find_sentence_end`` sees, each sentence stripped, empty ones left out.
+    The one splitter of the project: scoring sentence by sentence, pair filters and question parsing all use it."""
+    found: list[str] = []
+    rest = text
+    while rest.strip():
+        end = find_sentence_end(rest, newline_ends)
+        cut = len(rest) if end is None else end.end
+        if rest[:cut].strip():
+            found.append(rest[:cut].strip())
+        rest = rest[cut:]
+    return found
+
+
 def _first_line_break_after_text(text: str) -> int | None:
     """Index just past the first newline that follows some non-space text (a list item, a heading)."""
     seen_text = False

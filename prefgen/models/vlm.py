@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from prefgen.errors import PrefgenError
+from prefgen.core.errors import PrefgenError
 from prefgen.models import kvcache
 from prefgen.models.decoding import Candidate, DecodeSettings, decode
 from prefgen.models.loading import model_source, not_available_offline, resolve_device, resolve_dtype
@@ -71,7 +71,7 @@ class VLM:
     @classmethod
     def load(cls, config=None, *, base_dir: str | Path | None = None, batch_size: int = 8, **fields) -> VLM:
         """Load from a recipe ``VLMConfig`` (or its fields as keywords, e.g. ``VLM.load(path="tiny/llava")``)."""
-        from prefgen.recipe import VLMConfig
+        from prefgen.models.config import VLMConfig
 
         fields = {key: str(value) if isinstance(value, Path) else value for key, value in fields.items()}
         config = config if config is not None else VLMConfig(**fields)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefgen.errors import PrefgenError
+from prefgen.core.config import resolve_path
+from prefgen.core.errors import PrefgenError
 from prefgen.shapes import evaluate
 
 BENCHES = ("shapes-chair", "shapes-pope", "shapes-clip", "pope", "chair", "reward")
@@ -111,7 +112,7 @@ def ground_truth_beside(recipe: Path, source) -> Path | None:
     path = getattr(source, "path", None)
     if not path:
         return None
-    found = Path(recipe).parent / path
+    found = resolve_path(path, Path(recipe).parent)
     found = (found if found.is_dir() else found.parent) / GROUND_TRUTH
     return found if found.is_file() else None
 

@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from prefgen.errors import PrefgenError
+from prefgen.core.errors import PrefgenError
 from prefgen.shapes.evaluate import Answer, Describe, pope_metrics
 
 COCO_SYNONYMS: dict[str, tuple[str, ...]] = {

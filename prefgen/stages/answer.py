@@ -7,16 +7,12 @@ depend on the batch it was generated in. A stop string and whatever follows it a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from prefgen.stages.base import Drop, Row, Stage, StageParams
-
-if TYPE_CHECKING:
-    from PIL import Image
-
-    from prefgen.models.prompts import Prompt
+from prefgen.models.prompts import Prompt
+from prefgen.stages.base import Item, ModelStage, Row, StageParams, generate
 
 SHORT_ANSWER_SUFFIX = "\nLook at the image and answer the question using a single word or phrase."
 
@@ -48,43 +44,15 @@ class AnswerParams(StageParams):
         return [self.output]
 
 
-class Answer(Stage):
+class Answer(ModelStage):
     params: AnswerParams
 
-    def setup(self, models) -> None:
-        self.vlm = models.vlm
-
-    def image_for(self, row: Row) -> Image.Image | Drop:
-        """The image the question is asked about (``answer_corrupted`` shows a corrupted one)."""
-        from prefgen.stages._vlm_common import row_image
-
-        return row_image(row)
-
-    def prompt_for(self, row: Row) -> Prompt | Drop:
-        """The row's prompt (question, suffix and image), or the Drop saying why it has none."""
-        from prefgen.models.prompts import Prompt
-        from prefgen.stages._vlm_common import row_question
-
-        question = row_question(row)
-        if isinstance(question, Drop):
-            return question
-        image = self.image_for(row)
-        if isinstance(image, Drop):
-            return image
-        return Prompt(question + self.params.prompt_suffix, (image,))
-
-    def process(self, rows: list[Row]) -> list[Row | Drop]:
-        from prefgen.stages._vlm_common import generate
-
+    def run(self, items: list[Item]) -> list[Row]:
         p = self.params
-        prompts = [self.prompt_for(row) for row in rows]
-        out: list[Row | Drop] = [item if isinstance(item, Drop) else dict(row) for row, item in zip(rows, prompts)]
-        ready = [i for i, item in enumerate(out) if not isinstance(item, Drop)]
-        answers = generate(self.vlm, [prompts[i] for i in ready], [self.seed_for(rows[i]) for i in ready], n=p.n,
-                           max_new_tokens=p.max_new_tokens, temperature=p.temperature, top_p=p.top_p, stop=p.stop)
-        for i, texts in zip(ready, answers):
-            out[i][p.output] = texts if p.n > 1 else texts[0]
-        return out
+        prompts = [Prompt(item.question + p.prompt_suffix, (item.image,)) for item in items]
+        answers = generate(self.vlm, prompts, [item.seed for item in items], n=p.n, max_new_tokens=p.max_new_tokens,
+                           temperature=p.temperature, top_p=p.top_p, stop=p.stop)
+        return [item.update(**{p.output: texts if p.n > 1 else texts[0]}) for item, texts in zip(items, answers)]
 
 
 AnswerParams.runtime = Answer

@@ -32,12 +32,9 @@ class AnswerCorruptedParams(AnswerParams):
 class AnswerCorrupted(Answer):
     params: AnswerCorruptedParams
 
-    def image_for(self, row: Row) -> Image.Image | Drop:
-        from prefgen.stages.corruption_ops import apply_corruption
+    def image_for(self, row: Row, image: Image.Image) -> Image.Image | Drop:
+        from prefgen.stages.corruption_ops import apply_corruption  # numpy, albumentations: only when it runs
 
-        image = super().image_for(row)
-        if isinstance(image, Drop):
-            return image
         try:
             return apply_corruption(image, row.get("corruption"))
         except Exception as error:  # a malformed description is a property of the row: drop it, keep the batch

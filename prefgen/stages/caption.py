@@ -8,7 +8,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from prefgen.stages.base import Drop, Row, Stage, StageParams
+from prefgen.models.prompts import Prompt
+from prefgen.stages.base import Item, ModelStage, Row, StageParams, generate
 
 CONCISE_PROMPT = "Describe the image concisely.\nLook at the image and answer the question in one short sentence."
 DETAILED_PROMPT = "Describe the image in detail."
@@ -30,27 +31,16 @@ class CaptionParams(StageParams):
         return ["caption", "detailed_caption"] if self.detailed else ["caption"]
 
 
-class Caption(Stage):
+class Caption(ModelStage):
     params: CaptionParams
 
-    def setup(self, models) -> None:
-        self.vlm = models.vlm
-
-    def process(self, rows: list[Row]) -> list[Row | Drop]:
-        from prefgen.models.prompts import Prompt
-        from prefgen.stages._vlm_common import generate, row_image
-
+    def run(self, items: list[Item]) -> list[Row]:
         p = self.params
-        images = [row_image(row) for row in rows]
-        out: list[Row | Drop] = [image if isinstance(image, Drop) else dict(row) for row, image in zip(rows, images)]
-        ready = [i for i, item in enumerate(out) if not isinstance(item, Drop)]
         instructions = {"caption": p.prompt, **({"detailed_caption": p.detailed_prompt} if p.detailed else {})}
-        prompts = [Prompt(text, (images[i],)) for text in instructions.values() for i in ready]
-        texts = generate(self.vlm, prompts, max_new_tokens=p.max_new_tokens)  # greedy: no seeds needed
-        for k, column in enumerate(instructions):
-            for j, i in enumerate(ready):
-                out[i][column] = texts[k * len(ready) + j][0]
-        return out
+        prompts = [Prompt(text, (item.image,)) for text in instructions.values() for item in items]
+        texts = iter(generate(self.vlm, prompts, max_new_tokens=p.max_new_tokens))  # greedy: no seeds needed
+        found = {column: [next(texts)[0] for _ in items] for column in instructions}
+        return [item.update(**{column: found[column][k] for column in instructions}) for k, item in enumerate(items)]
 
 
 CaptionParams.runtime = Caption

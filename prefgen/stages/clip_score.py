@@ -12,16 +12,12 @@ Drop reasons: ``missing_column`` (the cell is neither a string nor a list of str
 from __future__ import annotations
 
 import math
-import re
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from prefgen.stages.base import Drop, Row, Stage, StageParams
-
-# The same simple rule as select_pairs: a sentence ends at . ! or ? followed by whitespace.
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
+from prefgen.models.sentences import split_sentences
+from prefgen.stages.base import Item, ModelStage, Row, StageParams
 
 class ClipScoreParams(StageParams):
     """CLIP image-text relevance of an answer column."""
@@ -41,68 +37,38 @@ class ClipScoreParams(StageParams):
         return [f"{self.column}_clip", f"{self.column}_clip_sentences"]
 
 
-def split_sentences(text: str) -> list[str]:
-    return [part.strip() for part in _SENTENCE_END.split(text) if part.strip()]
-
-
-def _answers(cell) -> list[str] | None:
-    """The answers of a cell: [text] for a string, the list for a list of strings, None for anything else."""
-    if isinstance(cell, str):
-        return [cell]
-    if isinstance(cell, (list, tuple)) and all(isinstance(answer, str) for answer in cell):
-        return list(cell)
-    return None
-
-
-class ClipScoreStage(Stage):
+class ClipScoreStage(ModelStage):
     params: ClipScoreParams
 
-    def setup(self, models) -> None:
-        self.clip = models.clip
+    def answers_column(self) -> str:
+        return self.params.column
 
-    def process(self, rows: list[Row]) -> list[Row | Drop]:
-        from prefgen.stages._vlm_common import row_image
+    def run(self, items: list[Item]) -> list[Row]:
+        sentences = [[split_sentences(answer or "") for answer in item.answers] for item in items]
+        scores = iter(self._score(items, sentences))
+        return [self._result(item, [[next(scores) for _ in answer] for answer in per_item])
+                for item, per_item in zip(items, sentences)]
 
-        out: list[Row | Drop | None] = [None] * len(rows)
-        jobs = []  # (position, row, image, sentences per answer)
-        for position, row in enumerate(rows):
-            answers = _answers(row.get(self.params.column))
-            if answers is None:
-                out[position] = Drop(row, "missing_column", f"{self.params.column} is not text or a list of texts")
-                continue
-            image = row_image(row)
-            if isinstance(image, Drop):
-                out[position] = image
-                continue
-            jobs.append((position, row, image, [split_sentences(answer) for answer in answers]))
-        scores = iter(self._score(jobs))
-        for position, row, _, answers in jobs:
-            per_answer = [[next(scores) for _ in sentences] for sentences in answers]
-            out[position] = self._result(row, per_answer)
-        return out
-
-    def _score(self, jobs) -> list[float]:
+    def _score(self, items: list[Item], sentences: list[list[list[str]]]) -> list[float]:
         """Every sentence of every answer of every row, in order, in one CLIP call."""
         images, texts, keys = [], [], []
-        for _, row, image, answers in jobs:
-            for sentence in (s for sentences in answers for s in sentences):
-                images.append(image)
+        for item, per_item in zip(items, sentences):
+            for sentence in (s for answer in per_item for s in answer):
+                images.append(item.image)
                 texts.append(sentence)
-                keys.append(str(row["image_id"]))
+                keys.append(str(item.row["image_id"]))
         cosines = self.clip.cosine(images, texts, keys=keys)
         if not self.params.calibrated:
             return [float(c) for c in cosines]
-        from prefgen.models.clip import ClipScore
+        from prefgen.models.clip import ClipScore  # torch: loaded by then, but not when a recipe is validated
 
         return [ClipScore.from_cosine(float(c)).calibrated for c in cosines]
 
-    def _result(self, row: Row, per_answer: list[list[float]]) -> Row:
+    def _result(self, item: Item, per_answer: list[list[float]]) -> Row:
         reduce = min if self.params.reduce == "min" else (lambda values: math.fsum(values) / len(values))
-        reduced = [reduce(values) if values else None for values in per_answer]
         column = self.params.column
-        single = isinstance(row[column], str)
-        return {**row, f"{column}_clip": reduced[0] if single else reduced,
-                f"{column}_clip_sentences": per_answer[0] if single else per_answer}
+        return item.update(**{f"{column}_clip": item.shaped([reduce(v) if v else None for v in per_answer]),
+                              f"{column}_clip_sentences": item.shaped(per_answer)})
 
 
 ClipScoreParams.runtime = ClipScoreStage

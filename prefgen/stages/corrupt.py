@@ -5,90 +5,18 @@ unless ``store_images`` is set.
 
 Reads ``image`` and ``image_id``; writes ``corruption``, a JSON ``{"ops": [...], "seed": <int>}`` that
 ``apply_corruption`` turns back into the same pixels (and ``corrupted_image``, a PNG, with ``store_images``).
-The op code lives in ``corruption_ops``, imported only when a corruption runs, so validating a recipe stays light.
+The ops are declared in ``corruptions`` and applied by ``corruption_ops``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Union
+from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from prefgen.stages.base import Drop, Row, Stage, StageParams, StrictModel
-
-if TYPE_CHECKING:
-    from PIL import Image
-
-
-class _Op(StrictModel):
-    @model_validator(mode="after")
-    def _ranges_ordered(self):
-        for name, value in self:
-            if isinstance(value, tuple) and value[0] > value[1]:
-                raise ValueError(f"{name} must be (low, high) with low <= high, got {value}")
-        return self
-
-
-def _bounded(kind: type, low: float, high: float):
-    return Annotated[kind, Field(ge=low, le=high)]
-
-
-class DiffusionNoise(_Op):
-    op: Literal["diffusion_noise"] = "diffusion_noise"
-    t: int = Field(600, ge=0, le=999, description="Step of the 1000-step sigmoid schedule (SeVa 500/800, SENA 600).")
-    space: Literal["pixel", "normalized"] = Field(
-        "pixel",
-        description="`pixel`: noise on [0,1] pixels (POVID). `normalized`: noise on the CLIP-normalised image, as "
-        "SeVa/SENA add it to the processor's tensor, mapped back to pixels and clipped; the VLM re-normalises it, "
-        "and its processor's resize averages the noise down on images larger than the vision input.",
-    )
-
-
-class GaussianNoise(_Op):
-    op: Literal["gaussian_noise"] = "gaussian_noise"
-    std_range: tuple[_bounded(float, 0, 1), _bounded(float, 0, 1)] = Field(
-        (0.1, 0.2), description="Noise std as a fraction of the maximum value.")
-
-
-class GaussianBlur(_Op):
-    op: Literal["gaussian_blur"] = "gaussian_blur"
-    blur_limit: tuple[_bounded(int, 0, 255), _bounded(int, 0, 255)] = Field(
-        (3, 7), description="Kernel size range (odd; 0 = derived from sigma).")
-    sigma_limit: tuple[Annotated[float, Field(gt=0, le=100)], Annotated[float, Field(gt=0, le=100)]] = Field(
-        (0.5, 2.0), description="Sigma range (sigma 0 gives NaN kernels in albumentations).")
-
-    @model_validator(mode="after")
-    def _odd_kernels(self):
-        # albumentations silently adjusts even sizes; say so here instead
-        if any(size != 0 and (size < 3 or size % 2 == 0) for size in self.blur_limit):
-            raise ValueError("blur_limit sizes must be odd and >= 3, or 0 to derive them from sigma; "
-                             f"got {self.blur_limit}")
-        return self
-
-
-class Jpeg(_Op):
-    op: Literal["jpeg"] = "jpeg"
-    quality_range: tuple[_bounded(int, 1, 100), _bounded(int, 1, 100)] = Field(
-        (10, 30), description="JPEG quality range.")
-
-
-class ColorJitter(_Op):
-    op: Literal["color_jitter"] = "color_jitter"
-    brightness: float = Field(0.4, ge=0.0, description="Brightness factor drawn from [1 - b, 1 + b].")
-    contrast: float = Field(0.4, ge=0.0, description="Contrast factor drawn from [1 - c, 1 + c].")
-    saturation: float = Field(0.4, ge=0.0, description="Saturation factor drawn from [1 - s, 1 + s].")
-    hue: float = Field(0.1, ge=0.0, le=0.5, description="Hue shift drawn from [-h, h] (fraction of the hue circle).")
-
-
-class RandomResizedCrop(_Op):
-    op: Literal["random_resized_crop"] = "random_resized_crop"
-    scale: tuple[_bounded(float, 1e-4, 1), _bounded(float, 1e-4, 1)] = Field(
-        (0.01, 0.2), description="Area fraction kept, resized back to the input size (mDPO: 0.01-0.2).")
-
-
-CorruptionOp = Annotated[
-    Union[DiffusionNoise, GaussianNoise, GaussianBlur, Jpeg, ColorJitter, RandomResizedCrop], Field(discriminator="op")
-]
+from prefgen.stages.base import Drop, Row, RowStage, StageParams, decoded_image
+from prefgen.stages.corruption_ops import apply_corruption, check_ops, describe_corruption, encode_png
+from prefgen.stages.corruptions import CorruptionOp, DiffusionNoise
 
 
 class CorruptParams(StageParams):
@@ -107,45 +35,21 @@ class CorruptParams(StageParams):
         return ["corruption", "corrupted_image"] if self.store_images else ["corruption"]
 
 
-def apply_corruption(image: Image.Image, corruption: str | dict) -> Image.Image:
-    """The corrupted image a ``corruption`` value describes (bit-identical for the same description)."""
-    from prefgen.stages.corruption_ops import apply_corruption as apply
-
-    return apply(image, corruption)
-
-
-def noise_strength(t: int) -> tuple[float, float]:
-    """(√ᾱ_t, √(1−ᾱ_t)) of the shared diffusion schedule: t=500 → (0.863, 0.505), t=600 → (0.734, 0.679)."""
-    from prefgen.stages.corruption_ops import noise_strength as strength
-
-    return strength(t)
-
-
-class Corrupt(Stage):
+class Corrupt(RowStage):
     params: CorruptParams
 
     def setup(self, models) -> None:
-        from prefgen.stages.corruption_ops import check_ops
-
         check_ops(self.params.ops)  # a parameter albumentations rejects fails here, before the first row
 
-    def process(self, rows: list[Row]) -> list[Row | Drop]:
-        from prefgen.stages import corruption_ops as ops
-
-        out: list[Row | Drop] = []
-        for row in rows:
-            try:
-                image = ops.decode_image(row.get("image"))
-            except Exception as error:  # any decoder failure is a property of the data, not a bug here
-                out.append(Drop(row, "undecodable_image", f"{type(error).__name__}: {error}"))
-                continue
-            corruption = ops.describe_corruption(self.params.ops, self.seed_for(row))
-            new = {**row, "corruption": corruption}
-            if self.params.store_images:
-                corrupted = ops.apply_corruption(image, corruption)
-                new["corrupted_image"] = {"bytes": ops.encode_png(corrupted), "path": None}
-            out.append(new)
-        return out
+    def process_row(self, row: Row) -> Row | Drop:
+        image = decoded_image(row)
+        if isinstance(image, Drop):
+            return image
+        corruption = describe_corruption(self.params.ops, self.seed_for(row))
+        if not self.params.store_images:
+            return {**row, "corruption": corruption}
+        corrupted = {"bytes": encode_png(apply_corruption(image, corruption)), "path": None}
+        return {**row, "corruption": corruption, "corrupted_image": corrupted}
 
 
 CorruptParams.runtime = Corrupt

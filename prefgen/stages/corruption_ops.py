@@ -19,7 +19,7 @@ from PIL import Image
 from pydantic import TypeAdapter
 
 from prefgen.models.images import prepare_image
-from prefgen.stages.corrupt import CorruptionOp, DiffusionNoise, RandomResizedCrop
+from prefgen.stages.corruptions import CorruptionOp, DiffusionNoise, RandomResizedCrop
 
 NUM_STEPS = 1000
 # CLIP's normalisation, which LLaVA-1.5 (SeVa, SENA) applies before the vision tower.
@@ -65,17 +65,6 @@ def apply_corruption(image: Image.Image, corruption: str | dict) -> Image.Image:
             image = _apply_albumentation(image, op, op_seed)
     return image
 
-
-def decode_image(cell) -> Image.Image:
-    """The source image of a row (``{"bytes": ..., "path": ...}`` or a PIL image), decoded and prepared."""
-    if isinstance(cell, Image.Image):
-        return prepare_image(cell)
-    data = cell.get("bytes") if isinstance(cell, dict) else None
-    if not data:
-        raise ValueError(f"no image bytes in the row's image ({type(cell).__name__})")
-    with Image.open(io.BytesIO(data)) as opened:
-        opened.load()  # truncated files fail here, not later inside an op
-        return prepare_image(opened)
 
 
 def encode_png(image: Image.Image) -> bytes:

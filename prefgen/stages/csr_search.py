@@ -23,7 +23,9 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from prefgen.stages.base import Drop, Row, Stage, StageParams
+from prefgen.models.prompts import Prompt
+from prefgen.stages.base import Drop, Item, ModelStage, Row, StageParams
+from prefgen.stages.csr_tree import Node, SearchConfig, Sentence, grow, select
 
 
 class CsrSearchParams(StageParams):
@@ -62,43 +64,21 @@ def path_seed(row_seed: int, path_id: tuple[int, ...]) -> int:
     return int.from_bytes(hashlib.sha256(key).digest()[:8], "little") >> 1
 
 
-class CsrSearch(Stage):
+class CsrSearch(ModelStage):
     params: CsrSearchParams
 
-    def setup(self, models) -> None:
-        self.vlm, self.clip = models.vlm, models.clip
+    def run(self, items: list[Item]) -> list[Row | Drop]:
+        return [self._result(item, root) for item, root in zip(items, self._search(items))]
 
-    def process(self, rows: list[Row]) -> list[Row | Drop]:
-        from prefgen.stages._vlm_common import row_image, row_question
-
-        out: list[Row | Drop | None] = [None] * len(rows)
-        jobs = []  # (position in rows, row, decoded image)
-        for position, row in enumerate(rows):
-            question, image = row_question(row), row_image(row)
-            checked = next((x for x in (question, image) if isinstance(x, Drop)), None)
-            if checked is not None:
-                out[position] = checked
-                continue
-            jobs.append((position, row, image))
-        if jobs:
-            for (position, row, _), root in zip(jobs, self._search(jobs)):
-                out[position] = self._result(row, root)
-        return out
-
-    def config(self):
-        from prefgen.stages.csr_tree import SearchConfig
-
+    def config(self) -> SearchConfig:
         p = self.params
         return SearchConfig(p.mode, p.beam_width, p.max_sentences, p.lam, p.path_reward, p.min_sentence_chars)
 
-    def _search(self, jobs):
-        """Grow one tree per job; returns the roots."""
-        from prefgen.models import Prompt
-        from prefgen.stages.csr_tree import Node, Sentence, grow
-
+    def _search(self, items: list[Item]) -> list[Node]:
+        """Grow one tree per item; returns the roots."""
         p = self.params
-        encoded = self.vlm.encode([Prompt(row["question"], (image,)) for _, row, image in jobs])
-        seeds = [self.seed_for(row) for _, row, _ in jobs]
+        encoded = self.vlm.encode([Prompt(item.question, (item.image,)) for item in items])
+        seeds = [item.seed for item in items]
         decoding = (dict(strategy="diverse", diversity_penalty=p.diversity_penalty) if p.mode == "reference"
                     else dict(strategy="sample", temperature=p.temperature))
 
@@ -111,17 +91,16 @@ class CsrSearch(Stage):
 
         def measure(pairs):
             # CLIP sees only the new sentence, as CSR scores it; truncation to 77 tokens is the scorer's job
-            return self.clip.cosine([jobs[tree][2] for tree, _ in pairs],
+            return self.clip.cosine([items[tree].image for tree, _ in pairs],
                                     [node.sentence.text.strip() for _, node in pairs],
-                                    keys=[str(jobs[tree][1]["image_id"]) for tree, _ in pairs])
+                                    keys=[str(items[tree].row["image_id"]) for tree, _ in pairs])
 
-        roots = [Node() for _ in jobs]
+        roots = [Node() for _ in items]
         grow(roots, self.config(), propose, measure)
         return roots
 
-    def _result(self, row: Row, root) -> Row | Drop:
-        from prefgen.stages.csr_tree import select
-
+    def _result(self, item: Item, root: Node) -> Row | Drop:
+        row = item.row
         choice = select(root, self.config())
         if choice is None:
             return Drop(row, "no_finished_path", "every candidate sentence was filtered out before a path ended")

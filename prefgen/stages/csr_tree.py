@@ -236,7 +236,9 @@ def select_reference(root: Node, alpha: float) -> Choice | None:
 
 
 def sibling_ranks(scores: list[float]) -> list[float]:
-    """CSR's ranks among siblings (``prefgen.models.clip.sibling_ranks``, imported late: that module loads torch)."""
-    from prefgen.models.clip import sibling_ranks as ranks
-
-    return ranks(scores)
+    """CSR's released ranks among siblings: sort descending (stable), rank = (position + 1) / N; best is 1/N."""
+    order = sorted(range(len(scores)), key=lambda i: scores[i], reverse=True)
+    ranks = [0.0] * len(scores)
+    for position, index in enumerate(order):
+        ranks[index] = (position + 1) / len(scores)
+    return ranks

@@ -11,7 +11,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from prefgen.stages.base import Drop, Row, Stage, StageParams
+from prefgen.models.prompts import Prompt
+from prefgen.stages.base import Item, ModelStage, Row, StageParams
 
 
 class LogprobScoreParams(StageParams):
@@ -33,44 +34,22 @@ class LogprobScoreParams(StageParams):
         return [f"{self.column}_logp"]
 
 
-class LogprobScore(Stage):
+class LogprobScore(ModelStage):
     params: LogprobScoreParams
 
-    def setup(self, models) -> None:
-        self.vlm = models.vlm
+    def answers_column(self) -> str:
+        return self.params.column
 
-    def process(self, rows: list[Row]) -> list[Row | Drop]:
-        from prefgen.models.prompts import Prompt
-        from prefgen.stages._vlm_common import row_image, row_question
-
+    def run(self, items: list[Item]) -> list[Row]:
         p = self.params
-        prompts, texts, owners, out = [], [], [], []
-        for i, row in enumerate(rows):
-            image, question = row_image(row), row_question(row)
-            cell = row.get(p.column)
-            answers = cell if isinstance(cell, list) else [cell]
-            bad = next((x for x in (image, question) if isinstance(x, Drop)), None)
-            if bad is None and not all(a is None or isinstance(a, str) for a in answers):
-                bad = Drop(row, "missing_column", f"{p.column}: {cell!r}")
-            out.append(bad)
-            if bad is not None:
-                continue
-            prompts.append(Prompt(question + p.prompt_suffix, (image,)))
-            for k, answer in enumerate(answers):
-                if answer and answer.strip():
-                    texts.append(answer)
-                    owners.append((i, len(prompts) - 1, k))
-        scores = self.vlm.logprobs(prompts, texts, rows=[prompt for _, prompt, _ in owners]) if texts else []
-        found: dict[tuple[int, int], float] = {}
-        for (i, _, k), score in zip(owners, scores):
-            found[(i, k)] = score.logprob_mean if p.reduce == "mean" else score.logprob_sum
-        for i, row in enumerate(rows):
-            if out[i] is not None:
-                continue
-            cell = row.get(p.column)
-            values = [found.get((i, k)) for k in range(len(cell) if isinstance(cell, list) else 1)]
-            out[i] = {**row, f"{p.column}_logp": values if isinstance(cell, list) else values[0]}
-        return out
+        prompts = [Prompt(item.question + p.prompt_suffix, (item.image,)) for item in items]
+        wanted = [(i, k) for i, item in enumerate(items) for k, answer in enumerate(item.answers)
+                  if answer and answer.strip()]  # an empty or missing answer has no likelihood: None
+        texts = [items[i].answers[k] for i, k in wanted]
+        scores = self.vlm.logprobs(prompts, texts, rows=[i for i, _ in wanted]) if texts else []
+        found = {key: s.logprob_mean if p.reduce == "mean" else s.logprob_sum for key, s in zip(wanted, scores)}
+        return [item.update(**{f"{p.column}_logp": item.shaped([found.get((i, k)) for k in range(len(item.answers))])})
+                for i, item in enumerate(items)]
 
 
 LogprobScoreParams.runtime = LogprobScore

@@ -9,11 +9,11 @@ missing any term gets None, which ``select_pairs`` never picks as best or worst.
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from prefgen.stages.base import Row, Stage, StageParams
+from prefgen.stages.base import Row, RowStage, StageParams
 
 
 class RewardMixParams(StageParams):
@@ -40,11 +40,11 @@ def zscore(values: list[float | None]) -> list[float | None]:
     return [None if v is None else ((v - mean) / std if std > 0 else 0.0) for v in values]
 
 
-class RewardMix(Stage):
+class RewardMix(RowStage):
     params: RewardMixParams
 
-    def process(self, rows: list[Row]) -> list[Row]:
-        return [{**row, self.params.output: self.mix(row)} for row in rows]
+    def process_row(self, row: Row) -> Row:
+        return {**row, self.params.output: self.mix(row)}
 
     def mix(self, row: Row):
         p = self.params

@@ -19,17 +19,16 @@ import hashlib
 import json
 import math
 import numbers
-import re
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from prefgen.stages.base import Drop, Row, Stage, StageParams
+from prefgen.core.contract import CONTRACT_COLUMNS
+from prefgen.models.sentences import split_sentences
+from prefgen.stages.base import Drop, Row, RowStage, StageParams
 
-CONTRACT_COLUMNS = ("images", "prompt", "chosen", "rejected", "chosen_score", "rejected_score", "margin", "method")
 
 # No tokenizer (nltk's sent_tokenize in SENA's make_pair.py): a sentence ends at . ! or ? followed by whitespace.
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _YES_NO = {"yes", "no"}
 
 
@@ -101,7 +100,7 @@ def _is_yes_no(text: str) -> bool:
 
 
 def _has_duplicate_sentence(text: str) -> bool:
-    sentences = [_normalise(s) for s in _SENTENCE_END.split(text) if s.strip()]
+    sentences = [_normalise(s) for s in split_sentences(text)]
     return len(set(sentences)) < len(sentences)
 
 
@@ -109,13 +108,10 @@ def _symbol_fraction(text: str) -> float:
     return sum(not (c.isalnum() or c.isspace()) for c in text) / len(text)
 
 
-class SelectPairs(Stage):
+class SelectPairs(RowStage):
     params: SelectPairsParams
 
-    def process(self, rows: list[Row]) -> list[Row | Drop]:
-        return [self._pair(row) for row in rows]
-
-    def _pair(self, row: Row) -> Row | Drop:
+    def process_row(self, row: Row) -> Row | Drop:
         p = self.params
         question = row.get("question")
         if not isinstance(question, str) or not question.strip():

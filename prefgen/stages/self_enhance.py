@@ -13,7 +13,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from prefgen.stages.base import Drop, Row, Stage, StageParams
+from prefgen.models.prompts import Prompt
+from prefgen.stages.base import Item, ModelStage, Row, StageParams, fill, generate
 
 ENHANCE_PROMPT = (
     "Given the image, the description of the image, a question about the image and the answer, your task is to "
@@ -61,30 +62,19 @@ def says_nothing(caption) -> bool:
     return not isinstance(caption, str) or caption.strip().rstrip(".!").strip().lower() in _EMPTY_CAPTIONS
 
 
-class SelfEnhance(Stage):
+class SelfEnhance(ModelStage):
     params: SelfEnhanceParams
 
-    def setup(self, models) -> None:
-        self.vlm = models.vlm
+    def answers_column(self) -> str:
+        return self.params.input
 
-    def prompts_for(self, row: Row) -> list | Drop:
-        """One prompt per answer of the row (its ``input`` cell is an answer or a list of them), or a Drop."""
-        from prefgen.models.prompts import Prompt
-        from prefgen.stages._vlm_common import fill, row_image, row_question
-
+    def prompts_for(self, item: Item) -> list[Prompt]:
+        """One prompt per answer of the row (none for a missing candidate)."""
         p = self.params
-        answers = row.get(p.input)
-        answers = list(answers) if isinstance(answers, (list, tuple)) else [answers]
-        if not answers or not all(isinstance(answer, str) for answer in answers):
-            return Drop(row, "missing_answer", f"{p.input}: {row.get(p.input)!r}"[:500])
-        question = row_question(row)
-        image = question if isinstance(question, Drop) else row_image(row)
-        if isinstance(image, Drop):
-            return image
-        caption = row.get("caption")
-        template, caption = (p.prompt_no_caption, "") if says_nothing(caption) else (p.prompt, caption)
-        return [Prompt(fill(template, caption=caption, question=question, answer=answer), (image,))
-                for answer in answers]
+        template, caption = (p.prompt_no_caption, "") if says_nothing(item.row.get("caption")) else \
+            (p.prompt, item.row["caption"])
+        return [Prompt(fill(template, caption=caption, question=item.question, answer=answer), (item.image,))
+                for answer in item.answers if answer is not None]
 
     def improve(self, original: str, output: str) -> tuple[str, bool]:
         """SENA's rule: the output replaces the answer only when it starts with the prefix (which is removed)."""
@@ -93,24 +83,16 @@ class SelfEnhance(Stage):
         improved = text[len(prefix):].strip() if text.startswith(prefix) else ""
         return (improved, True) if improved else (original, False)
 
-    def process(self, rows: list[Row]) -> list[Row | Drop]:
-        from prefgen.stages._vlm_common import generate
-
+    def run(self, items: list[Item]) -> list[Row]:
         p = self.params
-        prompts = [self.prompts_for(row) for row in rows]
-        flat = [prompt for item in prompts if not isinstance(item, Drop) for prompt in item]
-        texts = iter(generate(self.vlm, flat, max_new_tokens=p.max_new_tokens))  # greedy: no seeds needed
-        out: list[Row | Drop] = []
-        for row, item in zip(rows, prompts):
-            if isinstance(item, Drop):
-                out.append(item)
-                continue
-            cell = row[p.input]
-            many = isinstance(cell, (list, tuple))
-            results = [self.improve(answer, next(texts)[0]) for answer in (cell if many else [cell])]
-            answers, improved = [a for a, _ in results], [i for _, i in results]
-            out.append({**row, p.output: answers if many else answers[0],
-                        f"{p.output}_improved": improved if many else improved[0]})
+        prompts = [self.prompts_for(item) for item in items]
+        texts = iter(generate(self.vlm, [x for group in prompts for x in group], max_new_tokens=p.max_new_tokens))
+        out = []
+        for item in items:
+            results = [(None, False) if answer is None else self.improve(answer, next(texts)[0])
+                       for answer in item.answers]
+            out.append(item.update(**{p.output: item.shaped([a for a, _ in results]),
+                                      f"{p.output}_improved": item.shaped([i for _, i in results])}))
         return out
 
 

@@ -26,7 +26,9 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from prefgen.stages.base import Drop, Row, Stage, StageParams
+from prefgen.models.prompts import Prompt
+from prefgen.models.sentences import split_sentences
+from prefgen.stages.base import Drop, Item, ModelStage, Row, StageParams, fill, generate
 
 ASK_PROMPT = "Please look at the image and generate a question related to the content of the image."
 # SENA's check prompt (data/step2/generate_question.py), word for word.
@@ -37,7 +39,6 @@ CHECK_PROMPT = (
     "(2) If you cannot answer the QUESTION, please ask a new Question that depends on the content of the image.\n"
     "Your answer should be in the following format:\nQUESTION:"
 )
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 MARKER = re.compile(r"QUESTION:", re.IGNORECASE)
 # The brief-description instructions SENA draws from (LLaVA's list), one picked per image with the row's seed.
 DESCRIPTION_PROMPTS = [
@@ -105,19 +106,12 @@ def same(a: str, b: str) -> bool:
     return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
 
 
-def sentences(text: str) -> list[str]:
-    return [s.strip() for s in SENTENCE_END.split(text.strip()) if s.strip()]
-
-
 def strip_marker(sentence: str) -> str:
     return re.sub(r"^\s*QUESTION:\s*", "", sentence, flags=re.IGNORECASE).strip()
 
 
-class SelfQuestion(Stage):
+class SelfQuestion(ModelStage):
     params: SelfQuestionParams
-
-    def setup(self, models) -> None:
-        self.vlm = models.vlm
 
     # ------------------------------------------------------------------------------------------------ filters
 
@@ -131,14 +125,14 @@ class SelfQuestion(Stage):
     def questions_in(self, text: str) -> list[str]:
         """SENA's split: the sentences ending with '?' (all of them without ``require_question_mark``)."""
         mark = self.params.require_question_mark
-        found = [strip_marker(s) for s in sentences(text) if s.endswith("?") or not mark]
+        found = [strip_marker(s) for s in split_sentences(text) if s.endswith("?") or not mark]
         return [q for q in found if q]
 
     def proposal(self, check_output: str) -> str | None:
         """The question a check output proposes: after the last "QUESTION:" followed by text (its first question,
         else its first sentence, which then fails the '?' filter), else the output's first question."""
         for marker in reversed(list(MARKER.finditer(check_output))):
-            tail = sentences(check_output[marker.end():])
+            tail = split_sentences(check_output[marker.end():])
             if tail:
                 return next((s for s in tail if s.endswith("?")), tail[0])
         questions = self.questions_in(check_output)
@@ -149,8 +143,6 @@ class SelfQuestion(Stage):
     def ask(self, prompts: list, seeds: list[int]) -> list[list[str]]:
         """``questions_per_image`` outputs per prompt: all sampled with temperature > 0; else greedy first (SENA)
         and the rest sampled, since greedy decoding would repeat the first."""
-        from prefgen.stages._vlm_common import generate
-
         p = self.params
         k, budget = p.questions_per_image, p.max_new_tokens
         if p.temperature > 0:
@@ -180,9 +172,6 @@ class SelfQuestion(Stage):
 
     def check(self, candidates: list[CandidateQuestion], images: list) -> None:
         """Run the answerability check (image attached) over all candidates, one batched generation per round."""
-        from prefgen.models.prompts import Prompt
-        from prefgen.stages._vlm_common import fill, generate
-
         p = self.params
         pending = list(candidates)
         for round_ in range(p.max_regenerations + 1):
@@ -210,30 +199,17 @@ class SelfQuestion(Stage):
 
     # ------------------------------------------------------------------------------------------------ batch
 
-    def process(self, rows: list[Row]) -> list[Row | Drop]:
-        from prefgen.models.prompts import Prompt
-        from prefgen.stages._vlm_common import row_image
-
-        images = [row_image(row) for row in rows]
-        ready = [i for i, image in enumerate(images) if not isinstance(image, Drop)]
-        prompts = [Prompt(self.params.prompt, (images[i],)) for i in ready]
-        asked = self.ask(prompts, [self.seed_for(rows[i]) for i in ready])
-        candidates: dict[int, list[CandidateQuestion]] = {}
-        empty: dict[int, str] = {}
-        for i, outputs in zip(ready, asked):
-            candidates[i], empty[i] = self.candidates(i, outputs)
+    def run(self, items: list[Item]) -> list[list[Row | Drop]]:
+        images = [item.image for item in items]
+        asked = self.ask([Prompt(self.params.prompt, (image,)) for image in images], [item.seed for item in items])
+        found = [self.candidates(i, outputs) for i, outputs in enumerate(asked)]
         if self.params.check:
-            self.check([c for i in ready for c in candidates[i]], images)
-        out: list[Row | Drop] = []
-        for i, row in enumerate(rows):
-            if isinstance(images[i], Drop):
-                out.append(images[i])
-            else:
-                out += self.rows_for(row, candidates[i], empty[i])
-        return out
+            self.check([c for candidates, _ in found for c in candidates], images)
+        return [self.rows_for(item, candidates, empty) for item, (candidates, empty) in zip(items, found)]
 
-    def rows_for(self, row: Row, candidates: list[CandidateQuestion], empty_reason: str) -> list[Row | Drop]:
+    def rows_for(self, item: Item, candidates: list[CandidateQuestion], empty_reason: str) -> list[Row | Drop]:
         """One row per kept distinct question, a Drop per dropped question, and a Drop of the image without any."""
+        row = item.row
         out: list[Row | Drop] = []
         kept: list[str] = []
         for c in candidates:
@@ -246,7 +222,7 @@ class SelfQuestion(Stage):
                 out.append(new)
         if self.params.description_row:
             prompts = self.params.description_prompts
-            prompt = prompts[self.seed_for(row) % len(prompts)]
+            prompt = prompts[item.seed % len(prompts)]
             out.append({**row, "row_id": f"{row['row_id']}-d", "question": prompt, "question_source": "description",
                         "question_attempts": []})
         elif not kept:

@@ -4,7 +4,7 @@ the projector and ``lm_head`` are never adapted: trl's fused LM head reads ``lm_
 
 from __future__ import annotations
 
-from prefgen.errors import PrefgenError
+from prefgen.core.errors import PrefgenError
 
 
 def lora_targets(model, names: list[str]) -> list[str]:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from prefgen import __version__
-from prefgen.errors import PrefgenError
-from prefgen.train.config import TrainConfig
+from prefgen.core.errors import PrefgenError
+from prefgen.recipe.train import TrainConfig
 
 LINEAGE = "lineage.json"
 METRICS = "metrics.jsonl"

@@ -20,7 +20,7 @@ from trl import DPOTrainer
 from trl.trainer.dpo_trainer import DataCollatorForVisionPreference
 
 from prefgen.train import losses
-from prefgen.train.config import TrainConfig
+from prefgen.recipe.train import TrainConfig
 
 EXTRA_KEYS = ("ica_flags", "corrupted")
 

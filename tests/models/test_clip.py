@@ -4,8 +4,9 @@ import pytest
 import torch
 from PIL import Image
 
-from prefgen.errors import PrefgenError
-from prefgen.models.clip import ClipScore, ClipScorer, sibling_ranks
+from prefgen.core.errors import PrefgenError
+from prefgen.models.clip import ClipScore, ClipScorer
+from prefgen.stages.csr_tree import sibling_ranks
 
 TEXTS = ["a red square", "a blue circle on a white background", "a cat", "a gradient"]
 

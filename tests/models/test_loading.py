@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from prefgen.errors import PrefgenError
+from prefgen.core.errors import PrefgenError
 from prefgen.models import VLM
-from prefgen.recipe import VLMConfig
+from prefgen.models.config import VLMConfig
 
 
 def test_hub_model_not_available_offline_says_how_to_download_it():

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from prefgen.errors import PrefgenError
+from prefgen.core.errors import PrefgenError
 from prefgen.models import Prompt
 from prefgen.models.prompts import encode_continuation
 from prefgen.models.sentences import find_sentence_end

@@ -5,7 +5,7 @@ import json
 import pytest
 from PIL import Image
 
-from prefgen.errors import PrefgenError
+from prefgen.core.errors import PrefgenError
 from prefgen.shapes.realdata import (COCO_SYNONYMS, chair_coco, coco_mentions, evaluate_coco_chair,
                                      evaluate_pope_file, read_coco_objects, read_pope)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from prefgen.train.config import MdpoSettings, TrainConfig
+from prefgen.recipe.train import MdpoSettings, TrainConfig
 
 BETA = 0.1
 

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from prefgen.cli import cli
 from prefgen.store import Store
-from prefgen.train.config import TrainConfig
+from prefgen.recipe.train import TrainConfig
 from prefgen.train.rounds import rounds_table, run_rounds
 from prefgen.train.run import train
 

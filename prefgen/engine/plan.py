@@ -106,7 +106,7 @@ def _hub_cache_state(repo_id: str, revision: str | None) -> str:
 
 
 def _describe_output(recipe: Recipe, base: Path) -> list[str]:
-    from prefgen.errors import StoreError
+    from prefgen.core.errors import StoreError
     from prefgen.store import Store
 
     root = resolve(base, recipe.output.store)

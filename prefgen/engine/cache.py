@@ -3,7 +3,8 @@
 A stage's output for a shard is stored under ``fingerprint = H(upstream fingerprint, stage type, params, the
 stage's code, its models' identities, seed)``. The chain starts at the source shard (its items and their sizes and
 times), so changing a stage's params, code or model recomputes that stage and everything after it, and nothing
-before it. Unlike a cache keyed by config alone, editing a stage's code invalidates it too.
+before it. "The stage's code" is every prefgen module it can run, transitively, and the libraries' versions
+(``code.py``); a model's identity is its Hub id and revision, or every file of its local folder (size and time).
 
 Layout: ``<store>/.prefgen/cache/<fp[:2]>/<fp>.parquet`` (rows, without the source image, which the source entry
 holds) and ``<fp>.json`` (stage, shard, counts, drops). Both are written atomically; the JSON is written last and
@@ -13,39 +14,21 @@ marks the entry complete.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from prefgen import __version__
-from prefgen.stages.base import Drop, Row, StageParams
+from prefgen.core.config import resolve_path
+from prefgen.stages.base import Drop, Row
 
 
 def digest(*parts: Any) -> str:
     """A stable hash of JSON-able parts."""
     text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def code_hash(params_cls: type[StageParams]) -> str:
-    """Hash of the source of the modules that define a stage: its declaration and its runtime."""
-    modules = {params_cls.__module__}
-    if params_cls.runtime is not None:
-        modules.add(params_cls.runtime.__module__)
-    modules.update(getattr(params_cls, "code_modules", ()))
-    texts = []
-    for name in sorted(modules):
-        module = sys.modules.get(name)
-        try:
-            texts.append(inspect.getsource(module) if module else name)
-        except (OSError, TypeError):  # no source (frozen, interactive): fall back to the name
-            texts.append(name)
-    return digest(__version__, texts)
 
 
 def model_identity(config: Any, base_dir: Path) -> dict[str, Any] | None:
@@ -55,7 +38,7 @@ def model_identity(config: Any, base_dir: Path) -> dict[str, Any] | None:
     data = config.model_dump(mode="json")
     path = data.get("path")
     if path:
-        folder = Path(path) if Path(path).is_absolute() else base_dir / path
+        folder = resolve_path(path, base_dir)
         files = sorted(folder.rglob("*")) if folder.is_dir() else [folder]
         data["files"] = [(str(f.relative_to(folder)) if folder.is_dir() else f.name, f.stat().st_size,
                           f.stat().st_mtime_ns) for f in files if f.is_file()]

@@ -17,12 +17,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from prefgen.build.cache import StageCache, code_hash, digest, model_identity
-from prefgen.build.progress import Reporter
-from prefgen.errors import PrefgenError
+from prefgen.engine.cache import StageCache, digest, model_identity
+from prefgen.engine.code import code_fingerprint, code_hash
+from prefgen.engine.progress import Reporter
+from prefgen.core.errors import PrefgenError
 from prefgen.manifest import Manifest, ModelRef
 from prefgen.recipe import Recipe, load_recipe
-from prefgen.stages.base import Drop, Models, Row, Stage, StageParams
+from prefgen.engine.models import RecipeModels
+from prefgen.stages.base import Drop, Row, Stage, StageParams
 
 MIN_ROWS_FOR_ERROR_RATE = 20  # judge a stage's error rate only once it has seen this many rows
 INTERNAL_COLUMNS = ("row_id", "image")  # runner bookkeeping; `images` carries the picture in the output
@@ -83,14 +85,14 @@ def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildRe
     if missing:
         raise PrefgenError(f"stage(s) {', '.join(missing)} cannot run in this prefgen yet (declared, not implemented)")
     _check_local_models(recipe, base)
-    from prefgen.build import sources
+    from prefgen.engine import sources
 
     limits = recipe.limits.model_copy(update={"max_images": _smallest(recipe.limits.max_images, options.limit,
                                                                       options.preview)})
     items = sources.list_items(recipe.source, limits, recipe.seed, base)
     shards = [items[i:i + options.shard_size] for i in range(0, len(items), options.shard_size)]
     runs = [_StageRun(p, p.runtime(p, recipe.seed), _stage_fingerprint(p, recipe, base)) for p in recipe.stages]
-    source_fp = digest("source", recipe.source.model_dump(mode="json"), code_hash_of_module(sources))
+    source_fp = digest("source", recipe.source.model_dump(mode="json"), code_fingerprint([sources.__name__]))
 
     with Reporter(quiet=options.quiet, log_json=options.log_json) as reporter:
         reporter.stages(["source", *[r.params.label for r in runs]], len(items))
@@ -104,18 +106,12 @@ def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildRe
         return builder.build_version(shards, items)
 
 
-def code_hash_of_module(module) -> str:
-    import inspect
-
-    return digest(inspect.getsource(module))
-
-
 class _Builder:
     def __init__(self, recipe: Recipe, base: Path, runs: list[_StageRun], source_fp: str, options: BuildOptions,
                  reporter: Reporter):
         self.recipe, self.base, self.runs, self.source_fp = recipe, base, runs, source_fp
         self.options, self.reporter = options, reporter
-        self.models = Models(recipe.models, base)
+        self.models = RecipeModels(recipe.models, base)
         self.cache: StageCache | None = None
         self.used: list[str] = []
         self.drops: Counter = Counter()
@@ -125,7 +121,7 @@ class _Builder:
     # ------------------------------------------------------------------------------------------------ versions
 
     def build_version(self, shards: list[list], items: list) -> BuildResult:
-        from prefgen.plan import resolve
+        from prefgen.engine.plan import resolve
         from prefgen.store import Store
 
         recipe, options = self.recipe, self.options
@@ -234,7 +230,7 @@ class _Builder:
         return rows, drops
 
     def _read_source(self, items: list) -> tuple[list[Row], list[Drop]]:
-        from prefgen.build import sources
+        from prefgen.engine import sources
 
         out = sources.load_rows(self.recipe.source, items, self.base)
         return [r for r in out if not isinstance(r, Drop)], [d for d in out if isinstance(d, Drop)]

@@ -9,8 +9,8 @@ from typing import Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from prefgen.errors import PrefgenError
-from prefgen.stages.base import StrictModel
+from prefgen.core.errors import PrefgenError
+from prefgen.core.config import StrictModel
 
 
 class LoraSettings(StrictModel):

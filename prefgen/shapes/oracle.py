@@ -12,7 +12,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from prefgen.stages.base import Drop, Row, Stage, StageParams
+from prefgen.shapes.mentions import judge
+from prefgen.stages.base import Drop, Row, RowStage, StageParams
 
 
 class ShapesOracleParams(StageParams):
@@ -31,24 +32,18 @@ class ShapesOracleParams(StageParams):
         return [f"{self.column}_oracle"]
 
 
-class ShapesOracle(Stage):
+class ShapesOracle(RowStage):
     params: ShapesOracleParams
 
-    def process(self, rows: list[Row]) -> list[Row | Drop]:
-        from prefgen.shapes.mentions import judge
-
-        out: list[Row | Drop] = []
-        for row in rows:
-            objects = row.get("objects")
-            if not isinstance(objects, list) or not all(isinstance(o, str) and len(o.split()) == 2 for o in objects):
-                out.append(Drop(row, "missing_ground_truth", f"objects: {objects!r}"))
-                continue
-            present = {tuple(o.split()) for o in objects}
-            cell = row.get(self.params.column)
-            answers = cell if isinstance(cell, list) else [cell]
-            scores = [None if not isinstance(a, str) else self._score(judge(a, present)) for a in answers]
-            out.append({**row, f"{self.params.column}_oracle": scores if isinstance(cell, list) else scores[0]})
-        return out
+    def process_row(self, row: Row) -> Row | Drop:
+        objects = row.get("objects")
+        if not isinstance(objects, list) or not all(isinstance(o, str) and len(o.split()) == 2 for o in objects):
+            return Drop(row, "missing_ground_truth", f"objects: {objects!r}")
+        present = {tuple(o.split()) for o in objects}
+        cell = row.get(self.params.column)
+        answers = cell if isinstance(cell, list) else [cell]
+        scores = [None if not isinstance(a, str) else self._score(judge(a, present)) for a in answers]
+        return {**row, f"{self.params.column}_oracle": scores if isinstance(cell, list) else scores[0]}
 
     def _score(self, judged) -> float:
         return float(len(judged.hits) - self.params.hallucination_weight * len(judged.hallucinated))

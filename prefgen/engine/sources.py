@@ -22,9 +22,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from prefgen.errors import PrefgenError
+from prefgen.core.config import resolve_path
+from prefgen.core.errors import PrefgenError
 from prefgen.models import images
-from prefgen.recipe import HFDatasetSource, ImageFolderSource, Limits, ManifestSource, Source
+from prefgen.recipe.sources import HFDatasetSource, ImageFolderSource, Limits, ManifestSource, Source
 from prefgen.stages.base import Drop, Row
 
 REASONS = ("empty_file", "unreadable_file", "not_an_image", "truncated_image", "decompression_bomb",
@@ -155,10 +156,6 @@ def _sample(n: int, limits: Limits, seed: int) -> list[int]:
     return sorted(random.Random(seed).sample(range(n), k))
 
 
-def _resolve(base_dir: Path, path: str) -> Path:
-    return base_dir / Path(path).expanduser()  # an absolute path stays as it is
-
-
 def _stat_fingerprint(path: Path) -> str:
     try:
         info = path.stat()
@@ -207,7 +204,7 @@ def _fields(record: _Record, source, row: dict) -> None:
 
 
 def _folder_listing(source: ImageFolderSource, base_dir: Path):
-    root = _resolve(base_dir, source.path)
+    root = resolve_path(source.path, base_dir)
     if not root.is_dir():
         raise PrefgenError(f"image folder {root} does not exist or is not a folder")
     extensions = {("" if e.startswith(".") else ".") + e.lower() for e in source.extensions}
@@ -240,7 +237,7 @@ def _folder_listing(source: ImageFolderSource, base_dir: Path):
 
 
 def _folder_records(source: ImageFolderSource, items: list[SourceItem], base_dir: Path) -> list[_Record]:
-    root = _resolve(base_dir, source.path)
+    root = resolve_path(source.path, base_dir)
     return [_Record(_printable(item.key), Path(item.key).name, file=root / item.key) for item in items]
 
 
@@ -256,7 +253,7 @@ class _Line:
 
 
 def _manifest_listing(source: ManifestSource, base_dir: Path):
-    path = _resolve(base_dir, source.path)
+    path = resolve_path(source.path, base_dir)
     lines = _manifest_lines(source, path)
 
     def fingerprint(i: int) -> str:
@@ -272,7 +269,7 @@ def _image_path(line: _Line, source: ManifestSource) -> str | None:
 
 
 def _manifest_records(source: ManifestSource, items: list[SourceItem], base_dir: Path) -> list[_Record]:
-    path = _resolve(base_dir, source.path)
+    path = resolve_path(source.path, base_dir)
     lines = _manifest_lines(source, path)
     records = []
     for item in items:
@@ -370,7 +367,7 @@ def _open_dataset(source: HFDatasetSource, base_dir: Path):
     """The split as a ``datasets.Dataset``, and the folder its relative image paths start from (None if unknown)."""
     import datasets
 
-    root = _resolve(base_dir, source.path) if source.path is not None else _hub_snapshot(source)
+    root = resolve_path(source.path, base_dir) if source.path is not None else _hub_snapshot(source)
     label = str(root) if source.path is not None else f"{source.id}@{source.revision}"
     if source.path is not None and not root.exists():
         raise PrefgenError(f"dataset path {root} does not exist")

@@ -15,115 +15,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import Field, ValidationError, create_model, field_validator
 
-from prefgen.errors import PrefgenError, RecipeError
-from prefgen.naming import check_version_name
-from prefgen.stages import STAGES
-from prefgen.stages.base import StageParams, StrictModel
-from prefgen.stages.select_pairs import CONTRACT_COLUMNS
-from prefgen.train.config import TrainConfig
-
-# ---------------------------------------------------------------------------------------------------- sources
-
-
-class _SourceBase(StrictModel):
-    def output_columns(self) -> list[str]:
-        return ["image_id", "image", "image_path"]
-
-
-class ImageFolderSource(_SourceBase):
-    """Every image file under a folder, in sorted path order; ``image_id`` is a hash of the file's content."""
-
-    type: Literal["image_folder"]
-    path: str = Field(..., description="Folder of images, relative to the recipe file or absolute.")
-    recursive: bool = Field(True, description="Also read sub-folders.")
-    extensions: list[str] = Field(
-        [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"],
-        description="File name endings taken as images (case-insensitive).",
-    )
-
-
-class HFDatasetSource(_SourceBase):
-    """A Hugging Face dataset: a local folder (``path``) or a Hub ``id`` pinned to a ``revision``."""
-
-    type: Literal["hf_dataset"]
-    path: str | None = Field(None, description="Local dataset folder or data files.")
-    id: str | None = Field(None, description="Hub dataset id, e.g. `user/name`.")
-    revision: str | None = Field(None, description="Commit sha or tag of the Hub dataset (required with `id`).")
-    config: str | None = Field(None, description="Dataset config name.")
-    split: str = Field("train", description="Split to read.")
-    image_column: str = Field("image", description="Column holding the image.")
-    question_column: str | None = Field(None, description="Column holding a question per image, if any.")
-    extra_columns: list[str] = Field([], description="Columns copied to every row as they are (e.g. answers to rank).")
-
-    @model_validator(mode="after")
-    def _one_location(self):
-        if (self.path is None) == (self.id is None):
-            raise ValueError("give exactly one of `path` (local) or `id` (Hub)")
-        if self.id is not None and not self.revision:
-            raise ValueError("a Hub dataset needs a pinned `revision` (commit sha or tag) so builds are reproducible")
-        return self
-
-    def output_columns(self) -> list[str]:
-        return super().output_columns() + (["question"] if self.question_column else []) + self.extra_columns
-
-
-class ManifestSource(_SourceBase):
-    """A parquet or jsonl file listing image paths (relative to the file), optionally with questions."""
-
-    type: Literal["manifest"]
-    path: str = Field(..., description="A .parquet or .jsonl file.")
-    image_column: str = Field("image", description="Column holding the image path.")
-    question_column: str | None = Field(None, description="Column holding a question per image, if any.")
-    extra_columns: list[str] = Field([], description="Columns copied to every row as they are (e.g. answers to rank).")
-
-    @field_validator("path")
-    @classmethod
-    def _known_format(cls, value: str) -> str:
-        if not value.endswith((".parquet", ".jsonl")):
-            raise ValueError("a manifest must be a .parquet or .jsonl file")
-        return value
-
-    def output_columns(self) -> list[str]:
-        return super().output_columns() + (["question"] if self.question_column else []) + self.extra_columns
-
-
-Source = Annotated[Union[ImageFolderSource, HFDatasetSource, ManifestSource], Field(discriminator="type")]
+from prefgen.core.errors import PrefgenError, RecipeError
+from prefgen.core.naming import check_version_name
+from prefgen.core.config import StrictModel
+from prefgen.core.contract import CONTRACT_COLUMNS
+from prefgen.models.config import ClipConfig, VLMConfig
+from prefgen.recipe.catalogue import STAGES
+from prefgen.recipe.sources import HFDatasetSource, ImageFolderSource, Limits, ManifestSource, Source
+from prefgen.recipe.train import TrainConfig
+from prefgen.stages.base import StageParams
 
 # ---------------------------------------------------------------------------------------------------- models
-
-
-class VLMConfig(StrictModel):
-    """The vision-language model that asks, answers and scores: a Hub id pinned to a revision, or a local path."""
-
-    id: str | None = Field(None, description="Hub model id, e.g. `llava-hf/llava-1.5-7b-hf`.")
-    path: str | None = Field(None, description="Local model folder (relative to the recipe file or absolute).")
-    revision: str | None = Field(None, description="Commit sha or tag of the Hub model.")
-    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field("auto", description="Weights' dtype.")
-    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$", description="auto, cpu, mps, cuda or cuda:N.")
-    trust_remote_code: bool = Field(False, description="Run code shipped with the model. Off unless you trust it.")
-
-    @model_validator(mode="after")
-    def _one_location(self):
-        if (self.path is None) == (self.id is None):
-            raise ValueError("give exactly one of `id` (Hub) or `path` (local folder)")
-        return self
-
-
-class ClipConfig(StrictModel):
-    """The open_clip model that scores image-text relevance: a model name with a pretrained tag, or a checkpoint."""
-
-    model: str = Field(..., description="open_clip architecture name, e.g. `ViT-L-14-336`.")
-    pretrained: str | None = Field(None, description="open_clip pretrained tag, e.g. `openai`.")
-    path: str | None = Field(None, description="Local checkpoint file or folder instead of a pretrained tag.")
-    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$", description="auto, cpu, mps, cuda or cuda:N.")
-
-    @model_validator(mode="after")
-    def _one_weights(self):
-        if (self.pretrained is None) == (self.path is None):
-            raise ValueError("give exactly one of `pretrained` (a tag) or `path` (a local checkpoint)")
-        return self
 
 
 class Models(StrictModel):
@@ -154,12 +58,6 @@ class Output(StrictModel):
             except PrefgenError as exc:
                 raise ValueError(str(exc)) from None
         return value
-
-
-class Limits(StrictModel):
-    max_images: int | None = Field(None, ge=1, description="Read at most this many source images.")
-    sampling: Literal["first", "random"] = Field("first", description="Which images `max_images` keeps (seeded).")
-    max_error_rate: float = Field(0.05, ge=0.0, le=1.0, description="Stop when this share of rows fails in a stage.")
 
 
 StageEntry = Annotated[Union[tuple(STAGES.values())], Field(discriminator="type")]

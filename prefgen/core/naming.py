@@ -2,7 +2,7 @@
 
 import re
 
-from prefgen.errors import StoreError
+from prefgen.core.errors import StoreError
 
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 #: Names that would collide with a dataset config or a query view.

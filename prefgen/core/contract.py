@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 REQUIRED_COLUMNS = ("id", "images", "prompt", "chosen", "rejected")
 
 
+#: The columns a recipe must end by writing: what trl reads plus the score provenance every pair carries.
+CONTRACT_COLUMNS = ("images", "prompt", "chosen", "rejected", "chosen_score", "rejected_score", "margin", "method")
+
+
 class Message(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Literal["system", "user", "assistant"]
