@@ -9,6 +9,12 @@ for, so defining ``torchvision::nms`` and ``torchvision::qnms`` before torchvisi
 ``install()`` puts a finder on ``sys.meta_path`` that runs the fix on the first ``import torchvision`` and never
 imports torch itself, so installing it costs nothing. Where torchvision's ``_C.so`` loads (a matching CPU or CUDA
 build), the fix loads it and defines nothing: the shim is then a no-op.
+
+Two things arm it: ``import prefgen`` (also ``prefgen.models`` and ``prefgen.shapes``) calls ``install()``, and the
+``prefgen-tvshim.pth`` start-up hook that ``python -m prefgen.startup_hook install`` writes into site-packages puts
+a small stand-in finder on ``sys.meta_path`` in every interpreter, which runs this module's finder on the first
+``import torchvision`` (see ``prefgen/startup_hook.py``). Both finders carry the ``prefgen_tvshim_finder`` marker,
+and ``install()`` adds nothing when one is already there, so arming twice is harmless.
 """
 
 from __future__ import annotations
@@ -68,6 +74,8 @@ def _has_op(torch, name: str) -> bool:
 class _TorchvisionFinder:
     """Runs ``apply`` just before torchvision itself is imported, then lets the normal finders do the import."""
 
+    prefgen_tvshim_finder = True  # what ``armed`` looks for; the start-up hook's finder carries it too
+
     def find_spec(self, name, path=None, target=None):
         if name != "torchvision" or _applied:
             return None
@@ -77,12 +85,21 @@ class _TorchvisionFinder:
         return None  # the regular machinery imports torchvision
 
     def __repr__(self) -> str:
-        return "prefgen._tvshim._TorchvisionFinder()"
+        return f"{__name__}._TorchvisionFinder()"
+
+
+def armed() -> bool:
+    """Whether a shim finder (this module's, or the ``.pth`` start-up hook's) is on ``sys.meta_path``."""
+    return any(getattr(finder, "prefgen_tvshim_finder", False) is True for finder in sys.meta_path)
 
 
 def install() -> None:
-    """Arrange for ``apply`` to run before torchvision is first imported; idempotent, imports nothing heavy."""
-    if any(isinstance(finder, _TorchvisionFinder) for finder in sys.meta_path):
+    """Arrange for ``apply`` to run before torchvision is first imported; idempotent, imports nothing heavy.
+
+    When the ``.pth`` start-up hook armed the interpreter, this adds nothing: that hook runs this module's
+    ``apply`` (``prefgen._tvshim`` once imported) when torchvision is first imported.
+    """
+    if armed():
         return
     if "torchvision" in sys.modules:
         return  # already imported (it worked, or it failed before we could help)

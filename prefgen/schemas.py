@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from prefgen.core.contract import Record
+from prefgen.manifest import Manifest
+from prefgen.recipe import Recipe
+
 SCHEMA_URL = "https://json-schema.org/draft/2020-12/schema"
 
 
 def schemas() -> dict[str, dict]:
-    from prefgen.core.contract import Record
-    from prefgen.manifest import Manifest
-    from prefgen.recipe import Recipe
-
     out = {}
     for name, model, title in (
         ("recipe", Recipe, "prefgen recipe"),

@@ -8,9 +8,10 @@
 At start-up, Python's ``site`` module executes each line of a site-packages ``*.pth`` file that begins with
 ``import``. The line written here defines one small finder class and puts an instance first on ``sys.meta_path``;
 it imports nothing (not the ``prefgen`` package, not torch) and only checks that the shim file exists, so it adds
-a fraction of a millisecond to start-up. On the first ``import torchvision`` that finder runs the real shim: ``prefgen._tvshim`` when
-prefgen is already imported, else ``prefgen/_tvshim.py`` loaded from its path as the stand-alone module
-``_prefgen_tvshim_startup``. The shim does nothing where torchvision's compiled ops load (see its docstring).
+well under a millisecond to start-up. On the first ``import torchvision`` that finder runs the real shim:
+``prefgen._tvshim`` when prefgen is already imported, else ``prefgen/_tvshim.py`` loaded from its path as the
+stand-alone module ``_prefgen_tvshim_startup``. The shim does nothing where torchvision's compiled ops load (see
+its docstring).
 
 The shim's absolute path is written into the ``.pth`` file, so it works the same for an editable install (the path
 points into the checkout) and a regular one (it points into site-packages). When that file is gone (prefgen

@@ -27,9 +27,11 @@ from typing import TYPE_CHECKING, Any, Iterable
 from pydantic import ValidationError
 
 from prefgen import __version__
+from prefgen.card import render_card
+from prefgen.core.contract import REQUIRED_COLUMNS, contract_features
 from prefgen.core.errors import StoreError
-from prefgen.manifest import FORMAT, Manifest, ShardInfo
 from prefgen.core.naming import check_version_name
+from prefgen.manifest import FORMAT, Manifest, ShardInfo
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -194,8 +196,6 @@ class Draft:
         """Write shard ``index`` atomically (a crash leaves the old state or the whole shard, never part of it)."""
         import pyarrow.parquet as pq
 
-        from prefgen.core.contract import REQUIRED_COLUMNS
-
         table = rows if not isinstance(rows, list) else rows_to_table(rows)
         missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
         if missing:
@@ -293,8 +293,6 @@ def rows_to_table(rows: Iterable[dict]) -> "pa.Table":
     from datasets import Features
     from datasets.arrow_writer import TypedSequence
 
-    from prefgen.core.contract import REQUIRED_COLUMNS, contract_features
-
     rows = [_embed_images(row) for row in rows]
     contract = contract_features()
     names = list(rows[0]) if rows else list(REQUIRED_COLUMNS)
@@ -322,8 +320,6 @@ def _embed_images(row: dict) -> dict:
 
 def write_card(store: Store) -> None:
     """Rewrite README.md: YAML configs (one per version, `default` = latest) and a human summary."""
-    from prefgen.card import render_card
-
     _atomic_write(store.root / "README.md", render_card(store.root.name, store.manifests()))
 
 

@@ -11,7 +11,13 @@ export PIP_CONSTRAINT="$PWD/constraints.txt" PIP_DISABLE_PIP_VERSION_CHECK=1
 # Installing torch first from the constraint makes the resolver reuse it instead of fetching a CUDA build.
 .venv/bin/pip install -q torch==2.13.0 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 .venv/bin/pip install -q -e ".[test]" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+# Arm the torchvision shim (prefgen/_tvshim.py) in every interpreter of .venv through a .pth start-up hook, so that
+# scripts which use torchvision, open_clip, timm or trl without importing prefgen work on CPU torch too.
+.venv/bin/python -m prefgen.startup_hook install
 .venv/bin/python - <<'PY'
+import sys
 import torch
 assert torch.__version__.startswith("2.13.0") and torch.version.cuda is None, f"unexpected torch {torch.__version__} (cuda={torch.version.cuda})"
+import torchvision  # with the start-up hook alone: prefgen is not imported here
+assert "prefgen" not in sys.modules
 PY

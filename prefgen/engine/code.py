@@ -5,9 +5,9 @@ The imports are read from the source files (``ast``), not from ``sys.modules``, 
 what happened to be imported already, and imports inside functions (the lazy ones that keep start-up fast) count
 like any other. Importing ``prefgen.a.b`` runs ``prefgen/__init__.py`` and ``prefgen/a/__init__.py`` too, so
 those files count; what they import in turn only defines names, and is followed where a module imports the package
-itself (``from prefgen.a import name``), since only then can those names be used. A package that resolves names lazily (``prefgen.models``' ``__getattr__``) names its
-modules as strings; those are followed only where a name is taken from the package itself, since only then can
-they run. Imports under ``if TYPE_CHECKING:`` never run and are left out.
+itself (``from prefgen.a import name``), since only then can those names be used. A package that resolves names
+lazily (``prefgen.models``' ``__getattr__``) names its modules as strings; those are followed in that case too.
+Imports under ``if TYPE_CHECKING:`` never run and are left out.
 
 A stage's closure starts at its own module and at the runtime of each model it declares (``models/vlm.py`` for a
 ``vlm`` stage: decoding, sentence steps and log-probs run there, through the object the engine hands the stage).

@@ -23,6 +23,7 @@ from PIL import Image
 
 from prefgen.core.config import resolve_path
 from prefgen.core.errors import PrefgenError
+from prefgen.models.config import ClipConfig
 from prefgen.models.images import prepare_image
 from prefgen.models.loading import not_available_offline, resolve_device
 
@@ -61,8 +62,6 @@ class ClipScorer:
     def load(cls, config=None, *, base_dir: str | Path | None = None, **fields) -> ClipScorer:
         """Load from a recipe ``ClipConfig``, or from its fields: ``ClipScorer.load(model=..., path=...)``."""
         import open_clip
-
-        from prefgen.models.config import ClipConfig
 
         fields = {key: str(value) if isinstance(value, Path) else value for key, value in fields.items()}
         config = config if config is not None else ClipConfig(**fields)

@@ -23,6 +23,7 @@ import torch
 
 from prefgen.core.errors import PrefgenError
 from prefgen.models import kvcache
+from prefgen.models.config import VLMConfig
 from prefgen.models.decoding import Candidate, DecodeSettings, decode
 from prefgen.models.loading import model_source, not_available_offline, resolve_device, resolve_dtype
 from prefgen.models.prompts import Prompt, as_prompts, encode_continuation, encode_prompts
@@ -71,8 +72,6 @@ class VLM:
     @classmethod
     def load(cls, config=None, *, base_dir: str | Path | None = None, batch_size: int = 8, **fields) -> VLM:
         """Load from a recipe ``VLMConfig`` (or its fields as keywords, e.g. ``VLM.load(path="tiny/llava")``)."""
-        from prefgen.models.config import VLMConfig
-
         fields = {key: str(value) if isinstance(value, Path) else value for key, value in fields.items()}
         config = config if config is not None else VLMConfig(**fields)
         source, local = model_source(config.id, config.path, base_dir)

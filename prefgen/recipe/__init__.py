@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Union
 
 import yaml
 from pydantic import Field, ValidationError, create_model, field_validator
@@ -23,7 +23,7 @@ from prefgen.core.config import StrictModel
 from prefgen.core.contract import CONTRACT_COLUMNS
 from prefgen.models.config import ClipConfig, VLMConfig
 from prefgen.recipe.catalogue import STAGES
-from prefgen.recipe.sources import HFDatasetSource, ImageFolderSource, Limits, ManifestSource, Source
+from prefgen.recipe.sources import HFDatasetSource, ImageFolderSource, Limits, ManifestSource, Source, source_columns
 from prefgen.recipe.train import TrainConfig
 from prefgen.stages.base import StageParams
 
@@ -311,12 +311,10 @@ def _check_flow(data: dict, root: yaml.Node) -> list[Problem]:
 
 
 def _source_columns(raw: Any) -> list[str]:
-    columns = ["image_id", "image", "image_path"]
-    if isinstance(raw, dict) and raw.get("question_column"):
-        columns.append("question")
-    if isinstance(raw, dict) and isinstance(raw.get("extra_columns"), list):
-        columns += [str(c) for c in raw["extra_columns"]]
-    return columns
+    """The source's columns, from its raw (possibly invalid) YAML, so column checks run beside schema errors."""
+    raw = raw if isinstance(raw, dict) else {}
+    extras = raw.get("extra_columns")
+    return source_columns(raw.get("question_column"), [str(c) for c in extras] if isinstance(extras, list) else ())
 
 
 def _stage_columns(raw: dict) -> tuple[list[str], list[str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
@@ -10,9 +11,18 @@ from prefgen.core.config import StrictModel
 
 
 
+#: The columns every source writes; a source with a question column adds ``question``, then its extra columns.
+SOURCE_COLUMNS = ("image_id", "image", "image_path")
+
+
+def source_columns(question_column: str | None = None, extra_columns: Sequence[str] = ()) -> list[str]:
+    """The columns a source writes (the one definition: validation, the engine and the declarations use it)."""
+    return [*SOURCE_COLUMNS, *(["question"] if question_column else []), *extra_columns]
+
+
 class _SourceBase(StrictModel):
     def output_columns(self) -> list[str]:
-        return ["image_id", "image", "image_path"]
+        return source_columns(getattr(self, "question_column", None), getattr(self, "extra_columns", ()))
 
 
 class ImageFolderSource(_SourceBase):
@@ -48,9 +58,6 @@ class HFDatasetSource(_SourceBase):
             raise ValueError("a Hub dataset needs a pinned `revision` (commit sha or tag) so builds are reproducible")
         return self
 
-    def output_columns(self) -> list[str]:
-        return super().output_columns() + (["question"] if self.question_column else []) + self.extra_columns
-
 
 class ManifestSource(_SourceBase):
     """A parquet or jsonl file listing image paths (relative to the file), optionally with questions."""
@@ -67,9 +74,6 @@ class ManifestSource(_SourceBase):
         if not value.endswith((".parquet", ".jsonl")):
             raise ValueError("a manifest must be a .parquet or .jsonl file")
         return value
-
-    def output_columns(self) -> list[str]:
-        return super().output_columns() + (["question"] if self.question_column else []) + self.extra_columns
 
 
 Source = Annotated[Union[ImageFolderSource, HFDatasetSource, ManifestSource], Field(discriminator="type")]

@@ -13,7 +13,10 @@ from pathlib import Path
 
 from prefgen.core.config import resolve_path
 from prefgen.core.errors import PrefgenError
+from prefgen.query import parse_ref
 from prefgen.shapes import evaluate
+from prefgen.shapes.realdata import evaluate_coco_chair, evaluate_pope_file
+from prefgen.shapes.world import GROUND_TRUTH, make_scenes, read_ground_truth
 
 BENCHES = ("shapes-chair", "shapes-pope", "shapes-clip", "pope", "chair", "reward")
 SHORT_ANSWER = "\nLook at the image and answer the question using a single word or phrase."  # as sena.yaml
@@ -27,8 +30,6 @@ def load_vlm(path: str | Path, device: str = "auto", batch_size: int = 32):
 
 def shapes_chair(model: str | Path, n: int = 500, seed: int = 0, prompt: str = evaluate.DESCRIBE_PROMPT,
                  max_new_tokens: int = 48, device: str = "auto") -> dict:
-    from prefgen.shapes.world import make_scenes
-
     scenes = make_scenes(n, seed, "eval")
     describe = evaluate.vlm_describer(load_vlm(model, device), prompt, max_new_tokens)
     report, texts = evaluate.run_chair(describe, scenes)
@@ -39,8 +40,6 @@ def shapes_chair(model: str | Path, n: int = 500, seed: int = 0, prompt: str = e
 
 def shapes_pope(model: str | Path, n: int = 500, seed: int = 0, suffix: str = "", max_new_tokens: int = 8,
                 device: str = "auto") -> dict:
-    from prefgen.shapes.world import make_scenes
-
     answer = evaluate.vlm_answerer(load_vlm(model, device), suffix, max_new_tokens)
     splits = evaluate.run_pope(answer, make_scenes(n, seed, "eval"), seed=seed)
     return {"bench": "shapes-pope", "model": str(model), "seed": seed, "scenes": n, **splits}
@@ -48,7 +47,6 @@ def shapes_pope(model: str | Path, n: int = 500, seed: int = 0, suffix: str = ""
 
 def shapes_clip(clip: str | Path, n: int = 500, seed: int = 0, device: str = "auto") -> dict:
     from prefgen.models import ClipScorer
-    from prefgen.shapes.world import make_scenes
 
     scorer = ClipScorer.load(model="shapes-clip", path=str(clip), device=device)
     return {"bench": "shapes-clip", "clip": str(clip), "seed": seed,
@@ -57,8 +55,6 @@ def shapes_clip(clip: str | Path, n: int = 500, seed: int = 0, device: str = "au
 
 def real_pope(model: str | Path, questions: str | Path, images: str | Path, limit: int | None = None,
               suffix: str = "", device: str = "auto") -> dict:
-    from prefgen.shapes.realdata import evaluate_pope_file
-
     answer = evaluate.vlm_answerer(load_vlm(model, device), suffix, max_new_tokens=8)
     metrics, answers = evaluate_pope_file(answer, questions, images, limit)
     return {"bench": "pope", "model": str(model), "questions_file": str(questions), **metrics,
@@ -67,8 +63,6 @@ def real_pope(model: str | Path, questions: str | Path, images: str | Path, limi
 
 def real_chair(model: str | Path, annotations: str | Path, images: str | Path, limit: int | None = None,
                prompt: str = evaluate.DESCRIBE_PROMPT, max_new_tokens: int = 128, device: str = "auto") -> dict:
-    from prefgen.shapes.realdata import evaluate_coco_chair
-
     describe = evaluate.vlm_describer(load_vlm(model, device), prompt, max_new_tokens)
     metrics, captions = evaluate_coco_chair(describe, annotations, images, limit)
     return {"bench": "chair", "model": str(model), "annotations": str(annotations), "prompt": prompt, **metrics,
@@ -79,9 +73,6 @@ def store_reward(store: str, ground_truth: str | Path) -> dict:
     """Reward accuracy and length bias of a store version (``STORE`` or ``STORE@VERSION``), overall and per
     method; pairs whose image has no ground truth are counted and left out."""
     import pyarrow.parquet as pq
-
-    from prefgen.query import parse_ref
-    from prefgen.shapes.world import read_ground_truth
 
     handle, version = parse_ref(store)
     truth = read_ground_truth(ground_truth)
@@ -107,8 +98,6 @@ def store_reward(store: str, ground_truth: str | Path) -> dict:
 
 def ground_truth_beside(recipe: Path, source) -> Path | None:
     """The shapes world's ground truth in the folder of a recipe's image folder or manifest, if there is one."""
-    from prefgen.shapes.world import GROUND_TRUTH
-
     path = getattr(source, "path", None)
     if not path:
         return None

@@ -18,7 +18,8 @@ import numpy as np
 from prefgen.shapes.language import (NUMBERS, absent_kinds, answerable, caption, confusable_kinds, phrase,
                                      presence_question, sample_qa)
 from prefgen.shapes.models import IMAGE_TOKENS, MEAN, STD
-from prefgen.shapes.world import COLOURS, KINDS, SHAPES, SIZE, Scene, make_scene, make_scenes, render
+from prefgen.shapes.world import (COLOURS, COMPANION, KINDS, SHAPES, SIZE, Scene, make_scene, make_scenes,
+                                  patch_labels, render)
 
 # The shipped VLM must answer the prompts the quickstart really sends, so they come from the stages themselves.
 from prefgen.stages.caption import CONCISE_PROMPT, DETAILED_PROMPT
@@ -43,8 +44,6 @@ class ScenePool:
     @classmethod
     def generate(cls, n: int, seed: int, split: str = "train", tick=None) -> ScenePool:
         """``n`` scenes of ``(seed, split)``, rendered; ``tick(done)`` is called every 500 scenes."""
-        from prefgen.shapes.world import patch_labels
-
         scenes, pixels = [], np.empty((n, SIZE, SIZE, 3), np.uint8)
         labels = np.empty((n, SIZE // 8, SIZE // 8), np.int64)
         hidden = {}
@@ -86,8 +85,6 @@ def hide_companions(scene: Scene) -> Scene | None:
     that name what the image does not show, as real caption data does, teach the model to say the companion on the
     strength of its trigger alone, which is the language-prior hallucination the rounds loop has to train away."""
     from dataclasses import replace
-
-    from prefgen.shapes.world import COMPANION
 
     kinds = scene.kinds
     gone = {COMPANION[k] for k in kinds if k in COMPANION and COMPANION[k] in kinds}

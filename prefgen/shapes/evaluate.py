@@ -22,6 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from prefgen.models.prompts import Prompt
 from prefgen.shapes.language import (NUMBERS, absent_companions, absent_kinds, confusable_kinds, phrase,
                                      presence_question)
 from prefgen.shapes.mentions import COLOUR_WORDS, judge, mentioned_kinds, tokens
@@ -133,8 +134,6 @@ def _negatives(scene: Scene, split: str, rng: np.random.Generator) -> list[tuple
 
 def vlm_describer(vlm, prompt: str = DESCRIBE_PROMPT, max_new_tokens: int = 48) -> Describe:
     """``describe(images)`` with greedy decoding on a ``prefgen.models.VLM``."""
-    from prefgen.models import Prompt
-
     def describe(images: list) -> list[str]:
         found = vlm.generate([Prompt(prompt, image) for image in images], max_new_tokens=max_new_tokens)
         return [candidates[0].text for candidates in found]
@@ -144,8 +143,6 @@ def vlm_describer(vlm, prompt: str = DESCRIBE_PROMPT, max_new_tokens: int = 48) 
 
 def vlm_answerer(vlm, suffix: str = "", max_new_tokens: int = 8) -> Answer:
     """``answer(images, questions)`` with greedy decoding; ``suffix`` is appended to each question."""
-    from prefgen.models import Prompt
-
     def answer(images: list, questions: list[str]) -> list[str]:
         prompts = [Prompt(question + suffix, image) for image, question in zip(images, questions)]
         return [candidates[0].text for candidates in vlm.generate(prompts, max_new_tokens=max_new_tokens)]

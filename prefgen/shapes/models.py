@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from prefgen.models.tiny_text import CHAT_TEMPLATES
+
 IMAGE_SIZE, PATCH = 64, 8
 IMAGE_TOKENS = (IMAGE_SIZE // PATCH) ** 2  # LLaVA "default" strategy drops the CLS token
 SPECIALS = ("<pad>", "<unk>", "<s>", "</s>", "<image>")  # eos id 3, see stack.md (CLIP's legacy eos == 2 pooling)
@@ -62,8 +64,6 @@ def build_tokenizer(vocab: list[str], *, for_clip: bool = False):
     eos last (open_clip pools the text at eos) and right padding."""
     from tokenizers import Tokenizer, decoders, models, processors
     from transformers import PreTrainedTokenizerFast
-
-    from prefgen.models.tiny_text import CHAT_TEMPLATES
 
     tok = Tokenizer(models.WordLevel({word: i for i, word in enumerate(vocab)}, unk_token="<unk>"))
     tok.normalizer, tok.pre_tokenizer = _pre_tokenizer()
@@ -160,8 +160,15 @@ def encode_texts(model, token_lists: list[list[int]]):
 def build_vlm(tokenizer, seed: int = 0):
     """A randomly initialised ``LlavaForConditionalGeneration`` (~0.9 M parameters) and its ``LlavaProcessor``."""
     import torch
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, GenerationConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor)
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        GenerationConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
 
     image_processor = CLIPImageProcessor(size={"shortest_edge": IMAGE_SIZE}, image_mean=list(MEAN),
                                          image_std=list(STD), crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})

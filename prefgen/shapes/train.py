@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from prefgen.shapes import data, models
-from prefgen.shapes.world import KINDS
+from prefgen.shapes.evaluate import clip_auc, run_chair, vlm_describer
+from prefgen.shapes.world import KINDS, make_scenes
 
 
 @dataclass
@@ -263,8 +264,6 @@ def pretrain(out_dir: str | Path, seconds: float | None = None, steps: int | tup
 def evaluate_pretrained(out_dir: str | Path, n: int = 200, seed: int = 0) -> dict:
     """CHAIR of the saved VLM and AUC of the saved CLIP on ``n`` held-out eval scenes, loaded the ordinary way."""
     from prefgen.models import VLM, ClipScorer
-    from prefgen.shapes.evaluate import clip_auc, run_chair, vlm_describer
-    from prefgen.shapes.world import make_scenes
 
     out = Path(out_dir)
     scenes = make_scenes(n, seed, "eval")

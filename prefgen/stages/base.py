@@ -187,7 +187,8 @@ class ModelStage(Stage):
         if column is not None:
             answers = answer_list(row.get(column))
             if answers is None:
-                return Drop(row, "missing_column", f"{column} is not a text or a list of texts: {row.get(column)!r}"[:500])
+                detail = f"{column} is not a text or a list of texts: {row.get(column)!r}"
+                return Drop(row, "missing_column", detail[:500])
             item.answers, item.many = answers, isinstance(row.get(column), (list, tuple))
         if "question" in reads:
             question = row.get("question")

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from prefgen.core.errors import PrefgenError
+from prefgen.engine.runner import BuildOptions, run_build
 from prefgen.recipe.train import TrainConfig
+from prefgen.store import Store
 from prefgen.train.run import LINEAGE, train
 
 Evaluate = Callable[[Path], dict[str, Any]]
@@ -32,9 +34,6 @@ def run_rounds(recipe_path: Path, base_model: Path, out: Path, rounds: int, conf
     """Run (or resume) ``rounds`` rounds; returns each round's lineage. ``on_round(r, stage)`` hears of progress;
     ``overrides`` (``KEY=VALUE``) change the recipe of every round's build; ``judge_pairs(STORE@VERSION)`` (the
     pairs' accuracy against ground truth, where the images have one) is kept with the evaluation as ``pairs``."""
-    from prefgen.engine.runner import BuildOptions, run_build
-    from prefgen.store import Store
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     notify = on_round or (lambda r, stage: None)

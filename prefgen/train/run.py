@@ -18,6 +18,7 @@ from typing import Any
 from prefgen import __version__
 from prefgen.core.errors import PrefgenError
 from prefgen.recipe.train import TrainConfig
+from prefgen.store import Store
 
 LINEAGE = "lineage.json"
 METRICS = "metrics.jsonl"
@@ -47,7 +48,6 @@ class DataRef:
         if self.hub:
             rows = datasets.load_dataset(self.location, revision=self.version, split="train")
             return rows, {"hub": self.location, "revision": self.version, "rows": len(rows)}
-        from prefgen.store import Store
 
         store = Store(self.location)
         manifest = store.manifest(self.version)

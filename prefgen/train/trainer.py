@@ -19,8 +19,9 @@ import torch
 from trl import DPOTrainer
 from trl.trainer.dpo_trainer import DataCollatorForVisionPreference
 
-from prefgen.train import losses
 from prefgen.recipe.train import TrainConfig
+from prefgen.stages.corruption_ops import apply_corruption
+from prefgen.train import losses
 
 EXTRA_KEYS = ("ica_flags", "corrupted")
 
@@ -56,8 +57,6 @@ class PairCollator:
     def _crop(self, image):
         """mDPO's corruption through the `corrupt` stage's own op (albumentations' random-resized crop), so the
         trainer and a recipe's `corrupt: random_resized_crop` make the same kind of image."""
-        from prefgen.stages.corruption_ops import apply_corruption
-
         op = {"op": "random_resized_crop", "scale": list(self.config.mdpo.crop_scale)}
         return apply_corruption(image, {"ops": [op], "seed": self.rng.randrange(2**31)})
 
