@@ -14,7 +14,7 @@ from pathlib import Path
 from prefgen.core.config import resolve_path
 from prefgen.core.errors import PrefgenError
 from prefgen.query import parse_ref
-from prefgen.shapes import evaluate
+from prefgen.shapes import evaluate, judge
 from prefgen.shapes.realdata import evaluate_coco_chair, evaluate_pope_file
 from prefgen.shapes.world import GROUND_TRUTH, make_scenes, read_ground_truth
 
@@ -93,7 +93,7 @@ def store_reward(store: str, ground_truth: str | Path) -> dict:
     if not triples:
         raise PrefgenError(f"no pair of {store} has an image in the ground truth {ground_truth}")
     return {"bench": "reward", "store": store, "version": version or handle.latest(), "unmatched_pairs": unmatched,
-            **{name: evaluate.reward_accuracy(group) for name, group in triples.items()}}
+            **{name: judge.reward_accuracy(group) for name, group in triples.items()}}
 
 
 def ground_truth_beside(recipe: Path, source) -> Path | None:

@@ -123,8 +123,10 @@ def eval_command(bench: str, model: Path | None, clip: Path | None, n: int, seed
         "reward": lambda: benches.store_reward(store, ground_truth),
     }[bench]()
     for name, value in report.items():
-        if isinstance(value, dict) and all(isinstance(v, (int, float)) for v in value.values()):
-            _echo_metrics(name, value)
+        if isinstance(value, dict):
+            _echo_metrics(name, {k: v for k, v in value.items() if isinstance(v, (int, float))})
+            for kind, counts in value.get("by_kind", {}).items():
+                _echo_metrics(f"  {kind}", counts)
     _echo_metrics(bench, {k: v for k, v in report.items() if isinstance(v, (int, float)) and k != "seed"})
     out = out or Path(f"eval-{bench}.json")
     out.write_text(json.dumps(report, indent=2), encoding="utf-8")

@@ -9,23 +9,21 @@ Models come in as plain callables, so anything can be evaluated without special 
   each distinct object once per caption. Recall: share of ground-truth kinds named (with their colour).
 - POPE: yes/no presence questions, half about present objects, half about absent ones chosen at random, among the
   most frequent training objects (popular) or among the absent prior companions and look-alikes (adversarial).
-- Reward accuracy: how often a pair's chosen text is truly better than its rejected one (a right answer to a world
-  question over a wrong one; else fewer hallucinations, then more hits), and whether the pairs favour longer texts
-  (length bias).
+(The ground-truth judge of answers and preference pairs is ``judge.py``.)
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import numpy as np
 
 from prefgen.models.prompts import Prompt
-from prefgen.shapes.language import (NUMBERS, absent_companions, absent_kinds, confusable_kinds, phrase,
+from prefgen.shapes.language import (absent_companions, absent_kinds, confusable_kinds, phrase,
                                      presence_question)
-from prefgen.shapes.mentions import COLOUR_WORDS, judge, mentioned_kinds, tokens
+from prefgen.shapes.mentions import judge, tokens
 from prefgen.shapes.world import KINDS, TRIGGER, Scene, render, train_kinds
 
 Describe = Callable[[list], list[str]]
@@ -170,64 +168,6 @@ def run_pope(answer: Answer, scenes: Sequence[Scene], seed: int = 0, per_scene: 
             answers += answer([images[q["scene"]] for q in chunk], [q["question"] for q in chunk])
         results[split] = pope_metrics([q["label"] for q in questions], answers)
     return results
-
-
-# ------------------------------------------------------------------------------------------------ rewards
-
-
-def answer_correct(question: str, answer: str, scene: Scene) -> bool | None:
-    """Whether ``answer`` is right for one of the world's question forms (presence, colour of a shape, number of
-    objects); None for any other question, or one without a single right answer."""
-    asked = question.strip().split("\n")[0].lower()
-    words = tokens(answer)
-    if asked.startswith("is there"):
-        kinds = mentioned_kinds(asked)
-        if len(kinds) != 1 or next(iter(kinds))[0] is None:
-            return None
-        return parse_yes_no(answer) == (next(iter(kinds)) in scene.kinds)
-    if asked.startswith(("what color is the", "what colour is the")):
-        shapes = {shape for _, shape in mentioned_kinds(asked)}
-        colours = {c for c, s in scene.kinds if s in shapes}
-        if len(shapes) != 1 or len(colours) != 1:
-            return None
-        said = [COLOUR_WORDS[w] for w in words if w in COLOUR_WORDS]
-        return bool(said) and said[0] == next(iter(colours))
-    if asked.startswith("how many objects"):
-        said = [int(w) if w.isdigit() else NUMBERS.index(w) for w in words if w.isdigit() or w in NUMBERS]
-        return bool(said) and said[0] == len(scene.objects)
-    return None
-
-
-def pair_verdict(chosen: str, rejected: str, scene: Scene, question: str | None = None) -> int:
-    """+1 when chosen is truly better, 0 tie, -1 worse. A world question with a known right answer decides first
-    (right beats wrong); otherwise fewer hallucinated kinds, then more hits."""
-    if question:
-        right = answer_correct(question, chosen, scene), answer_correct(question, rejected, scene)
-        if None not in right and right[0] != right[1]:
-            return 1 if right[0] else -1
-    a, b = judge(chosen, scene.kinds), judge(rejected, scene.kinds)
-    key_a, key_b = (-len(a.hallucinated), len(a.hits)), (-len(b.hallucinated), len(b.hits))
-    return (key_a > key_b) - (key_a < key_b)
-
-
-def reward_accuracy(pairs: Iterable[tuple]) -> dict:
-    """Pair accuracy against ground truth and length bias, over (scene, chosen, rejected[, question]) tuples."""
-    verdicts, mentions, words = [], [], []
-    for scene, chosen, rejected, *question in pairs:
-        verdicts.append(pair_verdict(chosen, rejected, scene, question[0] if question else None))
-        mentions.append((judge(chosen, scene.kinds).n_mentions, judge(rejected, scene.kinds).n_mentions))
-        words.append((len(chosen.split()), len(rejected.split())))
-    n = len(verdicts)
-    better, worse = verdicts.count(1), verdicts.count(-1)
-    m, w = np.array(mentions or [(0, 0)], float), np.array(words or [(0, 0)], float)
-    return {
-        "pairs": n, "better": better, "tie": verdicts.count(0), "worse": worse,
-        "accuracy": _ratio(better, n), "accuracy_decided": _ratio(better, better + worse),
-        "mean_mentions_chosen": float(m[:, 0].mean()), "mean_mentions_rejected": float(m[:, 1].mean()),
-        "mean_words_chosen": float(w[:, 0].mean()), "mean_words_rejected": float(w[:, 1].mean()),
-        "chosen_more_mentions": _ratio(int((m[:, 0] > m[:, 1]).sum()), n),
-        "chosen_longer": _ratio(int((w[:, 0] > w[:, 1]).sum()), n),
-    }
 
 
 # ------------------------------------------------------------------------------------------------ CLIP
