@@ -1,5 +1,6 @@
 """The build runner, with cheap stages: publishing, rejects, caching, determinism, errors, resume after kill -9."""
 
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import pytest
 from PIL import Image
 
 import build_stages
+import prefgen.engine.runner as runner_module
 from prefgen.engine.runner import BuildOptions, run_build
 from prefgen.core.errors import PrefgenError
 from prefgen.query import run_query
@@ -290,3 +292,117 @@ def test_cli_build_cache_ls_and_prune(tmp_path):
     assert pruned.output.startswith("removed 2 entries")
     everything = CliRunner().invoke(cli, ["cache", "prune", str(tmp_path / "store"), "--all"])
     assert everything.output.startswith("removed 4 entries")
+
+
+# ---------------------------------------------------------------------------------------------------- progress
+
+
+class RecordingReporter(runner_module.Reporter):
+    """The runner's reporter, kept for the test, checking after every update that no bar shows more than its total."""
+
+    made: list = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        RecordingReporter.made.append(self)
+
+    def hand(self, label, rows):
+        super().hand(label, rows)
+        self._check(label)
+
+    def advance(self, label, rows, out, dropped):
+        super().advance(label, rows, out, dropped)
+        self._check(label)
+
+    def _check(self, label):
+        count = self.counts[label]
+        assert 0 <= count.done <= count.handed <= count.total, (label, count)
+
+
+@pytest.fixture
+def reporters(monkeypatch):
+    RecordingReporter.made = []
+    monkeypatch.setattr(runner_module, "Reporter", RecordingReporter)
+    return RecordingReporter.made
+
+
+def final_counts(reporter) -> dict:
+    return {label: (c.done, c.total, c.out, c.dropped) for label, c in reporter.counts.items()}
+
+
+def test_progress_counts_rows_in_against_rows_expected_with_fan_out_and_drops(tmp_path, reporters):
+    make_images(tmp_path / "images", 7, bad=True)  # 9 files: 7 images, 2 dropped by the source
+    recipe = write_recipe(tmp_path, two="true", min_margin=1.0)
+    log = tmp_path / "build.jsonl"
+    result = run_build(recipe, quiet(shard_size=4, batch_size=3, log_json=log))
+    low = result.manifest.drops["low_margin"]
+    assert 0 < low < 14 and result.manifest.rows == 14 - low
+    first = final_counts(reporters[0])
+    assert first == {"source": (9, 9, 7, 2), "toy_question": (7, 7, 14, 0), "toy_answer": (14, 14, 14, 0),
+                     "toy_pairs": (14, 14, 14 - low, low)}
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    question = [e for e in events if e["event"] == "stage_done" and e["stage"] == "toy_question"]
+    assert {"stage", "shard", "rows", "drops", "seconds", "rows_in"} <= set(question[0])
+    assert sum(e["rows_in"] for e in question) == 7 and sum(e["rows"] for e in question) == 14
+    # the same numbers when every shard comes from the cache
+    run_build(recipe, quiet(shard_size=4, batch_size=3, fresh=True))
+    assert final_counts(reporters[1]) == first
+
+
+def test_progress_of_a_continued_build_counts_only_the_shards_left(tmp_path, reporters):
+    make_images(tmp_path / "images", 15)
+    recipe = write_recipe(tmp_path, two="true", max_error_rate=0.05)
+    original = build_stages.ToyAnswer.process
+    calls = {"n": 0}
+
+    def fails_after_the_first_shard(self, rows):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise RuntimeError("out of memory")
+        return original(self, rows)
+
+    build_stages.ToyAnswer.process = fails_after_the_first_shard
+    try:
+        with pytest.raises(PrefgenError, match="failed on"):
+            run_build(recipe, quiet(shard_size=5, batch_size=10))
+    finally:
+        build_stages.ToyAnswer.process = original
+    continued = run_build(recipe, quiet(shard_size=5, batch_size=10))
+    assert continued.manifest.rows == 30
+    assert final_counts(reporters[1]) == {"source": (10, 10, 10, 0), "toy_question": (10, 10, 20, 0),
+                                          "toy_answer": (20, 20, 20, 0), "toy_pairs": (20, 20, 20, 0)}
+
+
+# ---------------------------------------------------------------------------------------------------- plan
+
+
+@pytest.mark.parametrize("extensions", ["[png]", "[.png]", "[PNG]"])
+def test_plan_counts_the_images_the_build_reads(tmp_path, extensions):
+    from click.testing import CliRunner
+
+    from prefgen.cli import cli
+
+    make_images(tmp_path / "images", 2)
+    Image.new("RGB", (4, 4)).save(tmp_path / "images" / ".hidden.png")  # an image, but a dot-file: skipped
+    (tmp_path / "images" / "notes.txt").write_text("not an image")
+    recipe = write_recipe(tmp_path)
+    recipe.write_text(recipe.read_text().replace("  path: images\n", f"  path: images\n  extensions: {extensions}\n"))
+    plan = CliRunner().invoke(cli, ["build", str(recipe), "--plan"])
+    assert plan.exit_code == 0, plan.output
+    assert f"image folder {tmp_path / 'images'}: 2 image file(s)" in plan.output
+    manifest = run_build(recipe, quiet()).manifest
+    assert manifest.stats["source_items"] == 2 and manifest.rows == 2 and manifest.drops == {}
+
+
+def test_plan_counts_the_manifest_lines_the_build_reads(tmp_path):
+    from prefgen.engine.plan import make_plan
+
+    make_images(tmp_path / "images", 2)
+    lines = ['{"image": "images/img-000.png"}', "", "{not json", '{"image": "images/img-001.png"}']
+    (tmp_path / "list.jsonl").write_text("\n".join(lines) + "\n")
+    recipe = write_recipe(tmp_path)
+    recipe.write_text(recipe.read_text().replace("  type: image_folder\n  path: images\n",
+                                                 "  type: manifest\n  path: list.jsonl\n"))
+    assert f"manifest {tmp_path / 'list.jsonl'}: 3 row(s)" in make_plan(recipe).render()
+    manifest = run_build(recipe, quiet()).manifest
+    assert manifest.stats["source_items"] == 3 and manifest.rows == 2 and manifest.drops == {"bad_manifest_line": 1}

@@ -53,7 +53,6 @@ class CacheEntry:
     rows: int
     drops: int
     bytes: int
-    created: float
 
 
 class StageCache:
@@ -102,7 +101,7 @@ class StageCache:
             data_path = meta_path.with_suffix(".parquet")
             size = meta_path.stat().st_size + (data_path.stat().st_size if data_path.exists() else 0)
             found.append(CacheEntry(meta_path.stem, meta["stage"], meta["shard"], meta["rows"], len(meta["drops"]),
-                                    size, meta["created"]))
+                                    size))
         return found
 
     def prune(self, keep: Iterable[str] = ()) -> tuple[int, int]:

@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prefgen.core.config import resolve_path
+from prefgen.core.errors import PrefgenError, StoreError
 from prefgen.recipe import Recipe, load_recipe
 
 
@@ -42,40 +44,36 @@ def make_plan(recipe_path: Path, overrides: tuple[str, ...] = ()) -> Plan:
     return plan
 
 
-def resolve(base: Path, path: str) -> Path:
-    """Recipe paths are relative to the recipe file."""
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else Path(os.path.normpath(base / p))
+def _shown(path: str, base: Path) -> Path:
+    """A recipe path as the build resolves it, written without ``..`` for reading (``recipes/../out`` is ``out``)."""
+    return Path(os.path.normpath(resolve_path(path, base)))
 
 
 def _describe_source(recipe: Recipe, base: Path) -> list[str]:
     source, limit = recipe.source, recipe.limits.max_images
     if source.type == "image_folder":
-        folder = resolve(base, source.path)
-        if not folder.is_dir():
-            return [f"image folder {folder}: MISSING"]
-        suffixes = {e.lower() for e in source.extensions}
-        pattern = "**/*" if source.recursive else "*"
-        found = sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in suffixes)
-        lines = [f"image folder {folder}: {len(found)} image file(s)"]
+        lines = [_counted(f"image folder {_shown(source.path, base)}", "image file(s)", recipe, base)]
     elif source.type == "manifest":
-        path = resolve(base, source.path)
-        lines = [f"manifest {path}: " + (f"{_count_rows(path)} row(s)" if path.is_file() else "MISSING")]
-    else:
-        where = resolve(base, source.path) if source.path else f"{source.id}@{source.revision}"
-        lines = [f"dataset {where}, split {source.split}, image column {source.image_column!r}"]
+        lines = [_counted(f"manifest {_shown(source.path, base)}", "row(s)", recipe, base)]
+    else:  # opening a dataset may download it or convert it to arrow: the plan only says where it is
+        where = _shown(source.path, base) if source.path else f"{source.id}@{source.revision}"
+        missing = " (MISSING)" if source.path and not where.exists() else ""
+        lines = [f"dataset {where}{missing}, split {source.split}, image column {source.image_column!r}"]
     if limit:
         lines.append(f"limit {limit} image(s), {recipe.limits.sampling} (seed {recipe.seed})")
     return lines
 
 
-def _count_rows(path: Path) -> int:
-    if path.suffix == ".jsonl":
-        with open(path, "rb") as fh:
-            return sum(1 for line in fh if line.strip())
-    import pyarrow.parquet as pq
+def _counted(what: str, unit: str, recipe: Recipe, base: Path) -> str:
+    """The number of items the build's own listing finds, so that the plan and the build cannot disagree."""
+    from prefgen.engine import sources
 
-    return pq.read_metadata(path).num_rows
+    if not resolve_path(recipe.source.path, base).exists():
+        return f"{what}: MISSING"
+    try:
+        return f"{what}: {sources.count_items(recipe.source, base)} {unit}"
+    except PrefgenError as exc:
+        return f"{what}: ERROR ({exc})"
 
 
 def _describe_models(recipe: Recipe, base: Path) -> list[str]:
@@ -83,7 +81,7 @@ def _describe_models(recipe: Recipe, base: Path) -> list[str]:
     vlm, clip = recipe.models.vlm, recipe.models.clip
     if vlm:
         if vlm.path:
-            folder = resolve(base, vlm.path)
+            folder = _shown(vlm.path, base)
             state = "found" if (folder / "config.json").is_file() else "MISSING"
             lines.append(f"vlm  {folder} ({state}), dtype {vlm.dtype}, device {vlm.device}")
         else:
@@ -91,8 +89,8 @@ def _describe_models(recipe: Recipe, base: Path) -> list[str]:
                          f"dtype {vlm.dtype}, device {vlm.device}")
     if clip:
         if clip.path:
-            state = "found" if resolve(base, clip.path).exists() else "MISSING"
-            lines.append(f"clip {clip.model} from {resolve(base, clip.path)} ({state})")
+            folder = _shown(clip.path, base)
+            lines.append(f"clip {clip.model} from {folder} ({'found' if folder.exists() else 'MISSING'})")
         else:
             lines.append(f"clip {clip.model} pretrained {clip.pretrained!r}")
     return lines
@@ -106,10 +104,9 @@ def _hub_cache_state(repo_id: str, revision: str | None) -> str:
 
 
 def _describe_output(recipe: Recipe, base: Path) -> list[str]:
-    from prefgen.core.errors import StoreError
     from prefgen.store import Store
 
-    root = resolve(base, recipe.output.store)
+    root = _shown(recipe.output.store, base)
     try:
         store = Store(root)
         version = recipe.output.version or store.next_version_name()

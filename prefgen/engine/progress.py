@@ -1,31 +1,56 @@
-"""What a build shows while it runs: a progress bar per stage (rows, rows/s, ETA) and, on request, a JSON-lines log
-of events (one object per line: build, shard and stage events with counts and timings)."""
+"""What a build shows while it runs: a progress bar per stage and, on request, a JSON-lines log of events (one
+object per line: build, shard and stage events with counts and timings).
+
+Each bar counts the rows that went *into* its stage against the rows expected to go in, and shows apart what came
+out: a stage may emit several rows per input row (one image, several questions) or drop some, so rows out are not
+progress. The source's bar counts images against the images this run reads. A stage's total is only known once the
+last shard reaches it: until then it is the rows handed to the stage so far plus, for the shards still to come, as
+many rows per source image as arrived so far. Totals therefore never fall below what is done, and end equal to it.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+#: The label of the source's bar; every other bar is a stage's.
+SOURCE = "source"
+
+
+@dataclass
+class StageCount:
+    """One bar's numbers."""
+
+    total: int  # input rows expected: exact for the source, estimated for a stage until its last shard
+    done: int = 0  # input rows consumed
+    handed: int = 0  # input rows handed to the stage so far (consumed or about to be)
+    out: int = 0  # rows the consumed ones became
+    dropped: int = 0  # consumed rows dropped
+
 
 class Reporter:
+    """Bars on stderr unless ``quiet``; the numbers behind them are kept in ``counts`` either way."""
+
     def __init__(self, quiet: bool = False, log_json: Path | None = None):
         self._log = open(log_json, "a", encoding="utf-8") if log_json else None
         self._progress = None
         self._tasks: dict[str, Any] = {}
+        self.counts: dict[str, StageCount] = {}
         if not quiet:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._progress = Progress(
                 TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]:>9}"), TimeRemainingColumn(),
+                TextColumn("{task.fields[flow]:<24}"), TextColumn("{task.fields[rate]:>9}"), TimeRemainingColumn(),
                 console=Console(file=sys.stderr), transient=False,
             )
 
-    def __enter__(self) -> "Reporter":
+    def __enter__(self) -> Reporter:
         if self._progress is not None:
             self._progress.start()
         return self
@@ -41,26 +66,44 @@ class Reporter:
             self._log.write(json.dumps({"event": kind, "time": round(time.time(), 3), **fields}, default=str) + "\n")
             self._log.flush()
 
-    def stages(self, labels: list[str], expected_rows: int) -> None:
-        """One bar per stage; totals start at the expected source rows and follow the rows that really arrive."""
-        if self._progress is None:
-            return
-        for label in labels:
-            self._tasks[label] = self._progress.add_task(label, total=expected_rows, rate="")
+    def stages(self, labels: list[str], items: int) -> None:
+        """A bar for the source, which reads ``items`` images in this run, and one per stage label. Before any
+        shard reaches a stage, its total assumes one row per image."""
+        self.counts = {label: StageCount(total=items) for label in [SOURCE, *labels]}
+        if self._progress is not None:
+            for label in self.counts:
+                self._tasks[label] = self._progress.add_task(label, total=items, rate="", flow="")
 
-    def advance(self, label: str, rows: int, seconds: float) -> None:
-        if self._progress is None or label not in self._tasks:
-            return
-        task = self._tasks[label]
-        self._progress.advance(task, rows)
-        done = self._progress.tasks[task].completed
-        elapsed = self._progress.tasks[task].elapsed or seconds or 1e-9
-        self._progress.update(task, rate=f"{done / elapsed:,.1f} r/s")
+    def hand(self, label: str, rows: int) -> None:
+        """``rows`` input rows (a shard's) are handed to ``label``: the stage's total is re-estimated from them."""
+        count = self.counts[label]
+        count.handed += rows
+        if label != SOURCE:
+            count.total = count.handed + self._still_expected(count)
+        self._show(label)
 
-    def retotal(self, label: str, total: int) -> None:
-        if self._progress is not None and label in self._tasks:
-            self._progress.update(self._tasks[label], total=max(total, self._progress.tasks[self._tasks[label]].completed))
+    def advance(self, label: str, rows: int, out: int, dropped: int) -> None:
+        """``label`` consumed ``rows`` of the rows handed to it, which became ``out`` rows and ``dropped`` drops."""
+        count = self.counts[label]
+        count.done += rows
+        count.out += out
+        count.dropped += dropped
+        self._show(label)
 
     def message(self, text: str) -> None:
         if self._progress is not None:
             self._progress.console.print(text)
+
+    def _still_expected(self, count: StageCount) -> int:
+        """Rows the stage should still get: as many per image still to be read as it got per image read so far."""
+        source = self.counts[SOURCE]
+        left = source.total - source.done
+        return round(count.handed * left / source.done) if source.done else left
+
+    def _show(self, label: str) -> None:
+        if self._progress is None or label not in self._tasks:
+            return
+        count, task = self.counts[label], self._tasks[label]
+        elapsed = self._progress.tasks[task].elapsed or 1e-9
+        self._progress.update(task, total=count.total, completed=count.done, rate=f"{count.done / elapsed:,.1f} r/s",
+                              flow=f"→ {count.out:,} out, {count.dropped:,} dropped")

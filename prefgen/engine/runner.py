@@ -9,6 +9,7 @@ stage's results depend only on each row and its per-row seed, the published rows
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections import Counter
@@ -17,13 +18,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from prefgen.core.config import resolve_path
+from prefgen.core.errors import PrefgenError
 from prefgen.engine.cache import StageCache, digest, model_identity
 from prefgen.engine.code import code_fingerprint, code_hash
-from prefgen.engine.progress import Reporter
-from prefgen.core.errors import PrefgenError
+from prefgen.engine.models import RecipeModels
+from prefgen.engine.progress import SOURCE, Reporter
 from prefgen.manifest import Manifest, ModelRef
 from prefgen.recipe import Recipe, load_recipe
-from prefgen.engine.models import RecipeModels
 from prefgen.stages.base import Drop, Row, Stage, StageParams
 
 MIN_ROWS_FOR_ERROR_RATE = 20  # judge a stage's error rate only once it has seen this many rows
@@ -95,12 +97,12 @@ def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildRe
     source_fp = digest("source", recipe.source.model_dump(mode="json"), code_fingerprint([sources.__name__]))
 
     with Reporter(quiet=options.quiet, log_json=options.log_json) as reporter:
-        reporter.stages(["source", *[r.params.label for r in runs]], len(items))
         reporter.event("build_start", recipe=recipe.name, items=len(items), shards=len(shards))
         builder = _Builder(recipe, base, runs, source_fp, options, reporter)
         if options.preview:
             with tempfile.TemporaryDirectory(prefix="prefgen-preview-") as tmp:
                 builder.cache = StageCache(Path(tmp))
+                builder.show_stages(len(items))
                 rows = [row for k, shard in enumerate(shards) for row in builder.run_shard(k, shard)[0]]
             return BuildResult(None, rows=rows, drops=builder.drops, computed=builder.computed, cached=builder.cached)
         return builder.build_version(shards, items)
@@ -121,11 +123,11 @@ class _Builder:
     # ------------------------------------------------------------------------------------------------ versions
 
     def build_version(self, shards: list[list], items: list) -> BuildResult:
-        from prefgen.engine.plan import resolve
         from prefgen.store import Store
 
         recipe, options = self.recipe, self.options
-        store = Store.create(options.out or resolve(self.base, recipe.output.store))
+        # normalised so that messages name the store as `out/x`, not `recipes/../out/x`
+        store = Store.create(options.out or os.path.normpath(resolve_path(recipe.output.store, self.base)))
         self.cache = StageCache(store.root / ".prefgen" / "cache")
         meta = {"recipe": recipe.fingerprint(), "items": digest([(i.key, i.fingerprint) for i in items]),
                 "shard_size": options.shard_size, "round": options.round}
@@ -142,6 +144,7 @@ class _Builder:
             done = draft.shards()
             if done:
                 self.reporter.message(f"continuing draft {draft.version}: {len(done)} of {len(shards)} shard(s) done")
+            self.show_stages(sum(len(shard) for k, shard in enumerate(shards) if k not in done))
             for k, shard in enumerate(shards):
                 if k in done:
                     continue
@@ -196,44 +199,54 @@ class _Builder:
 
     # ------------------------------------------------------------------------------------------------ shards
 
+    def show_stages(self, items: int) -> None:
+        """Progress bars for a run that reads ``items`` source images (those of the shards not done yet)."""
+        self.reporter.stages([r.params.label for r in self.runs], items)
+
     def run_shard(self, index: int, items: list) -> tuple[list[Row], list[dict]]:
         """Run every stage over one shard; returns the final rows and the rejects (row_id, stage, reason, detail)."""
         fp = digest(self.source_fp, [(i.key, i.fingerprint) for i in items])
-        rows, drops = self._cached_or(fp, "source", index, lambda: self._read_source(items))
+        rows, drops = self._cached_or(fp, SOURCE, index, len(items), lambda: self._read_source(items))
         images = {row["image_id"]: row["image"] for row in rows}
-        rejects = [_reject(d, "source") for d in drops]
+        rejects = [_reject(d, SOURCE) for d in drops]
         for run in self.runs:
             fp = digest(fp, run.fingerprint)
-            rows, drops = self._cached_or(fp, run.params.label, index, lambda: self._run_stage(run, rows), images)
+            rows, drops = self._cached_or(fp, run.params.label, index, len(rows), lambda: self._run_stage(run, rows),
+                                          images)
             rejects += [_reject(d, run.params.label) for d in drops]
         return rows, rejects
 
-    def _cached_or(self, fp: str, label: str, shard: int, compute, images: dict | None = None):
+    def _cached_or(self, fp: str, label: str, shard: int, rows_in: int, compute, images: dict | None = None):
+        """The cached output of ``label`` for a shard's ``rows_in`` input rows, or ``compute()``'s, then cached.
+        ``compute`` reports its progress as it goes; a cache hit reports the whole shard at once."""
         self.used.append(fp)
+        self.reporter.hand(label, rows_in)
         hit = self.cache.get(fp)
         if hit is not None:
             rows, drops = hit
             if images is not None:  # stage entries are stored without the source image
                 rows = [{**row, "image": images[row["image_id"]]} for row in rows]
             self.cached[label] += 1
+            self.reporter.advance(label, rows_in, len(rows), len(drops))
         else:
             start = time.perf_counter()
             rows, drops = compute()
             stored = rows if images is None else [{k: v for k, v in r.items() if k != "image"} for r in rows]
             self.cache.put(fp, stored, drops, stage=label, shard=shard)
             self.computed[label] += 1
-            self.reporter.event("stage_done", stage=label, shard=shard, rows=len(rows), drops=len(drops),
-                                seconds=round(time.perf_counter() - start, 4))
+            self.reporter.event("stage_done", stage=label, shard=shard, rows_in=rows_in, rows=len(rows),
+                                drops=len(drops), seconds=round(time.perf_counter() - start, 4))
         for d in drops:
             self.drops[d.reason] += 1
-        self.reporter.advance(label, len(rows) + len(drops), 0)
         return rows, drops
 
     def _read_source(self, items: list) -> tuple[list[Row], list[Drop]]:
         from prefgen.engine import sources
 
         out = sources.load_rows(self.recipe.source, items, self.base)
-        return [r for r in out if not isinstance(r, Drop)], [d for d in out if isinstance(d, Drop)]
+        rows, drops = [r for r in out if not isinstance(r, Drop)], [d for d in out if isinstance(d, Drop)]
+        self.reporter.advance(SOURCE, len(items), len(rows), len(drops))
+        return rows, drops
 
     def _run_stage(self, run: _StageRun, rows: list[Row]) -> tuple[list[Row], list[Drop]]:
         if not run.ready:
@@ -244,10 +257,13 @@ class _Builder:
         for start in range(0, len(rows), size):
             batch = rows[start:start + size]
             began = time.perf_counter()
-            for item in self._process(run, batch):
-                (drops if isinstance(item, Drop) else kept).append(item)
+            out = self._process(run, batch)
             run.seconds += time.perf_counter() - began
             run.seen += len(batch)
+            dropped = [item for item in out if isinstance(item, Drop)]
+            kept += [item for item in out if not isinstance(item, Drop)]
+            drops += dropped
+            self.reporter.advance(run.params.label, len(batch), len(out) - len(dropped), len(dropped))
             self._check_error_rate(run)
         return kept, drops
 

@@ -14,9 +14,6 @@ from pydantic import Field, model_validator
 from prefgen.models.prompts import Prompt
 from prefgen.stages.base import Item, ModelStage, Row, StageParams, generate
 
-SHORT_ANSWER_SUFFIX = "\nLook at the image and answer the question using a single word or phrase."
-
-
 class AnswerParams(StageParams):
     """Answer questions with the VLM, greedy or sampled."""
 
