@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from prefgen import __version__
+from prefgen.output import print_columns
 
 
 class _Group(click.Group):
@@ -150,38 +151,6 @@ def build(recipe: Path, plan: bool, preview: int | None, limit: int | None, out:
         click.echo(result.push_summary)
 
 
-@cli.group()
-def cache() -> None:
-    """Inspect or clean the per-stage cache of a store."""
-
-
-@cache.command("ls")
-@click.argument("store", type=click.Path(path_type=Path))
-def cache_ls(store: Path) -> None:
-    """Cache entries by stage: shards, rows, size, and whether the last build of a recipe used them."""
-    from prefgen.engine.cache import summarize
-    from prefgen.store import Store
-
-    rows = summarize(Store(store).root / ".prefgen" / "cache")
-    if not rows:
-        click.echo(f"{store}: the cache is empty")
-        return
-    _print_columns(("stage", "entries", "rows", "size", "in use"), rows)
-
-
-@cache.command("prune")
-@click.argument("store", type=click.Path(path_type=Path))
-@click.option("--all", "everything", is_flag=True, help="Remove every entry, not only those no last build used.")
-def cache_prune(store: Path, everything: bool) -> None:
-    """Remove cache entries that the last build of each recipe did not use (or all of them)."""
-    from prefgen.engine.cache import StageCache, in_use
-    from prefgen.store import Store
-
-    root = Store(store).root / ".prefgen" / "cache"
-    removed, freed = StageCache(root).prune(() if everything else in_use(root))
-    click.echo(f"removed {removed} entries ({freed / 1e6:.1f} MB)")
-
-
 # ---------------------------------------------------------------------------------------------------- stores
 
 
@@ -197,7 +166,7 @@ def versions(store: Path) -> None:
         return
     rows = [(m.version, str(m.rows), m.parent or "-", f"{m.created_at:%Y-%m-%d %H:%M:%S}", m.origin, m.message)
             for m in manifests]
-    _print_columns(("version", "rows", "parent", "created (UTC)", "origin", "message"), rows)
+    print_columns(("version", "rows", "parent", "created (UTC)", "origin", "message"), rows)
 
 
 @cli.command()
@@ -270,6 +239,19 @@ def export(ref: str, fmt: str, out: Path) -> None:
     store, version = parse_ref(ref)
     result = export_version(store, version, fmt, out)
     click.echo(f"exported {result.rows} rows of {result.version} as {fmt} to {out}")
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, required=True, metavar="STORE[@VERSION] | RUNS_DIR...")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.html"),
+              show_default=True, help="HTML file to write (self-contained: it opens offline, fetches nothing).")
+@click.option("--compare", nargs=2, metavar="V1 V2", help="Compare two versions of the store.")
+def report(targets: tuple[str, ...], out: Path, compare: tuple[str, str] | None) -> None:
+    """HTML report of a version (summary, score histograms, a gallery of pairs), of two versions (--compare), or
+    of `prefgen train --rounds` folders (metrics per round, several runs overlaid, lineage)."""
+    from prefgen.report import write_report
+
+    click.echo(write_report(list(targets), out, compare=compare).summary())
 
 
 # ---------------------------------------------------------------------------------------------------- the Hub
@@ -352,7 +334,7 @@ def train(data: str | None, model: str, out: Path, config_path: Path | None, rou
         judge = pair_judge(truth) if truth else None
     run_rounds(recipe, Path(model), out, rounds, config, evaluate=evaluate, quiet=quiet, overrides=overrides,
                judge_pairs=judge, on_round=lambda r, stage: click.echo(f"round {r}: {stage}", err=True))
-    _print_columns(*rounds_table(out))
+    print_columns(*rounds_table(out))
 
 
 @cli.command("rounds")
@@ -362,22 +344,18 @@ def rounds_cmd(folder: Path, every_metric: bool) -> None:
     """The rounds of `prefgen train --rounds`: data version, pairs, loss, reward accuracy and eval metrics."""
     from prefgen.train.rounds import rounds_table
 
-    _print_columns(*rounds_table(folder, every_metric))
+    print_columns(*rounds_table(folder, every_metric))
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
 
 
-def _print_columns(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        click.echo("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip())
-
-
 def _register_groups() -> None:
-    from prefgen.models.cli import models  # these import click and small tables, nothing heavy
+    from prefgen.engine.cache_cli import cache  # these import click and small tables, nothing heavy
+    from prefgen.models.cli import models
     from prefgen.shapes.cli import eval_command, shapes
 
+    cli.add_command(cache)
     cli.add_command(models)
     cli.add_command(shapes)
     cli.add_command(eval_command)

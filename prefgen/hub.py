@@ -1,9 +1,10 @@
 """Push a store to a Hugging Face dataset repo, and pull one back as a store.
 
 A store folder already has the Hub's layout (``README.md`` with YAML configs, ``data/<version>/*.parquet``,
-``versions/<version>.json``), so a push is one commit of those files plus one git tag per version: consumers pin a
-version with ``load_dataset(repo, revision="v2")`` or ``hf://datasets/<repo>@v2/...``. ``.prefgen/`` (lock, drafts)
-never leaves the machine. The token is whatever huggingface_hub finds itself (``HF_TOKEN``, ``hf auth login``):
+``versions/<version>.json``), so a push is one commit of those files (and of the card's score histogram,
+``images/<version>-scores.png``) plus one git tag per version: consumers pin a version with
+``load_dataset(repo, revision="v2")`` or ``hf://datasets/<repo>@v2/...``. ``.prefgen/`` (lock, drafts) never leaves
+the machine. The token is whatever huggingface_hub finds itself (``HF_TOKEN``, ``hf auth login``):
 prefgen never reads, passes or prints it.
 """
 
@@ -19,13 +20,13 @@ from typing import Iterator
 
 from huggingface_hub import CommitOperationAdd, HfApi
 
-from prefgen.card import render_card
+from prefgen.card import SCORE_COLUMNS, read_score_columns, render_card, score_histogram_png
 from prefgen.core.errors import PrefgenError, StoreError
 from prefgen.manifest import Manifest
 from prefgen.store import Store
 
 REPO_TYPE = "dataset"
-PULL_PATTERNS = ["README.md", "data/**", "versions/**", "rejects/**"]
+PULL_PATTERNS = ["README.md", "data/**", "versions/**", "rejects/**"]  # images/ (card figures) stay on the Hub
 _LOGIN_HINT = "set HF_TOKEN or run `hf auth login`"
 
 
@@ -106,8 +107,14 @@ def pull(repo: str, dest: Path, *, revision: str | None = None, api: HfApi | Non
 
 
 def _operations(store: Store, repo: str, included: list[Manifest]) -> list[CommitOperationAdd]:
-    card = render_card(repo, included).encode("utf-8")
+    latest = included[-1]
+    scores = read_score_columns(store.data_files(latest.version), [c for c in SCORE_COLUMNS if c in latest.columns])
+    figure = f"images/{latest.version}-scores.png" if any(scores.values()) else None
+    card = render_card(repo, included, scores=scores, figure=figure).encode("utf-8")
     ops = [CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card)]
+    if figure:  # the card's score histogram, beside the data (the Hub page shows it)
+        title = f"{repo} {latest.version}: {latest.rows} pairs"
+        ops.append(CommitOperationAdd(path_in_repo=figure, path_or_fileobj=score_histogram_png(scores, title)))
     for m in included:
         ops.append(CommitOperationAdd(f"versions/{m.version}.json", store.root / "versions" / f"{m.version}.json"))
         ops += [CommitOperationAdd(f"data/{m.version}/{f.name}", f) for f in store.data_files(m.version)]

@@ -11,6 +11,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
+import click
+
 CELL_CHARS = 80  # longer text is cut in terminal tables; use csv/json for whole values
 
 
@@ -29,6 +31,13 @@ def write_rows(columns: Sequence[str], rows: Sequence[tuple], fmt: str, output: 
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
+
+
+def print_columns(header: Sequence[str], rows: Sequence[Sequence]) -> None:
+    """Plain aligned columns on stdout, for small listings (versions, cache entries, rounds)."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
 def render_table(columns: Sequence[str], rows: Sequence[tuple]) -> str:

@@ -222,7 +222,7 @@ def test_first_push_is_one_commit_of_card_manifests_and_data_then_a_tag(store_v1
     repo = hub.repos["u/d"]
     assert hub.names().count("create_commit") == 1
     commit = repo.commits[-1]
-    expected = ["README.md", "versions/v1.json", "rejects/v1.parquet"] + [
+    expected = ["README.md", "images/v1-scores.png", "versions/v1.json", "rejects/v1.parquet"] + [
         f"data/v1/{f.name}" for f in store_v1.data_files("v1")]
     assert commit["added"] == sorted(expected)
     assert not any(p.startswith(".prefgen") for p in commit["files"])
@@ -287,7 +287,7 @@ def test_push_of_an_older_version_holds_only_that_version(store, hub):
 
     commit = hub.repos["u/d"].commits[-1]
     assert not any(p.startswith(("data/v2", "versions/v2", "rejects/v2")) for p in commit["files"])
-    assert {p.split("/")[0] for p in commit["added"]} == {"README.md", "versions", "data", "rejects"}
+    assert {p.split("/")[0] for p in commit["added"]} == {"README.md", "images", "versions", "data", "rejects"}
     assert card_configs(commit["files"]["README.md"]) == {"default": ["data/v1/*.parquet"],
                                                           "v1": ["data/v1/*.parquet"]}
     assert result.tagged == ["v1"] and hub.repos["u/d"].tags == {"v1": commit["oid"]}

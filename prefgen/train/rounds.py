@@ -86,24 +86,25 @@ def rounds_table(out: Path, every_metric: bool = False) -> tuple[list[str], list
             entries.append((int(folder.parent.name.split("-")[1]), lineage))
     if not entries:
         raise PrefgenError(f"{out} holds no finished round")
-    metric_names = sorted({k for _, lin in entries for k, v in _flat(lin.get("eval", {})).items()})
+    metric_names = sorted({k for _, lin in entries for k, v in flatten_metrics(lin.get("eval", {})).items()})
     if not every_metric and any(name in KEY_METRICS for name in metric_names):
         metric_names = [name for name in KEY_METRICS if name in metric_names]
     header = ["round", "data", "pairs", "loss", "reward acc", *metric_names]
     rows = []
     for r, lineage in entries:
-        data, metrics, evals = lineage.get("data", {}), lineage.get("metrics", {}), _flat(lineage.get("eval", {}))
+        data, metrics, evals = lineage.get("data", {}), lineage.get("metrics", {}), flatten_metrics(lineage.get("eval", {}))
         rows.append([str(r), data.get("version", "-") if r else "base", _fmt(data.get("rows")),
                      _fmt(metrics.get("train_loss")), _fmt(metrics.get("rewards/accuracies")),
                      *[_fmt(evals.get(name)) for name in metric_names]])
     return header, rows
 
 
-def _flat(values: dict, prefix: str = "") -> dict[str, Any]:
+def flatten_metrics(values: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested metrics as one level of dotted names (``pope.random.f1``), numbers only."""
     flat = {}
     for key, value in values.items():
         if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
+            flat.update(flatten_metrics(value, f"{prefix}{key}."))
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             flat[f"{prefix}{key}"] = value
     return flat
