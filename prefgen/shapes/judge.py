@@ -8,9 +8,10 @@ Questions the world can answer are judged by **correctness** against the scene, 
 - ``count``: "how many objects are there?" -> the number; "how many circles are there?" / "how many red objects
   are there?" -> the number of those
 
-A world question the scene does not settle (the colour of a shape shown in two colours, or of an absent one) has no
-single right answer: its pairs are judged like descriptions and reported apart (``colour_unsettled``). Descriptions ("Describe the image.") and any other
-prompt are judged by hallucinated objects, then by objects named right (recall).
+A world question the scene does not settle (the colour of a shape shown in two colours, or of an absent one) has
+no single right answer: its pairs are judged like descriptions and reported apart (``colour_unsettled``).
+Descriptions ("Describe the image.") and any other prompt are judged by hallucinated objects, then by objects named
+right (recall).
 
 A pair of answers to a world question is *better* when the chosen answer is right and the rejected wrong, *worse*
 the other way round and a *tie* when both are right or both wrong: an answer of "two." to a colour question is
