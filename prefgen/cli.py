@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from prefgen import __version__
-from prefgen.output import print_columns
+from prefgen.output import print_columns, write_rows
 
 
 class _Group(click.Group):
@@ -203,7 +203,6 @@ def query(store: Path, sql: str, fmt: str, output: Path | None, images: bool) ->
 
         pq.write_table(run_query(Store(store), sql, images=images), output)
         return
-    from prefgen.output import write_rows
     from prefgen.query import fetch_rows
 
     columns, rows = fetch_rows(Store(store), sql, images=images)
@@ -338,13 +337,20 @@ def train(data: str | None, model: str, out: Path, config_path: Path | None, rou
 
 
 @cli.command("rounds")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folders", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--all", "every_metric", is_flag=True, help="Every recorded metric, not only the key ones.")
-def rounds_cmd(folder: Path, every_metric: bool) -> None:
-    """The rounds of `prefgen train --rounds`: data version, pairs, loss, reward accuracy and eval metrics."""
-    from prefgen.train.rounds import rounds_table
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+def rounds_cmd(folders: tuple[Path, ...], every_metric: bool, fmt: str, output: Path | None) -> None:
+    """The rounds of `prefgen train --rounds` runs: data version, pairs, loss, reward accuracy and eval metrics;
+    several folders side by side (one row per run and round)."""
+    from prefgen.train.rounds import format_metric, rounds_records
 
-    print_columns(*rounds_table(folder, every_metric))
+    header, rows = rounds_records(list(folders), every_metric)
+    if fmt == "table" and output is None:
+        print_columns(header, [[format_metric(value) for value in row] for row in rows])
+    else:
+        write_rows(header, rows, fmt, output)
 
 
 # ---------------------------------------------------------------------------------------------------- helpers

@@ -71,9 +71,34 @@ KEY_METRICS = ("chair.chair_s", "chair.chair_i", "chair.recall", "pope.random.f1
 
 
 def rounds_table(out: Path, every_metric: bool = False) -> tuple[list[str], list[list[str]]]:
-    """Header and rows for `prefgen rounds DIR`: round, data version, pairs, loss, reward accuracy, eval metrics
-    (``KEY_METRICS`` where the evaluation has any of them, else all; ``every_metric``: all)."""
-    out = Path(out)
+    """Header and rows of text for `prefgen rounds DIR` as a terminal table (see ``rounds_records``)."""
+    header, rows = rounds_records([out], every_metric)
+    return header, [[format_metric(value) for value in row] for row in rows]
+
+
+def rounds_records(folders: list[Path], every_metric: bool = False) -> tuple[list[str], list[list]]:
+    """Header and rows for `prefgen rounds DIR [DIR ...]`, one row per run and round: the run (with several
+    folders), round, data version, pairs, loss, reward accuracy, then the evaluation metrics (``KEY_METRICS`` where
+    any run has any of them, else all; ``every_metric``: all). Values are numbers, or None where not measured."""
+    runs = [(Path(folder), _round_entries(Path(folder))) for folder in folders]
+    names = sorted({k for _, entries in runs for _, lin in entries for k in flatten_metrics(lin.get("eval", {}))})
+    if not every_metric and any(name in KEY_METRICS for name in names):
+        names = [name for name in KEY_METRICS if name in names]
+    several = len(runs) > 1
+    header = [*(["run"] if several else []), "round", "data", "pairs", "loss", "reward acc", *names]
+    rows = []
+    for folder, entries in runs:
+        for r, lineage in entries:
+            data, metrics, evals = lineage.get("data", {}), lineage.get("metrics", {}), \
+                flatten_metrics(lineage.get("eval", {}))
+            rows.append([*([str(folder)] if several else []), r, data.get("version", "-") if r else "base",
+                         data.get("rows"), metrics.get("train_loss"), metrics.get("rewards/accuracies"),
+                         *[evals.get(name) for name in names]])
+    return header, rows
+
+
+def _round_entries(out: Path) -> list[tuple[int, dict]]:
+    """(round, lineage) of every finished round of a rounds folder, the base model's evaluation as round 0."""
     if not out.is_dir():
         raise PrefgenError(f"{out} is not a rounds folder")
     entries = []
@@ -86,17 +111,7 @@ def rounds_table(out: Path, every_metric: bool = False) -> tuple[list[str], list
             entries.append((int(folder.parent.name.split("-")[1]), lineage))
     if not entries:
         raise PrefgenError(f"{out} holds no finished round")
-    metric_names = sorted({k for _, lin in entries for k, v in flatten_metrics(lin.get("eval", {})).items()})
-    if not every_metric and any(name in KEY_METRICS for name in metric_names):
-        metric_names = [name for name in KEY_METRICS if name in metric_names]
-    header = ["round", "data", "pairs", "loss", "reward acc", *metric_names]
-    rows = []
-    for r, lineage in entries:
-        data, metrics, evals = lineage.get("data", {}), lineage.get("metrics", {}), flatten_metrics(lineage.get("eval", {}))
-        rows.append([str(r), data.get("version", "-") if r else "base", _fmt(data.get("rows")),
-                     _fmt(metrics.get("train_loss")), _fmt(metrics.get("rewards/accuracies")),
-                     *[_fmt(evals.get(name)) for name in metric_names]])
-    return header, rows
+    return entries
 
 
 def flatten_metrics(values: dict, prefix: str = "") -> dict[str, Any]:
@@ -110,7 +125,7 @@ def flatten_metrics(values: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _fmt(value) -> str:
+def format_metric(value) -> str:
     if value is None:
         return "-"
     return f"{value:.4g}" if isinstance(value, float) else str(value)

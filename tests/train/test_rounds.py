@@ -164,3 +164,39 @@ def test_shapes_round_end_to_end_with_the_real_evaluation_and_pair_judge(tmp_pat
     assert "pope.adversarial.f1" in result.output and "chair.captions" not in result.output  # the key columns
     every = CliRunner().invoke(cli, ["rounds", str(tmp_path / "loop"), "--all"])
     assert every.exit_code == 0 and "chair.captions" in every.output and "pope.random.yes_ratio" in every.output
+
+
+def fake_run(folder: Path, chair_s: list[float], accuracy: list[float | None]) -> Path:
+    """A rounds folder as `train --rounds` leaves it: round-0.json and a lineage per finished round."""
+    from prefgen.train.run import LINEAGE
+
+    folder.mkdir(parents=True)
+    (folder / "round-0.json").write_text(json.dumps({"eval": {"chair": {"chair_s": chair_s[0]}}}))
+    for r in range(1, len(chair_s)):
+        model = folder / f"round-{r}" / "model"
+        model.mkdir(parents=True)
+        evals = {"chair": {"chair_s": chair_s[r]}, **({"pairs": {"accuracy": accuracy[r]}} if accuracy[r] else {})}
+        (model / LINEAGE).write_text(json.dumps({"data": {"version": f"r{r}", "rows": 10 * r},
+                                                 "metrics": {"train_loss": 0.5, "rewards/accuracies": 0.75},
+                                                 "eval": evals}))
+    return folder
+
+
+def test_rounds_of_several_runs_side_by_side_as_table_json_and_csv(tmp_path):
+    csr = fake_run(tmp_path / "csr", [0.4, 0.3, 0.2], [None, 0.8, 0.7])
+    oracle = fake_run(tmp_path / "oracle", [0.4, 0.25], [None, 0.9])
+    result = CliRunner().invoke(cli, ["rounds", str(csr), str(oracle), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [(row["run"], row["round"]) for row in rows] == [(str(csr), 0), (str(csr), 1), (str(csr), 2),
+                                                            (str(oracle), 0), (str(oracle), 1)]
+    assert [row["chair.chair_s"] for row in rows] == [0.4, 0.3, 0.2, 0.4, 0.25]
+    assert rows[0]["pairs.accuracy"] is None and rows[4]["pairs.accuracy"] == 0.9 and rows[2]["pairs"] == 20
+    out = tmp_path / "rounds.csv"
+    assert CliRunner().invoke(cli, ["rounds", str(csr), str(oracle), "--format", "csv", "-o", str(out)]).exit_code == 0
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("run,round,data,pairs,loss,reward acc,chair.chair_s") and len(lines) == 6
+    table = CliRunner().invoke(cli, ["rounds", str(csr)])
+    assert table.exit_code == 0 and "run" not in table.output.split()[:1] and "0.2" in table.output
+    missing = CliRunner().invoke(cli, ["rounds", str(csr), str(tmp_path / "nothing")])
+    assert missing.exit_code == 1 and "is not a rounds folder" in missing.output
