@@ -42,3 +42,22 @@ def tiny(family: str | None, clip: bool, out: Path, seed: int, force: bool) -> N
         folder = out / name if family == "all" else out
         build_tiny_vlm(name, folder, seed=seed)
         click.echo(f"tiny {name} VLM -> {folder}  (recipe: models.vlm = {{path: {folder}}})")
+
+
+@models.command()
+@click.argument("model")
+@click.option("--revision", help="Commit sha or tag of a Hub model (looked up in the local cache only).")
+def check(model: str, revision: str | None) -> None:
+    """Say whether prefgen supports MODEL (a local folder or a Hub id in the local cache), without loading weights.
+
+    Reads the config, processor and chat template only, and prints the family, how images become tokens, the
+    cache type and whether prefix reuse applies, the LoRA targets and the recipe entry, then one line per problem.
+    Exits with 1 when the model is not supported.
+    """
+    from prefgen.models.check import check_model
+
+    report = check_model(model, revision)
+    for line in report.lines():
+        click.echo(line)
+    if not report.supported:
+        raise SystemExit(1)

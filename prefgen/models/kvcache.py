@@ -9,6 +9,11 @@ Positions are kept explicitly, one next position per row, because rows are left-
 the middle, and because Qwen2-VL / Qwen2.5-VL use 3-D multimodal rotary positions that only the prefill can compute
 (``model._prepare_position_ids_for_generation`` is the model's own recipe, the one ``generate`` uses). After the
 prefill every family's positions simply advance by one per real token, which is what ``generate`` does as well.
+
+Padding in the middle is harmless for full attention (it is masked), but not for every cache: a sliding-window layer
+counts cache slots, padding included, so a gap can push real tokens out of its window; a linear-attention
+(recurrent) layer runs its state through the gap. ``reuse_limit`` says how long a row may grow before reuse
+stops being exact; past it, ``prefill_continued`` encodes prompt and continuation together, without a gap.
 """
 
 from __future__ import annotations
@@ -100,6 +105,77 @@ def step(model, state: CacheRows, tokens: torch.Tensor) -> CacheRows:
     return CacheRows(output.past_key_values, mask, state.next_positions + 1, output.logits[:, -1].float())
 
 
+def reuse_limit(cache) -> int | None:
+    """How many cache slots (prompt, padding, continuation and generated tokens) a row may span while extending it
+    with padding in the middle stays exact: None when unlimited (only plain full-attention layers), the smallest
+    sliding window when some layers slide, 0 when the cache has layers a gap would corrupt (linear attention,
+    unknown kinds)."""
+    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
+
+    limit = None
+    for layer in getattr(cache, "layers", None) or [None]:
+        if type(layer) is DynamicLayer:
+            continue
+        if type(layer) is DynamicSlidingWindowLayer:
+            window = int(layer.sliding_window)
+            limit = window if limit is None else min(limit, window)
+            continue
+        return 0
+    return limit
+
+
+def cache_kind(cache) -> str:
+    """``DynamicCache`` with its layer kinds, e.g. ``DynamicCache[DynamicLayer, DynamicSlidingWindowLayer]``."""
+    kinds = dict.fromkeys(type(layer).__name__ for layer in getattr(cache, "layers", None) or [])
+    return f"{type(cache).__name__}[{', '.join(kinds)}]"
+
+
+
+
+def prefill_continued(model, inputs: dict, token_lists: list[list[int]], pad_id: int,
+                      keep_all_logits: bool = False) -> tuple[CacheRows, torch.Tensor | None, torch.Tensor]:
+    """Encode prompts (processor outputs) and each row's continuation tokens in one forward pass, no gap between
+    them: the path for caches that cannot be extended across padding. Every per-token input of the processor
+    (``input_ids``, ``attention_mask``, ``token_type_ids``, ``mm_token_type_ids``, ...) is continued (ids with the
+    tokens, the mask with ones, the rest with zeros: text) and the rows are left-padded again.
+
+    Returns the rows, with ``keep_all_logits`` the logits of the continuation positions (right-aligned, like
+    ``extend``), and each row's logits before its continuation (what predicts its first token)."""
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    device = ids.device
+    keys = [key for key, value in inputs.items() if torch.is_tensor(value) and value.shape == ids.shape]
+    rows = []
+    for row, tokens in enumerate(token_lists):
+        real = mask[row].bool()
+        extra = torch.tensor(tokens, dtype=torch.long, device=device)
+        rows.append({key: torch.cat([inputs[key][row][real], _continuation(key, extra, inputs[key].dtype)])
+                     for key in keys})
+    width = max(len(row["input_ids"]) for row in rows)
+    merged = dict(inputs)
+    for key in keys:
+        fill = pad_id if key == "input_ids" else 0
+        merged[key] = torch.stack([torch.cat([torch.full((width - len(row[key]),), fill, dtype=row[key].dtype,
+                                                         device=device), row[key]]) for row in rows])
+    longest = max(len(tokens) for tokens in token_lists)
+    positions = model._prepare_position_ids_for_generation(merged["input_ids"], dict(merged))
+    from transformers import DynamicCache
+
+    output = model(**merged, position_ids=positions, past_key_values=DynamicCache(config=model.config),
+                   use_cache=True, logits_to_keep=longest + 1)
+    logits = output.logits.float()
+    lengths = torch.tensor([len(tokens) for tokens in token_lists], device=device)
+    first = logits[torch.arange(len(token_lists), device=device), -1 - lengths]
+    state = CacheRows(output.past_key_values, merged["attention_mask"], positions[..., -1:] + 1, logits[:, -1])
+    return state, (logits[:, 1:] if keep_all_logits and longest else None), first
+
+
+def _continuation(key: str, tokens: torch.Tensor, dtype) -> torch.Tensor:
+    if key == "input_ids":
+        return tokens.to(dtype)
+    value = 1 if key == "attention_mask" else 0
+    return torch.full_like(tokens, value, dtype=dtype)
+
+
 def _batch_dim(positions: torch.Tensor) -> int:
     return positions.dim() - 2  # (rows, 1) or (axes, rows, 1)
 
@@ -109,16 +185,21 @@ def _per_row(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def _select_cache(cache, index: torch.Tensor):
-    """A new DynamicCache holding the given batch rows of ``cache`` (the original is left untouched)."""
-    from transformers import DynamicCache
-    from transformers.cache_utils import DynamicLayer
+    """A new cache holding the given batch rows of ``cache`` (the original is left untouched), whatever its layers
+    (full, sliding-window, linear attention): each layer is copied and gathered with its own ``reorder_cache``,
+    which replaces its tensors rather than writing into them."""
+    import copy
 
     layers = getattr(cache, "layers", None)
-    if layers is None or not all(type(layer) is DynamicLayer for layer in layers):
-        raise NotImplementedError(f"prefix reuse needs a plain DynamicCache; this model uses {type(cache).__name__} "
-                                  "with sliding-window or other special layers")
-    copy = DynamicCache()
-    for layer_index, layer in enumerate(layers):
-        if layer.is_initialized and layer.keys.numel():
-            copy.update(layer.keys.index_select(0, index), layer.values.index_select(0, index), layer_index)
-    return copy
+    if layers is None:
+        raise NotImplementedError(f"cannot copy rows of a {type(cache).__name__}: it has no per-layer storage")
+    chosen = copy.copy(cache)
+    chosen.layers = []
+    for layer in layers:
+        clone = copy.copy(layer)
+        for name, value in vars(layer).items():
+            if isinstance(value, dict):  # per-state tensors of linear-attention layers
+                setattr(clone, name, dict(value))
+        clone.reorder_cache(index)
+        chosen.layers.append(clone)
+    return chosen

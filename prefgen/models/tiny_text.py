@@ -39,7 +39,14 @@ FAMILY_SPECIALS = {
     "smolvlm": ("<|im_start|>", "<end_of_utterance>", "<fake_token_around_image>", "<image>", "<global-img>",
                 "<video>", *(f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7))),
 }
-FAMILY_SPECIALS["qwen2_5_vl"] = FAMILY_SPECIALS["qwen2_vl"]
+FAMILY_SPECIALS["qwen2_5_vl"] = FAMILY_SPECIALS["qwen3_vl"] = FAMILY_SPECIALS["qwen3_5"] = FAMILY_SPECIALS["qwen2_vl"]
+FAMILY_SPECIALS.update({
+    "gemma3": ("<bos>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>", "<end_of_image>",
+               "<image_soft_token>"),
+    "llava_onevision": ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"),
+    "internvl": ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>", "<video>"),
+    "mistral3": ("[INST]", "[/INST]", "[IMG]", "[IMG_BREAK]", "[IMG_END]"),
+})
 
 # (tokenizer style, bos, eos = end of turn, pad, add bos when encoding)
 FAMILY_TOKENS = {
@@ -48,6 +55,12 @@ FAMILY_TOKENS = {
     "qwen2_5_vl": ("bytelevel", None, "<|im_end|>", "<|endoftext|>", False),
     "idefics3": ("bytelevel", "<|begin_of_text|>", "<end_of_utterance>", "<pad>", True),
     "smolvlm": ("bytelevel", None, "<end_of_utterance>", "<pad>", False),
+    "qwen3_vl": ("bytelevel", None, "<|im_end|>", "<|endoftext|>", False),
+    "qwen3_5": ("bytelevel", None, "<|im_end|>", "<|endoftext|>", False),
+    "gemma3": ("metaspace", "<bos>", "<end_of_turn>", "<pad>", True),
+    "llava_onevision": ("bytelevel", None, "<|im_end|>", "<|endoftext|>", False),
+    "internvl": ("bytelevel", None, "<|im_end|>", "<|endoftext|>", False),
+    "mistral3": ("metaspace", "<s>", "</s>", "<pad>", True),
 }
 
 # Jinja templates. transformers renders with trim_blocks, so newlines are written as {{ '\n' }} expressions.
@@ -79,12 +92,53 @@ _IDEFICS_BODY = (
     "{% endfor %}{% endif %}{{ '<end_of_utterance>\\n' }}{% endfor %}"
     "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
 )
+# Gemma 3: turns are "user" and "model"; an image is its begin-of-image marker (the processor expands it).
+_GEMMA3 = (
+    "{{ '<bos>' }}{% for message in messages %}"
+    "{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
+    "{{ '<start_of_turn>' + role + '\\n' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' %}{{ '<start_of_image>' }}{% elif item['type'] == 'text' %}{{ item['text'] }}"
+    "{% endif %}{% endfor %}{% endif %}{{ '<end_of_turn>\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}"
+)
+
+
+def _chatml(image: str) -> str:
+    """A ChatML template (Qwen2 language models) whose image placeholder is ``image``."""
+    return (
+        "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' }}"
+        "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for item in message['content'] %}"
+        "{% if item['type'] == 'image' %}{{ '" + image + "' }}"
+        "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}{% endif %}"
+        "{{ '<|im_end|>\\n' }}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+    )
+
+
+# Mistral 3 (Pixtral-style): [INST] ... [/INST] around the user turn, images as [IMG] placeholders.
+_MISTRAL3 = (
+    "{{ '<s>' }}{% for message in messages %}{% if message['role'] == 'user' %}{{ '[INST]' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for item in message['content'] %}{% if item['type'] == 'image' %}{{ '[IMG]' }}{% endif %}{% endfor %}"
+    "{% for item in message['content'] %}{% if item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}"
+    "{% endif %}{{ '[/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}{{ message['content'] if message['content'] is string "
+    "else message['content'][0]['text'] }}{{ '</s>' }}{% endif %}{% endfor %}"
+)
+
 CHAT_TEMPLATES = {
     "llava": _LLAVA,
     "qwen2_vl": _QWEN,
     "qwen2_5_vl": _QWEN,
     "idefics3": "{{ '<|begin_of_text|>' }}" + _IDEFICS_BODY,
     "smolvlm": "{{ '<|im_start|>' }}" + _IDEFICS_BODY,
+    "qwen3_vl": _QWEN,
+    "qwen3_5": _QWEN,
+    "gemma3": _GEMMA3,
+    "llava_onevision": _chatml("<image>\\n"),
+    "internvl": _chatml("<IMG_CONTEXT>\\n"),
+    "mistral3": _MISTRAL3,
 }
 
 
@@ -137,10 +191,19 @@ def _with_byte_fallback_tokens(tok):
 
 def _named_extra_tokens(family: str) -> dict[str, str]:
     """Attributes the processors look up on the tokenizer (``tokenizer.image_token`` and friends)."""
-    if family in ("qwen2_vl", "qwen2_5_vl"):
+    if family in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5"):
         return {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>",
                 "vision_bos_token": "<|vision_start|>", "vision_eos_token": "<|vision_end|>"}
     if family == "smolvlm":
         return {"image_token": "<image>", "video_token": "<video>", "fake_image_token": "<fake_token_around_image>",
                 "global_image_token": "<global-img>", "end_of_utterance_token": "<end_of_utterance>"}
+    if family == "gemma3":
+        return {"image_token": "<image_soft_token>", "boi_token": "<start_of_image>", "eoi_token": "<end_of_image>"}
+    if family == "llava_onevision":
+        return {"image_token": "<image>", "video_token": "<video>"}
+    if family == "internvl":
+        return {"start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>",
+                "video_token": "<video>"}
+    if family == "mistral3":
+        return {"image_token": "[IMG]", "image_break_token": "[IMG_BREAK]", "image_end_token": "[IMG_END]"}
     return {"image_token": "<image>"}

@@ -7,12 +7,16 @@
 
 All three run on ``kvcache.CacheRows``: prompts (images + chat template) are encoded once; partial answers are fed on
 top of that cache once per request; the k candidates then share it (see ``kvcache.py``). ``encode`` returns the
-prompt cache so a search can reuse it across all its steps. Log-probs are always of the model's unprocessed
-distribution (temperature 1, no top-p, no diversity penalty).
+prompt cache so a search can reuse it across all its steps. Caches that cannot be extended across padding exactly
+(Gemma 3's sliding-window layers once rows outgrow the window, Qwen3.5's linear attention) re-encode prompt +
+partial answer in one pass instead; the k candidates still share that prefix. ``VLM.prefix_path`` chooses ("auto"
+by default) and the choice is logged once per model on the ``prefgen.models`` logger. Log-probs are always of the
+model's unprocessed distribution (temperature 1, no top-p, no diversity penalty).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +33,8 @@ from prefgen.models.loading import model_source, not_available_offline, resolve_
 from prefgen.models.prompts import Prompt, as_prompts, encode_continuation, encode_prompts
 
 CONTEXT_TOKENS = 16  # tokens of the answer so far used to decode new tokens with the right leading space
+PREFIX_PATHS = ("auto", "reuse", "re-encode")
+log = logging.getLogger("prefgen.models")
 
 
 @dataclass(frozen=True)
@@ -41,12 +47,25 @@ class ContinuationLogprobs:
     logprob_mean: float
 
 
-@dataclass
 class EncodedPrompts:
-    """Prompts already run through the model: their KV cache, reusable by every ``sentence_steps`` call."""
+    """Prompts already run through the processor and, on first use, the model: their KV cache, reusable by every
+    ``sentence_steps`` call. ``inputs`` (the processor outputs) serve the re-encoding path of caches that cannot be
+    extended across padding (see ``VLM.prefix_path``)."""
 
-    prompts: list[Prompt]
-    state: kvcache.CacheRows
+    def __init__(self, prompts: list[Prompt], inputs: dict, model, state: kvcache.CacheRows | None = None):
+        self.prompts, self.inputs, self._model, self._state = prompts, inputs, model, state
+
+    @property
+    def state(self) -> kvcache.CacheRows:
+        if self._state is None:
+            with torch.inference_mode():
+                self._state = kvcache.prefill(self._model, self.inputs)
+        return self._state
+
+    @property
+    def length(self) -> int:
+        """Cache slots the prompts take (padded to the longest)."""
+        return int(self.inputs["input_ids"].shape[1])
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -55,7 +74,14 @@ class EncodedPrompts:
 class VLM:
     """A vision-language model and its processor. Build it with ``VLM.load`` (or wrap loaded objects)."""
 
-    def __init__(self, model, processor, name: str = "", batch_size: int = 8):
+    def __init__(self, model, processor, name: str = "", batch_size: int = 8, prefix_path: str = "auto"):
+        if prefix_path not in PREFIX_PATHS:
+            raise ValueError(f"prefix_path must be one of {', '.join(PREFIX_PATHS)}, not {prefix_path!r}")
+        # "auto": reuse the prompt cache (feeding partial answers on top) whenever the cache allows it exactly,
+        # else re-encode prompt + partial answer; "reuse" / "re-encode" force one path ("reuse" is refused where
+        # it would not be exact).
+        self.prefix_path = prefix_path
+        self._logged_paths: set[str] = set()
         self.model = model.eval()
         self.processor = processor
         self.name = name or getattr(model.config, "_name_or_path", "") or type(model).__name__
@@ -63,7 +89,7 @@ class VLM:
         self.tokenizer = processor.tokenizer
         self.tokenizer.padding_side = "left"  # generation appends on the right, so prompts pad on the left
         self.eos_ids = _end_token_ids(model, self.tokenizer)
-        self.placeholder_ids = _placeholder_token_ids(model)
+        self.placeholder_ids = _placeholder_token_ids(model, processor)
         pad = self.tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else min(self.eos_ids)
         if self.tokenizer.pad_token_id is None:
@@ -96,15 +122,20 @@ class VLM:
     # ------------------------------------------------------------------------------------------------ prompts
 
     def encode(self, prompts: Sequence[Prompt] | Prompt) -> EncodedPrompts:
-        """Run prompts (with their images) through the model in one forward pass and keep the KV cache; pass the
-        result to ``sentence_steps`` or ``logprobs`` to reuse it. It holds memory until dropped."""
+        """Prompts (with their images) through the processor, and through the model in one forward pass the first
+        time their KV cache is needed; pass the result to ``sentence_steps`` or ``logprobs`` to reuse it across
+        calls. Families whose cache cannot be extended exactly (see ``prefix_path``) never run that pass. It holds
+        memory until dropped."""
         prompts = as_prompts(prompts)
         if not prompts:
             raise PrefgenError("no prompts to encode")
+        return self._processed(prompts)
+
+    def _processed(self, prompts: list[Prompt]) -> EncodedPrompts:
+        """Prompts through the processor only; the model runs when (and if) their cache is first needed."""
         inputs = encode_prompts(self.processor, prompts, self.device)
         inputs = {k: v.to(self.model.dtype) if torch.is_floating_point(v) else v for k, v in inputs.items()}
-        with torch.inference_mode():
-            return EncodedPrompts(prompts, kvcache.prefill(self.model, inputs))
+        return EncodedPrompts(prompts, inputs, self.model)
 
     def _encoded_chunks(self, prompts, rows: list[int]):
         """Yield (encoded prompts, request indices, their rows in it), at most ``batch_size`` prompts encoded and
@@ -123,7 +154,7 @@ class VLM:
                 if requests:  # encoded lazily below, one chunk of prompts alive at a time
                     groups.append(([prompts[i] for i in wanted], requests, start))
         for source, requests, offset in groups:
-            encoded = source if isinstance(source, EncodedPrompts) else self.encode(source)
+            encoded = source if isinstance(source, EncodedPrompts) else self._processed(source)
             for at in range(0, len(requests), self.batch_size):
                 chunk = requests[at:at + self.batch_size]
                 yield encoded, chunk, [rows[i] - offset for i in chunk]
@@ -181,8 +212,7 @@ class VLM:
         with torch.inference_mode():
             for encoded, requests, local_rows in self._encoded_chunks(prompts, rows):
                 answers = [encode_continuation(self.tokenizer, partial_answers[i]) for i in requests]
-                state = encoded.state.select(local_rows)
-                state, _ = kvcache.extend(self.model, state, answers, self.pad_id)
+                state, _, _ = self._continued(encoded, local_rows, answers, max_new_tokens)
                 state = state.repeat_each(k)
                 contexts = [ids[-CONTEXT_TOKENS:] for ids in answers for _ in range(k)]
                 groups = [i for i in range(len(requests)) for _ in range(k)]
@@ -207,13 +237,71 @@ class VLM:
         results: dict[int, ContinuationLogprobs] = {}
         with torch.inference_mode():
             for encoded, requests, local_rows in self._encoded_chunks(prompts, rows):
-                before = encoded.state.select(local_rows)
                 token_lists = [ids[i] for i in requests]
-                _, segment = kvcache.extend(self.model, before, token_lists, self.pad_id, keep_all_logits=True)
+                _, segment, first = self._continued(encoded, local_rows, token_lists, 0, keep_all_logits=True)
                 for i, request in enumerate(requests):
-                    results[request] = _score(token_lists[i], before.logits[i], segment[i] if segment is not None
-                                              else None)
+                    results[request] = _score(token_lists[i], first[i], segment[i] if segment is not None else None)
         return [results[i] for i in range(len(rows))]
+
+    def _continued(self, encoded: EncodedPrompts, rows: list[int], token_lists: list[list[int]], then: int,
+                   keep_all_logits: bool = False):
+        """Rows ``rows`` of ``encoded`` continued by ``token_lists``, ready to generate ``then`` more tokens:
+        (state, logits of the new positions or None, logits before each continuation)."""
+        path = self._path_for(encoded, token_lists, then)
+        if path == "reuse":
+            before = encoded.state.select(rows)
+            state, segment = kvcache.extend(self.model, before, token_lists, self.pad_id,
+                                            keep_all_logits=keep_all_logits)
+            return state, segment, before.logits
+        if rows == list(range(len(encoded))):
+            inputs = encoded.inputs
+        else:  # image tensors are laid out per family, so the processor makes them again for these rows
+            inputs = self._processed([encoded.prompts[row] for row in rows]).inputs
+        if not any(token_lists):
+            state = kvcache.prefill(self.model, inputs)
+            return state, None, state.logits
+        return kvcache.prefill_continued(self.model, inputs, token_lists, self.pad_id, keep_all_logits)
+
+    def _path_for(self, encoded: EncodedPrompts, token_lists: list[list[int]], then: int) -> str:
+        """"reuse" when extending the cached prompts across padding is exact for this call, else "re-encode"; logged
+        once per model and path."""
+        if self.prefix_path == "re-encode":
+            path, why = "re-encode", "forced (prefix_path='re-encode')"
+        else:
+            limit = self.reuse_limit
+            span = encoded.length + max((len(t) for t in token_lists), default=0) + then
+            if limit is None or span < limit:
+                path = "reuse"
+                why = "plain full-attention cache" if limit is None else f"rows stay inside the {limit}-token window"
+            elif limit == 0:
+                path, why = "re-encode", f"{self.cache_kind} has layers a padding gap would corrupt"
+            else:
+                path, why = "re-encode", f"rows may outgrow the {limit}-token sliding window"
+            if path == "re-encode" and self.prefix_path == "reuse":
+                raise PrefgenError(f"prefix reuse is not exact for {self.name}: {why}")
+        if path not in self._logged_paths:
+            self._logged_paths.add(path)
+            log.info("%s: prefix %s (%s; cache %s)", self.name, "reuse" if path == "reuse" else "re-encoding", why,
+                     self.cache_kind)
+        return path
+
+    @property
+    def reuse_limit(self) -> int | None:
+        """See ``kvcache.reuse_limit``: None (reuse always exact), a sliding window, or 0 (never reuse)."""
+        self._cache_facts()
+        return self._reuse_limit
+
+    @property
+    def cache_kind(self) -> str:
+        self._cache_facts()
+        return self._cache_kind
+
+    def _cache_facts(self) -> None:
+        if not hasattr(self, "_reuse_limit"):
+            from transformers import DynamicCache
+
+            cache = DynamicCache(config=self.model.config)  # the cache every prefill builds, still empty
+            self._reuse_limit, self._cache_kind = kvcache.reuse_limit(cache), kvcache.cache_kind(cache)
 
     def _generators(self, seed, requests: list[int], per_request: int, count: int) -> list[torch.Generator] | None:
         """One generator per decoded row, seeded from (request's seed, sample index) and nothing about the batch."""
@@ -265,8 +353,17 @@ def _end_token_ids(model, tokenizer) -> frozenset[int]:
     return frozenset(int(i) for i in ids)
 
 
-def _placeholder_token_ids(model) -> tuple[int, ...]:
-    """The ids that stand for image or video features in the text (LLaVA's ``image_token_index`` and friends)."""
+def _placeholder_token_ids(model, processor=None) -> tuple[int, ...]:
+    """The ids that stand for image or video features in the text: the model's (LLaVA's ``image_token_index`` and
+    friends) and the processor's text placeholders, which can differ (Gemma 3 writes ``<start_of_image>`` and
+    expands it into soft tokens)."""
     names = ("image_token_id", "image_token_index", "video_token_id", "video_token_index")
     ids = {getattr(model.config, name, None) for name in names}
+    ids |= {getattr(processor, name, None) for name in ("image_token_id", "video_token_id")}
+    tokenizer = getattr(processor, "tokenizer", None)
+    for name in ("image_token", "video_token"):
+        token = getattr(processor, name, None)
+        if isinstance(token, str) and tokenizer is not None:
+            found = tokenizer.convert_tokens_to_ids(token)
+            ids.add(found if found != tokenizer.unk_token_id else None)
     return tuple(sorted(int(i) for i in ids if isinstance(i, int) and i >= 0))

@@ -9,12 +9,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-FAMILIES = ("llava", "qwen2_vl", "qwen2_5_vl", "idefics3", "smolvlm")
+FAMILIES = ("llava", "qwen2_vl", "qwen2_5_vl", "idefics3", "smolvlm", "gemma3", "llava_onevision", "qwen3_vl",
+            "internvl", "mistral3", "qwen3_5")
 
 
 @pytest.fixture(scope="session", params=FAMILIES)
 def vlm(request, tiny_vlm_dir):
-    """A loaded tiny VLM, once per family; every test using it runs for all five families."""
+    """A loaded tiny VLM, once per family; every test using it runs for every family."""
     from prefgen.models import VLM
 
     return VLM.load(path=str(tiny_vlm_dir(request.param)), device="cpu", dtype="float32")

@@ -20,9 +20,10 @@ def independent_logprobs(vlm, prompt, continuation_ids):
     tail = torch.tensor([list(continuation_ids)])
     inputs["input_ids"] = torch.cat([inputs["input_ids"], tail], dim=1)
     inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
-    if "mm_token_type_ids" in inputs:
-        types = inputs["mm_token_type_ids"]
-        inputs["mm_token_type_ids"] = torch.cat([types, torch.zeros_like(tail, dtype=types.dtype)], dim=1)
+    for key in ("mm_token_type_ids", "token_type_ids"):  # Qwen-VL / Gemma 3 mark image tokens; the tail is text
+        if key in inputs:
+            types = inputs[key]
+            inputs[key] = torch.cat([types, torch.zeros_like(tail, dtype=types.dtype)], dim=1)
     with torch.no_grad():
         logits = vlm.model(**inputs).logits[0].float()
     n = tail.shape[1]
@@ -302,3 +303,95 @@ def test_image_placeholder_tokens_are_never_generated(vlm, prompts):
         (greedy,), = vlm.generate(prompts[:1], max_new_tokens=6)
     tokens = {t for c in [*found[0], greedy] for t in c.token_ids}
     assert not tokens & set(vlm.placeholder_ids)
+
+
+# ---------------------------------------------------------------------------------------------------- prefix paths
+
+
+def test_re_encoding_the_prefix_gives_what_prefix_reuse_gives(vlm, prompts):
+    """The reference: the same model forced to encode prompt + partial answer from scratch on every call."""
+    from prefgen.models import VLM
+
+    fresh = VLM(vlm.model, vlm.processor, prefix_path="re-encode")
+    ids = lambda steps: [[c.token_ids for c in cands] for cands in steps]  # noqa: E731
+    partials, rows = ["The image", "", "It is red.", "A"], [0, 1, 2, 0]
+    for strategy in ("diverse", "sample"):
+        steps = dict(k=3, rows=rows, max_new_tokens=8, strategy=strategy, seed=6)
+        reference = fresh.sentence_steps(prompts, partials, **steps)
+        assert ids(vlm.sentence_steps(prompts, partials, **steps)) == ids(reference)
+        assert ids(vlm.sentence_steps(vlm.encode(prompts), partials, **steps)) == ids(reference)
+    for ours, theirs in zip(vlm.logprobs(prompts, partials, rows=rows), fresh.logprobs(prompts, partials, rows=rows)):
+        assert torch.allclose(torch.tensor(ours.token_logprobs), torch.tensor(theirs.token_logprobs), atol=TOLERANCE)
+
+
+def test_the_prefix_path_is_logged_once_per_model(vlm, prompts, caplog):
+    import logging
+
+    from prefgen.models import VLM
+
+    fresh = VLM(vlm.model, vlm.processor)
+    with caplog.at_level(logging.INFO, logger="prefgen.models"):
+        for _ in range(2):
+            fresh.sentence_steps(prompts[:2], ["The", ""], k=2, max_new_tokens=4, strategy="diverse")
+            fresh.logprobs(prompts[:1], ["It is red."])
+    lines = [r.getMessage() for r in caplog.records if r.name == "prefgen.models"]
+    assert len(lines) == 1, lines
+    expected = "prefix reuse" if fresh.reuse_limit is None else "prefix re-encoding"
+    assert expected in lines[0] and fresh.cache_kind in lines[0]
+
+
+def test_forcing_prefix_reuse_where_it_is_not_exact_is_refused(vlm, prompts):
+    from prefgen.models import VLM
+
+    forced = VLM(vlm.model, vlm.processor, prefix_path="reuse")
+    if vlm.reuse_limit is None:
+        assert forced.sentence_steps(prompts[:1], ["The"], k=1, max_new_tokens=2, strategy="diverse")
+        return
+    with pytest.raises(PrefgenError, match="prefix reuse is not exact"):
+        forced.sentence_steps(prompts[:1], ["The"], k=1, max_new_tokens=2, strategy="diverse")
+
+
+def test_cache_kinds_of_the_hybrid_families(tiny_vlm_dir):
+    """Gemma 3 slides a window over some layers, Qwen3.5 has linear-attention layers; the others are plain."""
+    from prefgen.models import VLM
+    from prefgen.models.tiny import GEMMA3_SLIDING_WINDOW
+
+    gemma = VLM.load(path=str(tiny_vlm_dir("gemma3")), device="cpu", dtype="float32")
+    assert gemma.reuse_limit == GEMMA3_SLIDING_WINDOW and "DynamicSlidingWindowLayer" in gemma.cache_kind
+    qwen = VLM.load(path=str(tiny_vlm_dir("qwen3_5")), device="cpu", dtype="float32")
+    assert qwen.reuse_limit == 0 and "LinearAttentionLayer" in qwen.cache_kind
+
+
+def test_unknown_prefix_path_is_refused(vlm):
+    from prefgen.models import VLM
+
+    with pytest.raises(ValueError, match="prefix_path"):
+        VLM(vlm.model, vlm.processor, prefix_path="sometimes")
+
+
+def test_sliding_window_cache_is_reused_while_rows_fit_the_window(tiny_vlm_dir, tmp_path, prompts, caplog):
+    """Gemma 3 with a window longer than every row: the prompt cache (sliding layers included) is copied, extended
+    and decoded, and gives what re-encoding gives; the tiny model's 16-token window forces re-encoding instead."""
+    import json
+    import logging
+    import shutil
+
+    from prefgen.models import VLM
+
+    folder = tmp_path / "gemma3-wide"
+    shutil.copytree(tiny_vlm_dir("gemma3"), folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["text_config"]["sliding_window"] = 512
+    (folder / "config.json").write_text(json.dumps(config))
+    wide = VLM.load(path=str(folder), device="cpu", dtype="float32")
+    assert wide.reuse_limit == 512
+    reference = VLM(wide.model, wide.processor, prefix_path="re-encode")
+    steps = dict(k=3, max_new_tokens=8, strategy="diverse")
+    with caplog.at_level(logging.INFO, logger="prefgen.models"):
+        reused = wide.sentence_steps(wide.encode(prompts), ["The image", "", "It is red."], **steps)
+    assert any("prefix reuse (rows stay inside the 512-token window" in r.getMessage() for r in caplog.records)
+    again = reference.sentence_steps(prompts, ["The image", "", "It is red."], **steps)
+    assert [[c.token_ids for c in cs] for cs in reused] == [[c.token_ids for c in cs] for cs in again]
+    for ours, theirs in zip(wide.logprobs(prompts, ["It is red.", "A", ""]),
+                            reference.logprobs(prompts, ["It is red.", "A", ""])):
+        assert torch.allclose(torch.tensor(ours.token_logprobs), torch.tensor(theirs.token_logprobs), atol=TOLERANCE)
