@@ -1,8 +1,6 @@
 """Every tested VLM family runs the method pipelines end to end: SENA's and CSR's tiny recipes build on it, and
 `prefgen train` takes a DPO step with SENA's ICA term on what it built."""
 
-from pathlib import Path
-
 import pytest
 
 from prefgen.core.errors import PrefgenError
@@ -11,18 +9,7 @@ from prefgen.recipe.train import TrainConfig
 from prefgen.train.run import train
 
 from models.conftest import FAMILIES
-
-ROOT = Path(__file__).parents[1]
-
-
-def family_recipe(name: str, family: str, tmp_path: Path, tiny_vlm_dir, tiny_clip_dir) -> Path:
-    text = (ROOT / "recipes" / "tiny" / f"{name}.yaml").read_text()
-    text = text.replace("../../build/tiny/llava", str(tiny_vlm_dir(family)))
-    text = text.replace("../../build/tiny/clip", str(tiny_clip_dir))
-    text = text.replace("../../examples", str(ROOT / "examples")).replace("../../out/", f"{tmp_path}/out/")
-    path = tmp_path / f"{name}-{family}.yaml"
-    path.write_text(text)
-    return path
+from test_recipes_end_to_end import local_recipe
 
 
 @pytest.mark.slow
@@ -31,7 +18,7 @@ def test_a_family_builds_sena_and_csr_pairs_and_trains_a_dpo_step_with_ica(famil
                                                                            tiny_clip_dir, make_store):
     built = {}
     for name in ("sena", "csr"):
-        recipe = family_recipe(name, family, tmp_path, tiny_vlm_dir, tiny_clip_dir)
+        recipe = local_recipe(name, tmp_path, tiny_vlm_dir, tiny_clip_dir, family)
         try:
             manifest = run_build(recipe, BuildOptions(quiet=True)).manifest
         except PrefgenError as error:  # random weights may answer the same on both images: every row a counted drop

@@ -12,10 +12,11 @@ from prefgen.store import Store
 ROOT = Path(__file__).parents[1]
 
 
-def local_recipe(name: str, tmp_path: Path, tiny_vlm_dir, tiny_clip_dir) -> Path:
-    """recipes/tiny/<name>.yaml with its model, image and store paths pointed at this test's folders."""
+def local_recipe(name: str, tmp_path: Path, tiny_vlm_dir, tiny_clip_dir, family: str = "llava") -> Path:
+    """recipes/tiny/<name>.yaml with its model (of ``family``), image and store paths pointed at this test's
+    folders."""
     text = (ROOT / "recipes" / "tiny" / f"{name}.yaml").read_text()
-    text = text.replace("../../build/tiny/llava", str(tiny_vlm_dir("llava")))
+    text = text.replace("../../build/tiny/llava", str(tiny_vlm_dir(family)))
     text = text.replace("../../build/tiny/clip", str(tiny_clip_dir))
     text = text.replace("../../examples", str(ROOT / "examples")).replace("../../out/", f"{tmp_path}/out/")
     path = tmp_path / f"{name}.yaml"
