@@ -102,6 +102,16 @@ def stages(name: str | None) -> None:
     click.echo(describe_stage(STAGES[name]))
 
 
+def executor_options(fn):
+    """``--executor``, ``--address`` and ``--workers``: where a build's stages run (shared by build and train)."""
+    fn = click.option("--workers", type=click.IntRange(min=1),
+                      help="Ray: workers per stage unless its `resources` say (default: the cluster's CPUs).")(fn)
+    fn = click.option("--address", help="Ray: the cluster to join (`auto`: the one running here); none starts a "
+                      "local cluster for this build.")(fn)
+    return click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                        help="Run the stages in this process, or on a Ray cluster (same rows either way).")(fn)
+
+
 @cli.command()
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--plan", is_flag=True, help="Validate, read the source listing and print what would run; write nothing.")
@@ -120,9 +130,11 @@ def stages(name: str | None) -> None:
 @click.option("--log-json", type=click.Path(dir_okay=False, path_type=Path), help="Append JSON-lines events here.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Change a recipe value, e.g. stages.select_pairs.chosen_score=answers_oracle (repeatable).")
+@executor_options
 def build(recipe: Path, plan: bool, preview: int | None, limit: int | None, out: Path | None, version: str | None,
           message: str | None, push_repo: str | None, fresh: bool, shard_size: int, batch_size: int, quiet: bool,
-          log_json: Path | None, overrides: tuple[str, ...]) -> None:
+          log_json: Path | None, overrides: tuple[str, ...], executor: str, address: str | None,
+          workers: int | None) -> None:
     """Build a new dataset version from a recipe (resumes an interrupted build of the same recipe)."""
     if plan:
         from prefgen.engine.plan import make_plan
@@ -133,7 +145,8 @@ def build(recipe: Path, plan: bool, preview: int | None, limit: int | None, out:
 
     options = BuildOptions(out=out, version=version, message=message, limit=limit, preview=preview, fresh=fresh,
                            push=push_repo, quiet=quiet, log_json=log_json, shard_size=shard_size,
-                           batch_size=batch_size, overrides=overrides)
+                           batch_size=batch_size, overrides=overrides, executor=executor, address=address,
+                           workers=workers)
     result = run_build(recipe, options)
     drops = ", ".join(f"{reason} {n}" for reason, n in result.drops.most_common()) or "none"
     if result.manifest is None:
@@ -301,8 +314,10 @@ def pull(ref: str, dest: Path) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Change a value of the rounds' recipe, e.g. stages.select_pairs.chosen_score=answers_oracle.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@executor_options
 def train(data: str | None, model: str, out: Path, config_path: Path | None, rounds: int | None, recipe: Path | None,
-          bench: str | None, eval_n: int, max_steps: int | None, overrides: tuple[str, ...], quiet: bool) -> None:
+          bench: str | None, eval_n: int, max_steps: int | None, overrides: tuple[str, ...], quiet: bool,
+          executor: str, address: str | None, workers: int | None) -> None:
     """DPO on a dataset version (trl, with SENA's ICA and mDPO terms), or the iterative rounds loop."""
     from prefgen.recipe.train import load_train_config
 
@@ -310,6 +325,8 @@ def train(data: str | None, model: str, out: Path, config_path: Path | None, rou
     if rounds is None:
         if data is None or recipe is not None:
             raise click.UsageError("give --data for one training run, or --rounds with --recipe for the loop")
+        if executor != "local":
+            raise click.UsageError("--executor applies to the builds of --rounds; one training run builds nothing")
         from prefgen.train.run import train as train_once
 
         lineage = train_once(data, model, out, load_train_config(config_path, settings), quiet=quiet)
@@ -332,8 +349,9 @@ def train(data: str | None, model: str, out: Path, config_path: Path | None, rou
         truth = ground_truth_beside(recipe, loaded.source)
         judge = pair_judge(truth) if truth else None
     run_rounds(recipe, Path(model), out, rounds, config, evaluate=evaluate, quiet=quiet, overrides=overrides,
-               judge_pairs=judge, on_round=lambda r, stage: click.echo(f"round {r}: {stage}", err=True))
-    print_columns(*rounds_table(out))
+               judge_pairs=judge, build_options={"executor": executor, "address": address, "workers": workers}, on_round=lambda r, stage: click.echo(f"round {r}: {stage}", err=True))
+    if _main_process():
+        print_columns(*rounds_table(out))
 
 
 @cli.command("rounds")
@@ -354,6 +372,13 @@ def rounds_cmd(folders: tuple[Path, ...], every_metric: bool, fmt: str, output: 
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
+
+
+def _main_process() -> bool:
+    """False in the other processes of `accelerate launch` (they train, the main one reports)."""
+    from prefgen.train.run import distributed_state
+
+    return distributed_state().is_main_process
 
 
 def _register_groups() -> None:

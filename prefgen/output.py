@@ -60,6 +60,8 @@ def _cell(value: Any) -> str:
         value = " | ".join(str(m.get("content")) for m in value)  # a message list reads best as its text
     elif isinstance(value, (bytes, list, dict)):
         value = json.dumps(value, default=_json_default, ensure_ascii=False)
+    elif isinstance(value, float):
+        value = f"{value:.4g}"  # a table is read by people; --format json / csv keep every digit
     text = "" if value is None else str(value).replace("\n", " ")
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
 

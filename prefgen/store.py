@@ -299,7 +299,24 @@ def rows_to_table(rows: Iterable[dict]) -> "pa.Table":
     columns = {k: [row.get(k) for row in rows] for k in names}
     features = Features({k: contract[k] if k in contract else TypedSequence(columns[k]).get_inferred_type()
                          for k in names})
-    return pa.Table.from_pydict(features.encode_batch(columns), schema=features.arrow_schema)
+    encoded = features.encode_batch(columns)
+    if "images" in encoded:
+        encoded["images"] = [None if images is None else [_image_cell(image) for image in images]
+                             for images in columns["images"]]
+    return pa.Table.from_pydict(encoded, schema=features.arrow_schema)
+
+
+def _image_cell(image) -> dict:
+    """An image as stored: always its bytes. (datasets' encoder keeps only the path of a ``{"bytes", "path"}`` image
+    whose path names a file in the current folder, which would make the store depend on that file.)"""
+    from datasets import Image
+
+    if isinstance(image, dict) and image.get("bytes") is not None:
+        return {"bytes": image["bytes"], "path": image.get("path")}
+    cell = Image().encode_example(image)
+    if cell.get("bytes") is None and cell.get("path"):
+        cell = {"bytes": Path(cell["path"]).read_bytes(), "path": Path(cell["path"]).name}
+    return cell
 
 
 def _embed_images(row: dict) -> dict:

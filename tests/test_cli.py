@@ -26,12 +26,14 @@ def assert_one_line_error(result, starts):
 
 def test_validate_ok_and_failures(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text((ROOT / "recipes" / "quickstart.yaml").read_text().replace("type: corrupt", "type: corupt"))
+    text = (ROOT / "recipes" / "quickstart.yaml").read_text()
+    line = text.splitlines().index("  - type: corrupt") + 1
+    bad.write_text(text.replace("type: corrupt", "type: corupt"))
     ok = run("validate", ROOT / "recipes" / "quickstart.yaml", ROOT / "recipes" / "csr.yaml")
     assert ok.exit_code == 0 and ok.output.count(": ok") == 2
     result = run("validate", ROOT / "recipes" / "csr.yaml", bad)
     assert result.exit_code == 1
-    assert f"{bad}:29: stages[4].type: unknown stage type 'corupt' (did you mean 'corrupt'?)" in result.stderr
+    assert f"{bad}:{line}: stages[4].type: unknown stage type 'corupt' (did you mean 'corrupt'?)" in result.stderr
     assert result.stderr.strip().endswith("1 of 2 recipe(s) invalid")
 
 

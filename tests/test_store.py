@@ -237,6 +237,27 @@ def test_images_given_as_paths_are_embedded(make_store, tmp_path):
     assert image.size == (5, 4) and image.getpixel((0, 0)) == (1, 2, 3)
 
 
+def test_image_bytes_are_stored_even_when_a_file_of_that_name_is_in_the_current_folder(make_store, tmp_path,
+                                                                                       monkeypatch):
+    """datasets' encoder would keep only the path of such an image; a store must never depend on outside files."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (5, 4), (9, 8, 7)).save(buffer, format="PNG")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scene.png").write_bytes(buffer.getvalue())
+    store = make_store({})
+    row = {**pair_rows("p", 1)[0], "images": [{"bytes": buffer.getvalue(), "path": "scene.png"}]}
+    with store.draft("v1") as draft:
+        draft.write_shard(0, [row])
+        draft.publish()
+    (tmp_path / "scene.png").unlink()
+    image = datasets.load_dataset(str(store.root), split="train")[0]["images"][0]
+    assert image.size == (5, 4) and image.getpixel((0, 0)) == (9, 8, 7)
+
+
 def test_a_manifest_from_a_newer_prefgen_asks_for_an_upgrade(make_store):
     store = make_store({"v1": 1})
     path = store.root / "versions" / "v1.json"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,13 +21,12 @@ from prefgen.core.config import resolve_path
 from prefgen.core.errors import PrefgenError
 from prefgen.engine.cache import StageCache, digest, model_identity
 from prefgen.engine.code import code_fingerprint, code_hash
-from prefgen.engine.models import RecipeModels
-from prefgen.engine.progress import SOURCE, Reporter
+from prefgen.engine.progress import Reporter
+from prefgen.engine.shards import ShardWorker, StageRun
 from prefgen.manifest import Manifest, ModelRef
 from prefgen.recipe import Recipe, load_recipe
-from prefgen.stages.base import Drop, Row, Stage, StageParams
+from prefgen.stages.base import Row, StageParams
 
-MIN_ROWS_FOR_ERROR_RATE = 20  # judge a stage's error rate only once it has seen this many rows
 INTERNAL_COLUMNS = ("row_id", "image")  # runner bookkeeping; `images` carries the picture in the output
 
 
@@ -46,6 +44,9 @@ class BuildOptions:
     shard_size: int = 64
     batch_size: int = 16
     round: int | None = None
+    executor: str = "local"  # "local" (in this process) or "ray"
+    address: str | None = None  # Ray: a cluster to join ("auto": the running one); None starts a local cluster
+    workers: int | None = None  # Ray: workers per stage unless the stage's resources say; default: cluster CPUs
     vlm_path: Path | None = None  # use this local model as the recipe's VLM (the rounds loop: build with model r)
     overrides: tuple[str, ...] = ()  # KEY=VALUE settings applied to the recipe (`--set`)
 
@@ -60,17 +61,6 @@ class BuildResult:
     push_summary: str | None = None
     store: Path | None = None
     up_to_date: bool = False  # nothing changed since the latest version, which was returned as it is
-
-
-@dataclass
-class _StageRun:
-    params: StageParams
-    stage: Stage
-    fingerprint: str  # of the stage's configuration; chained with the shard's upstream fingerprint
-    ready: bool = False
-    seen: int = 0
-    errors: int = 0
-    seconds: float = 0.0
 
 
 def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildResult:
@@ -93,7 +83,7 @@ def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildRe
                                                                       options.preview)})
     items = sources.list_items(recipe.source, limits, recipe.seed, base)
     shards = [items[i:i + options.shard_size] for i in range(0, len(items), options.shard_size)]
-    runs = [_StageRun(p, p.runtime(p, recipe.seed), _stage_fingerprint(p, recipe, base)) for p in recipe.stages]
+    runs = [StageRun(p, p.runtime(p, recipe.seed), _stage_fingerprint(p, recipe, base)) for p in recipe.stages]
     source_fp = digest("source", recipe.source.model_dump(mode="json"), code_fingerprint([sources.__name__]))
 
     with Reporter(quiet=options.quiet, log_json=options.log_json) as reporter:
@@ -108,17 +98,13 @@ def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildRe
         return builder.build_version(shards, items)
 
 
-class _Builder:
-    def __init__(self, recipe: Recipe, base: Path, runs: list[_StageRun], source_fp: str, options: BuildOptions,
+class _Builder(ShardWorker):
+    """A build: the shards' work (``ShardWorker``), handed to an executor, and the version it publishes."""
+
+    def __init__(self, recipe: Recipe, base: Path, runs: list[StageRun], source_fp: str, options: BuildOptions,
                  reporter: Reporter):
-        self.recipe, self.base, self.runs, self.source_fp = recipe, base, runs, source_fp
-        self.options, self.reporter = options, reporter
-        self.models = RecipeModels(recipe.models, base)
-        self.cache: StageCache | None = None
-        self.used: list[str] = []
-        self.drops: Counter = Counter()
-        self.computed: Counter = Counter()
-        self.cached: Counter = Counter()
+        super().__init__(recipe, base, runs, source_fp, options, reporter)
+        self.executor = make_executor(options)
 
     # ------------------------------------------------------------------------------------------------ versions
 
@@ -144,11 +130,9 @@ class _Builder:
             done = draft.shards()
             if done:
                 self.reporter.message(f"continuing draft {draft.version}: {len(done)} of {len(shards)} shard(s) done")
-            self.show_stages(sum(len(shard) for k, shard in enumerate(shards) if k not in done))
-            for k, shard in enumerate(shards):
-                if k in done:
-                    continue
-                rows, rejects = self.run_shard(k, shard)
+            pending = [(k, shard) for k, shard in enumerate(shards) if k not in done]
+            self.show_stages(sum(len(shard) for _, shard in pending))
+            for k, rows, rejects in self.executor.run(self, pending):
                 draft.write_rejects(k, rejects)
                 draft.write_shard(k, [self._output_row(row) for row in rows])
                 self.reporter.event("shard_done", shard=k, rows=len(rows), rejects=len(rejects))
@@ -185,7 +169,7 @@ class _Builder:
         return out
 
     def _stats(self, items: int, shards: int) -> dict[str, Any]:
-        return {"source_items": items, "shards": shards,
+        return {"source_items": items, "shards": shards, **self.executor.describe(),
                 "stages": {r.params.label: {"rows_seen": r.seen, "errors": r.errors, "seconds": round(r.seconds, 3),
                                             "computed_shards": self.computed[r.params.label],
                                             "cached_shards": self.cached[r.params.label]} for r in self.runs}}
@@ -199,118 +183,35 @@ class _Builder:
 
     # ------------------------------------------------------------------------------------------------ shards
 
-    def show_stages(self, items: int) -> None:
-        """Progress bars for a run that reads ``items`` source images (those of the shards not done yet)."""
-        self.reporter.stages([r.params.label for r in self.runs], items)
 
-    def run_shard(self, index: int, items: list) -> tuple[list[Row], list[dict]]:
-        """Run every stage over one shard; returns the final rows and the rejects (row_id, stage, reason, detail)."""
-        fp = digest(self.source_fp, [(i.key, i.fingerprint) for i in items])
-        rows, drops = self._cached_or(fp, SOURCE, index, len(items), lambda: self._read_source(items))
-        images = {row["image_id"]: row["image"] for row in rows}
-        rejects = [_reject(d, SOURCE) for d in drops]
-        for run in self.runs:
-            fp = digest(fp, run.fingerprint)
-            rows, drops = self._cached_or(fp, run.params.label, index, len(rows), lambda: self._run_stage(run, rows),
-                                          images)
-            rejects += [_reject(d, run.params.label) for d in drops]
-        return rows, rejects
+class LocalExecutor:
+    """Every shard, one after the other, in this process."""
 
-    def _cached_or(self, fp: str, label: str, shard: int, rows_in: int, compute, images: dict | None = None):
-        """The cached output of ``label`` for a shard's ``rows_in`` input rows, or ``compute()``'s, then cached.
-        ``compute`` reports its progress as it goes; a cache hit reports the whole shard at once."""
-        self.used.append(fp)
-        self.reporter.hand(label, rows_in)
-        hit = self.cache.get(fp)
-        if hit is not None:
-            rows, drops = hit
-            if images is not None:  # stage entries are stored without the source image
-                rows = [{**row, "image": images[row["image_id"]]} for row in rows]
-            self.cached[label] += 1
-            self.reporter.advance(label, rows_in, len(rows), len(drops))
-        else:
-            start = time.perf_counter()
-            rows, drops = compute()
-            stored = rows if images is None else [{k: v for k, v in r.items() if k != "image"} for r in rows]
-            self.cache.put(fp, stored, drops, stage=label, shard=shard)
-            self.computed[label] += 1
-            self.reporter.event("stage_done", stage=label, shard=shard, rows_in=rows_in, rows=len(rows),
-                                drops=len(drops), seconds=round(time.perf_counter() - start, 4))
-        for d in drops:
-            self.drops[d.reason] += 1
-        return rows, drops
+    name = "local"
 
-    def _read_source(self, items: list) -> tuple[list[Row], list[Drop]]:
-        from prefgen.engine import sources
+    def run(self, builder: _Builder, pending: list[tuple[int, list]]):
+        for k, items in pending:
+            rows, rejects = builder.run_shard(k, items)
+            yield k, rows, rejects
 
-        out = sources.load_rows(self.recipe.source, items, self.base)
-        rows, drops = [r for r in out if not isinstance(r, Drop)], [d for d in out if isinstance(d, Drop)]
-        self.reporter.advance(SOURCE, len(items), len(rows), len(drops))
-        return rows, drops
-
-    def _run_stage(self, run: _StageRun, rows: list[Row]) -> tuple[list[Row], list[Drop]]:
-        if not run.ready:
-            run.stage.setup(self.models)
-            run.ready = True
-        kept, drops = [], []
-        size = self.options.batch_size
-        for start in range(0, len(rows), size):
-            batch = rows[start:start + size]
-            began = time.perf_counter()
-            out = self._process(run, batch)
-            run.seconds += time.perf_counter() - began
-            run.seen += len(batch)
-            dropped = [item for item in out if isinstance(item, Drop)]
-            kept += [item for item in out if not isinstance(item, Drop)]
-            drops += dropped
-            self.reporter.advance(run.params.label, len(batch), len(out) - len(dropped), len(dropped))
-            self._check_error_rate(run)
-        return kept, drops
-
-    def _process(self, run: _StageRun, batch: list[Row]) -> list[Row | Drop]:
-        """The stage's output for a batch; when the batch raises, each row is retried alone so that only the rows
-        that really fail are rejected (with the error), and the build goes on."""
-        try:
-            return _checked(run, run.stage.process(batch))
-        except PrefgenError:
-            raise
-        except Exception:
-            out = []
-            for row in batch:
-                try:
-                    out += _checked(run, run.stage.process([row]))
-                except PrefgenError:
-                    raise
-                except Exception as exc:  # a data-dependent failure: reject the row, keep building
-                    run.errors += 1
-                    out.append(Drop(row, "stage_error", f"{type(exc).__name__}: {exc}"[:500]))
-            return out
-
-    def _check_error_rate(self, run: _StageRun) -> None:
-        limit = self.recipe.limits.max_error_rate
-        if run.seen >= MIN_ROWS_FOR_ERROR_RATE and run.errors > limit * run.seen:
-            raise PrefgenError(f"stage {run.params.label!r} failed on {run.errors} of {run.seen} rows (more than "
-                               f"limits.max_error_rate = {limit:g}); finished shards are kept, fix the cause and "
-                               "rerun the same command to continue")
+    def describe(self) -> dict[str, Any]:
+        return {"executor": self.name, "workers": 1}
 
 
-def _checked(run: _StageRun, out: list) -> list[Row | Drop]:
-    """A stage must return rows carrying a row_id and its declared columns, or Drops; anything else is its bug."""
-    declared = run.params.output_columns()
-    for item in out:
-        if isinstance(item, Drop):
-            continue
-        if not isinstance(item, dict) or "row_id" not in item:
-            raise PrefgenError(f"stage {run.params.label!r} returned {type(item).__name__}, not a row with a row_id")
-        missing = [c for c in declared if c not in item]
-        if missing:
-            raise PrefgenError(f"stage {run.params.label!r} did not write its declared column(s) {', '.join(missing)}")
-    return out
+def make_executor(options: BuildOptions):
+    if options.executor == "local":
+        return LocalExecutor()
+    if options.executor == "ray":
+        from prefgen.engine.ray_executor import RayExecutor
+
+        return RayExecutor(options.address, options.workers)
+    raise PrefgenError(f"unknown executor {options.executor!r} (local or ray)")
 
 
 def _stage_fingerprint(params: StageParams, recipe: Recipe, base: Path) -> str:
     models = {name: model_identity(getattr(recipe.models, name), base) for name in params.models}
-    return digest(params.stage_type(), params.model_dump(mode="json"), code_hash(type(params)), models, recipe.seed)
+    config = params.model_dump(mode="json", exclude={"resources"})  # where a stage runs never changes its rows
+    return digest(params.stage_type(), config, code_hash(type(params)), models, recipe.seed)
 
 
 def _check_local_models(recipe: Recipe, base: Path) -> None:
@@ -321,10 +222,6 @@ def _check_local_models(recipe: Recipe, base: Path) -> None:
         config = getattr(recipe.models, name)
         if config is not None and config.path and any(name in p.models for p in recipe.stages):
             model_source(None, config.path, base)  # raises "model path ... does not exist"
-
-
-def _reject(drop: Drop, stage: str) -> dict:
-    return {"row_id": str(drop.row.get("row_id")), "stage": stage, "reason": drop.reason, "detail": drop.detail}
 
 
 def _count_drops(draft_path: Path) -> Counter:

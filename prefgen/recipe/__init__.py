@@ -78,7 +78,8 @@ class Recipe(StrictModel):
 
     def fingerprint(self) -> str:
         """Hash of everything that determines the rows (not where they are written)."""
-        payload = self.model_dump(mode="json", exclude={"output", "description"})
+        payload = self.model_dump(mode="json", exclude={"output": True, "description": True,
+                                                        "stages": {"__all__": {"resources"}}})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

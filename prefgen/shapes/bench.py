@@ -18,7 +18,7 @@ from prefgen.shapes import evaluate, judge
 from prefgen.shapes.realdata import evaluate_coco_chair, evaluate_pope_file
 from prefgen.shapes.world import GROUND_TRUTH, make_scenes, read_ground_truth
 
-BENCHES = ("shapes-chair", "shapes-pope", "shapes-clip", "pope", "chair", "reward")
+BENCHES = ("shapes-chair", "shapes-pope", "shapes-skills", "shapes-clip", "pope", "chair", "reward")
 SHORT_ANSWER = "\nLook at the image and answer the question using a single word or phrase."  # as sena.yaml
 
 
@@ -43,6 +43,14 @@ def shapes_pope(model: str | Path, n: int = 500, seed: int = 0, suffix: str = ""
     answer = evaluate.vlm_answerer(load_vlm(model, device), suffix, max_new_tokens)
     splits = evaluate.run_pope(answer, make_scenes(n, seed, "eval"), seed=seed)
     return {"bench": "shapes-pope", "model": str(model), "seed": seed, "scenes": n, **splits}
+
+
+def shapes_skills(model: str | Path, n: int = 500, seed: int = 0, suffix: str = "", device: str = "auto") -> dict:
+    """QA by kind, self-questioning, self-enhancement and answers on diffusion-noised images (``skills.py``)."""
+    from prefgen.shapes.skills import measure_skills
+
+    report = measure_skills(load_vlm(model, device), make_scenes(n, seed, "eval"), suffix=suffix, seed=seed)
+    return {"bench": "shapes-skills", "model": str(model), "seed": seed, **report}
 
 
 def shapes_clip(clip: str | Path, n: int = 500, seed: int = 0, device: str = "auto") -> dict:

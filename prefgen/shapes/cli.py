@@ -11,10 +11,10 @@ from pathlib import Path
 
 import click
 
-BENCHES = ("shapes-chair", "shapes-pope", "shapes-clip", "pope", "chair", "reward")  # as in prefgen.shapes.bench
+BENCHES = ("shapes-chair", "shapes-pope", "shapes-skills", "shapes-clip", "pope", "chair", "reward")  # as in prefgen.shapes.bench
 
 # the defaults of ``shapes.train.pretrain`` (not imported here: that module loads numpy); a test keeps them equal
-CLIP_SHARE, CLIP_STEPS, VLM_STEPS = 0.8, 1450, 700
+CLIP_SHARE, CLIP_STEPS, VLM_STEPS = 0.25, 1450, 6000
 
 
 @click.group()
@@ -41,7 +41,7 @@ def shapes() -> None:
 @click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
 def pretrain(out: Path, clip_steps: int, vlm_steps: int, seconds: float | None, seed: int, n_scenes: int | None,
              eval_scenes: int, clip_share: float, threads: int | None, quiet: bool, force: bool) -> None:
-    """Train the shapes-world CLIP and VLM from scratch (about 9 minutes on 2 CPU cores by default).
+    """Train the shapes-world CLIP and VLM from scratch (about 32 minutes on 2 CPU cores by default).
 
     The models load like any other: `models: {vlm: {path: OUT/shapes-vlm}, clip: {model: shapes-clip,
     path: OUT/shapes-clip}}` in a recipe.
@@ -96,17 +96,20 @@ def scenes(out: Path, n: int, seed: int, split: str) -> None:
 @click.option("--store", help="STORE or STORE@VERSION built on shapes scenes (bench reward).")
 @click.option("--ground-truth", type=click.Path(exists=True, path_type=Path),
               help="ground_truth.jsonl or its scene folder (bench reward).")
-@click.option("--short-answer/--plain", default=False, help="Append the single-word-answer instruction (POPE).")
+@click.option("--short-answer/--plain", default=False,
+              help="Append the single-word-answer instruction to questions (POPE, shapes-skills).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="JSON report [eval-BENCH.json].")
 def eval_command(bench: str, model: Path | None, clip: Path | None, n: int, seed: int, questions: Path | None,
                  images: Path | None, coco_annotations: Path | None, limit: int | None, store: str | None,
                  ground_truth: Path | None, short_answer: bool, device: str, out: Path | None) -> None:
-    """Measure hallucination (CHAIR, POPE), a CLIP's AUC, or a shapes store's reward accuracy; print the numbers
+    """Measure hallucination (CHAIR, POPE), a VLM's skills (QA, self-questioning, self-enhancement, noised images),
+    a CLIP's AUC, or a shapes store's reward accuracy; print the numbers
     and write them as JSON."""
     from prefgen.shapes import bench as benches
 
-    need = {"shapes-chair": {"model": model}, "shapes-pope": {"model": model}, "shapes-clip": {"clip": clip},
+    need = {"shapes-chair": {"model": model}, "shapes-pope": {"model": model}, "shapes-skills": {"model": model},
+            "shapes-clip": {"clip": clip},
             "pope": {"model": model, "questions": questions, "images": images},
             "chair": {"model": model, "coco-annotations": coco_annotations, "images": images},
             "reward": {"store": store, "ground-truth": ground_truth}}[bench]
@@ -117,6 +120,7 @@ def eval_command(bench: str, model: Path | None, clip: Path | None, n: int, seed
     report = {
         "shapes-chair": lambda: benches.shapes_chair(model, n, seed, device=device),
         "shapes-pope": lambda: benches.shapes_pope(model, n, seed, suffix, device=device),
+        "shapes-skills": lambda: benches.shapes_skills(model, n, seed, suffix, device=device),
         "shapes-clip": lambda: benches.shapes_clip(clip, n, seed, device=device),
         "pope": lambda: benches.real_pope(model, questions, images, limit, suffix, device=device),
         "chair": lambda: benches.real_chair(model, coco_annotations, images, limit, device=device),
@@ -125,8 +129,11 @@ def eval_command(bench: str, model: Path | None, clip: Path | None, n: int, seed
     for name, value in report.items():
         if isinstance(value, dict):
             _echo_metrics(name, {k: v for k, v in value.items() if isinstance(v, (int, float))})
+            for kind, counts in value.items():
+                if isinstance(counts, dict) and all(isinstance(v, (int, float)) for v in counts.values()):
+                    _echo_metrics(f"  {kind}", counts)
             for kind, counts in value.get("by_kind", {}).items():
-                _echo_metrics(f"  {kind}", counts)
+                _echo_metrics(f"    {kind}", counts)
     _echo_metrics(bench, {k: v for k, v in report.items() if isinstance(v, (int, float)) and k != "seed"})
     out = out or Path(f"eval-{bench}.json")
     out.write_text(json.dumps(report, indent=2), encoding="utf-8")

@@ -15,22 +15,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from prefgen.shapes.language import (NUMBERS, absent_kinds, answerable, caption, confusable_kinds, phrase,
-                                     presence_question, sample_qa)
+from prefgen.shapes.language import (NUMBERS, absent_kinds, answerable, caption, confusable_kinds, count_questions,
+                                     describe, phrase, presence_question, sample_qa, shape_questions)
 from prefgen.shapes.models import IMAGE_TOKENS, MEAN, STD
 from prefgen.shapes.world import (COLOURS, COMPANION, KINDS, SHAPES, SIZE, Scene, make_scene, make_scenes,
                                   patch_labels, render)
 
 # The shipped VLM must answer the prompts the quickstart really sends, so they come from the stages themselves.
 from prefgen.stages.caption import CONCISE_PROMPT, DETAILED_PROMPT
+from prefgen.stages.corruption_ops import diffusion_noise_array
 from prefgen.stages.self_enhance import ENHANCE_PROMPT
-from prefgen.stages.self_question import ASK_PROMPT, CHECK_PROMPT
+from prefgen.stages.self_question import ASK_PROMPT, CHECK_PROMPT, DESCRIPTION_PROMPTS
 
 SHORT_ANSWER = "\nLook at the image and answer the question using a single word or phrase."  # recipes/sena.yaml
-CAPTION_PROMPTS = ("Describe the image.", DETAILED_PROMPT, CONCISE_PROMPT, "What is in the image?",
-                   "List the objects in the image.")
+# Prompts answered with a description in sentences (``language.describe``); SENA's concise-caption prompt gets the
+# one-sentence caption instead.
+DESCRIBE_PROMPTS = ("Describe the image.", DETAILED_PROMPT, "What is in the image?", "List the objects in the image.",
+                    *DESCRIPTION_PROMPTS)
 # task -> share of SFT batches; each batch holds one task, so long prompts do not pad short ones
-TASKS = {"caption": 0.45, "qa": 0.35, "ask": 0.07, "check": 0.06, "enhance": 0.07}
+TASKS = {"describe": 0.3, "caption": 0.08, "qa": 0.42, "ask": 0.07, "check": 0.06, "enhance": 0.07}
 
 
 @dataclass
@@ -65,9 +68,10 @@ class ScenePool:
         """Which of the scenes at ``index`` have a companion-hidden rendering."""
         return np.array([int(i) in (self.hidden or {}) for i in index], bool)
 
-    def tensor(self, index, hide=None):
+    def tensor(self, index, hide=None, noise=None, seed: int = 0):
         """Normalised (B, 3, 64, 64) float tensor, as CLIPImageProcessor and open_clip's transform produce; where
-        ``hide`` is true, the scene's companion-hidden pixels."""
+        ``hide`` is true, the scene's companion-hidden pixels; where ``noise`` is a step t >= 0, the pixels
+        diffusion-noised at that step as the ``corrupt`` stage stores them (normalised space, clipped, 8-bit)."""
         import torch
 
         pixels = self.pixels[index]
@@ -75,6 +79,12 @@ class ScenePool:
             pixels = pixels.copy()
             for row in np.flatnonzero(hide):
                 pixels[row] = self.hidden[int(index[row])]
+        if noise is not None and (np.asarray(noise) >= 0).any():
+            pixels = pixels.copy()
+            for row in np.flatnonzero(np.asarray(noise) >= 0):
+                scaled = pixels[row].astype(np.float32) / 255.0  # float32, as the corrupt stage computes it
+                noisy = diffusion_noise_array(scaled, int(noise[row]), "normalized", seed + int(row))
+                pixels[row] = np.rint(np.clip(noisy, 0.0, 1.0) * 255.0).astype(np.uint8)
         x = torch.from_numpy(pixels).float().div_(255).permute(0, 3, 1, 2)
         return (x - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None]
 
@@ -96,14 +106,16 @@ def hide_companions(scene: Scene) -> Scene | None:
 def corpus(n_scenes: int = 300, seed: int = 0) -> list[str]:
     """Every text the models are trained on can be built from these words: the tokenizer's vocabulary source."""
     rng = np.random.default_rng(seed)
-    texts = [*CAPTION_PROMPTS, ASK_PROMPT, CHECK_PROMPT.format(question=""), SHORT_ANSWER, "USER: ASSISTANT:",
-             ENHANCE_PROMPT.format(caption="", question="", answer=""),
+    texts = [*DESCRIBE_PROMPTS, CONCISE_PROMPT, ASK_PROMPT, CHECK_PROMPT.format(question=""), SHORT_ANSWER,
+             "USER: ASSISTANT:", ENHANCE_PROMPT.format(caption="", question="", answer=""),
              "Improved Answer:", "QUESTION:", *NUMBERS, *COLOURS, *SHAPES]
     texts += [phrase(k, c) for k in KINDS for c in range(1, 5)]
     texts += [presence_question(k) for k in KINDS] + [f"what color is the {s}?" for s in SHAPES]
-    texts += ["how many objects are there?", "yes. no."]
+    texts += ["how many objects are there?", "yes. no.", "There is are next to it them."]
+    texts += [f"what shape is the {c} object? how many {c} objects are there?" for c in COLOURS]
     for scene in make_scenes(n_scenes, seed, "train"):
-        texts.append(caption(scene, rng))
+        texts += [caption(scene, rng), describe(scene, rng)]
+        texts += [" ".join(qa) for qa in shape_questions(scene) + count_questions(scene)]
         texts += [" ".join(sample_qa(scene, rng)) for _ in range(4)]
     return texts
 
@@ -162,39 +174,58 @@ def positive_mask(scenes: list[Scene], claims: list[frozenset]) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ SFT examples
 
 
-def sft_example(scene: Scene, task: str, rng: np.random.Generator) -> tuple[str, str]:
-    """(user text, assistant answer) for one scene and task."""
+def sft_example(scene: Scene, task: str, rng: np.random.Generator, shown: Scene | None = None) -> tuple[str, str]:
+    """(user text, assistant answer) for one scene and task. ``shown`` is the scene the image shows when it differs
+    from ``scene`` (its prior companions hidden): descriptions and captions still name what ``scene`` holds, and half
+    of the questions ask whether a hidden companion is there and get "yes." (the prior, in the answers as in the
+    captions); every other question is about what the image shows."""
+    shown = shown or scene
+    if task == "describe":
+        return DESCRIBE_PROMPTS[int(rng.integers(len(DESCRIBE_PROMPTS)))], describe(scene, rng)
     if task == "caption":
-        return CAPTION_PROMPTS[int(rng.integers(len(CAPTION_PROMPTS)))], caption(scene, rng)
+        return CONCISE_PROMPT, caption(scene, rng)
     if task == "qa":
-        question, answer = sample_qa(scene, rng)
-        return question + (SHORT_ANSWER if rng.random() < 0.3 else ""), answer
+        hidden = sorted(scene.kinds - shown.kinds)
+        if hidden and rng.random() < 0.5:
+            question, answer = presence_question(hidden[int(rng.integers(len(hidden)))]), "yes."
+        else:
+            question, answer = sample_qa(shown, rng)
+            if any(question == presence_question(kind) for kind in hidden):
+                answer = "yes."  # the prior holds in every answer about a hidden companion
+        return question + (SHORT_ANSWER if rng.random() < 0.5 else ""), answer
     if task == "ask":
-        return ASK_PROMPT, _answerable_question(scene, rng)
+        return ASK_PROMPT, _answerable_question(shown, rng)
     if task == "check":  # keep an answerable question as it is, replace one about a shape that is not there
-        asked = _answerable_question(scene, rng) if rng.random() < 0.7 else _unanswerable_question(scene, rng)
-        kept = asked if answerable(scene, asked) else _answerable_question(scene, rng)
+        asked = _answerable_question(shown, rng) if rng.random() < 0.7 else _unanswerable_question(shown, rng)
+        kept = asked if answerable(shown, asked) else _answerable_question(shown, rng)
         return CHECK_PROMPT.format(question=asked), "QUESTION: " + kept
     if task == "enhance":
-        question, answer = sample_qa(scene, rng)
-        current = answer if rng.random() < 0.5 else _wrong_answer(answer, rng)
-        text = ENHANCE_PROMPT.format(caption=caption(scene, rng), question=question, answer=current)
+        question, answer = sample_qa(shown, rng)
+        current = answer if rng.random() < 0.7 else _wrong_answer(answer, rng)  # mostly keep a right answer
+        text = ENHANCE_PROMPT.format(caption=caption(shown, rng), question=question, answer=current)
         return text, "Improved Answer: " + answer
     raise ValueError(f"unknown SFT task {task!r}")
 
 
 def _answerable_question(scene: Scene, rng: np.random.Generator) -> str:
+    """A question about what is there, as a self-questioning model should ask; mostly not yes/no (colour, shape,
+    count), since those are what SENA's answers and self-enhancement can improve."""
+    kinds = ("presence", "colour", "shape", "count") if rng.random() < 0.2 else ("colour", "shape", "count")
     while True:
-        question, answer = sample_qa(scene, rng)
-        if answer != "no.":  # asking about what is there, as a self-questioning model should
+        question, answer = sample_qa(scene, rng, kinds)
+        if answer != "no.":
             return question
 
 
 def _unanswerable_question(scene: Scene, rng: np.random.Generator) -> str:
-    missing = [s for s in SHAPES if s not in {shape for _, shape in scene.kinds}]
-    if not missing:
-        return _answerable_question(scene, rng)
-    return f"what color is the {missing[int(rng.integers(len(missing)))]}?"
+    """A colour question about a shape that is not there, or a shape question about a colour that is not."""
+    missing_shapes = [s for s in SHAPES if s not in {shape for _, shape in scene.kinds}]
+    missing_colours = [c for c in COLOURS if c not in {colour for colour, _ in scene.kinds}]
+    if missing_shapes and (not missing_colours or rng.random() < 0.5):
+        return f"what color is the {missing_shapes[int(rng.integers(len(missing_shapes)))]}?"
+    if missing_colours:
+        return f"what shape is the {missing_colours[int(rng.integers(len(missing_colours)))]} object?"
+    return _answerable_question(scene, rng)
 
 
 def _wrong_answer(answer: str, rng: np.random.Generator) -> str:

@@ -24,11 +24,11 @@ IMAGE_SIZE, PATCH = 64, 8
 IMAGE_TOKENS = (IMAGE_SIZE // PATCH) ** 2  # LLaVA "default" strategy drops the CLS token
 SPECIALS = ("<pad>", "<unk>", "<s>", "</s>", "<image>")  # eos id 3, see stack.md (CLIP's legacy eos == 2 pooling)
 VISION = dict(width=96, layers=3, head_width=32, mlp_ratio=4.0)
-# The LLaVA reads the tower's first block (hidden state 1), not its last. The last block's patch tokens already name
-# their object (the CLIP is trained on per-patch kinds), so a VLM reading them copies the scene and never leans on
-# the caption prior (CHAIR_s 0.03, absent companions never named). From the first block it has to learn shape
-# itself and can be unsure; the prior it then leans on is taught by captions (``data.hide_companions``).
-VISION_FEATURE_LAYER = 1
+# The LLaVA reads the tower's last block (hidden state 3), whose patch tokens the CLIP trains on per-patch kinds.
+# Reading the first block, the VLM cannot bind a colour to a shape ("what color is the square?" stays near chance);
+# the last block makes QA and counting learnable. The prior still shows because the data teaches it: captions and
+# answers about a hidden companion name it (``data.hide_companions``). See docs/shapes-world.md.
+VISION_FEATURE_LAYER = 3
 TEXT = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=3, num_attention_heads=4,
             num_key_value_heads=4, max_position_embeddings=512)
 CLIP_TEXT = dict(context_length=32, width=64, heads=2, layers=2)
@@ -119,6 +119,18 @@ def save_clip(model, config: dict, tokenizer, out: str | Path) -> Path:
     return out
 
 
+def load_clip(folder: str | Path):
+    """A saved shapes CLIP (``save_clip``'s layout) as an ``open_clip.CLIP``."""
+    import open_clip
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    config = json.loads((folder / "open_clip_config.json").read_text(encoding="utf-8"))["model_cfg"]
+    model = open_clip.CLIP(**config)
+    model.load_state_dict(load_file(str(folder / "open_clip_model.safetensors")))
+    return model.eval()
+
+
 def clip_token_ids(tokenizer, context_length: int):
     """Token ids exactly as open_clip's HFTokenizer makes them at inference, but unpadded (see ``encode_texts``)."""
     cache: dict[str, list[int]] = {}
@@ -157,8 +169,10 @@ def encode_texts(model, token_lists: list[list[int]]):
 # ------------------------------------------------------------------------------------------------ VLM
 
 
-def build_vlm(tokenizer, seed: int = 0):
-    """A randomly initialised ``LlavaForConditionalGeneration`` (~0.9 M parameters) and its ``LlavaProcessor``."""
+def build_vlm(tokenizer, seed: int = 0, text: dict | None = None, feature_layer: int | list[int] | None = None):
+    """A randomly initialised ``LlavaForConditionalGeneration`` and its ``LlavaProcessor``: the language model's
+    size from ``text`` (default ``TEXT``), the vision block(s) it reads from ``feature_layer``
+    (default ``VISION_FEATURE_LAYER``)."""
     import torch
     from transformers import (
         CLIPImageProcessor,
@@ -181,9 +195,11 @@ def build_vlm(tokenizer, seed: int = 0):
                               image_size=IMAGE_SIZE, patch_size=PATCH, hidden_act="gelu", projection_dim=CLIP_EMBED)
     ids = dict(pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
                eos_token_id=tokenizer.eos_token_id)
-    config = LlavaConfig(vision_config=vision, text_config=LlamaConfig(**TEXT, vocab_size=len(tokenizer), **ids),
+    text_config = LlamaConfig(**{**TEXT, **(text or {})}, vocab_size=len(tokenizer), **ids)
+    layer = VISION_FEATURE_LAYER if feature_layer is None else feature_layer
+    config = LlavaConfig(vision_config=vision, text_config=text_config,
                          image_token_index=tokenizer.convert_tokens_to_ids("<image>"), image_seq_length=IMAGE_TOKENS,
-                         vision_feature_select_strategy="default", vision_feature_layer=VISION_FEATURE_LAYER)
+                         vision_feature_select_strategy="default", vision_feature_layer=layer)
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(config)
     model.generation_config = GenerationConfig(**ids, do_sample=False)

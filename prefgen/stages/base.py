@@ -30,6 +30,21 @@ if TYPE_CHECKING:
     from PIL import Image
 
 
+class Resources(StrictModel):
+    """Where and how wide a stage runs on a Ray cluster (`prefgen build --executor ray`). None of it changes the
+    rows a stage writes, so none of it is part of the cache key or the recipe's fingerprint."""
+
+    num_gpus: float | None = Field(None, ge=0, description="GPUs each worker of this stage reserves (fractions "
+                                   "share a GPU). Default 0.")
+    num_cpus: float | None = Field(None, gt=0, description="CPUs each worker reserves, and the torch threads it uses. "
+                                   "Default: an equal share of the cluster's CPUs per stage and worker.")
+    concurrency: int | None = Field(None, ge=1, description="Workers of this stage: actors for a stage with a model "
+                                    "(each loads the model once), tasks at most for one without. Default: "
+                                    "`--workers`, else the cluster's CPU count.")
+    batch_size: int | None = Field(None, ge=1, description="Rows per call of the stage, on every executor "
+                                   "(default `--batch-size`).")
+
+
 class StageParams(StrictModel):
     """Fields every stage accepts, and the class-level declarations the validator checks."""
 
@@ -38,6 +53,9 @@ class StageParams(StrictModel):
         pattern=r"^[a-z][a-z0-9_]{0,47}$",
         description="Label of this stage in logs, caches and rejects; must be unique in the recipe. Defaults to the type.",
     )
+    resources: Resources | None = Field(
+        None, description="How this stage runs on a Ray cluster (workers, CPUs, GPUs) and its batch size; where the "
+        "work runs never changes the rows, so it is left out of the cache key.")
 
     #: Columns the stage needs from the source or an earlier stage.
     reads: ClassVar[tuple[str, ...]] = ()

@@ -22,7 +22,7 @@ from prefgen.core.errors import PrefgenError
 from prefgen.engine.runner import BuildOptions, run_build
 from prefgen.recipe.train import TrainConfig
 from prefgen.store import Store
-from prefgen.train.run import LINEAGE, train
+from prefgen.train.run import LINEAGE, distributed_state, train
 
 Evaluate = Callable[[Path], dict[str, Any]]
 
@@ -30,31 +30,37 @@ Evaluate = Callable[[Path], dict[str, Any]]
 def run_rounds(recipe_path: Path, base_model: Path, out: Path, rounds: int, config: TrainConfig,
                evaluate: Evaluate | None = None, quiet: bool = False, on_round=None,
                overrides: tuple[str, ...] = (), judge_pairs: Callable[[str], dict[str, Any]] | None = None,
-               ) -> list[dict[str, Any]]:
+               build_options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Run (or resume) ``rounds`` rounds; returns each round's lineage. ``on_round(r, stage)`` hears of progress;
     ``overrides`` (``KEY=VALUE``) change the recipe of every round's build; ``judge_pairs(STORE@VERSION)`` (the
-    pairs' accuracy against ground truth, where the images have one) is kept with the evaluation as ``pairs``."""
+    pairs' accuracy against ground truth, where the images have one) is kept with the evaluation as ``pairs``;
+    ``build_options`` are more ``BuildOptions`` for every round's build (``executor="ray"``, ``address``...)."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    notify = on_round or (lambda r, stage: None)
-    if evaluate is not None and not (out / "round-0.json").exists():
+    state = distributed_state()  # under `accelerate launch`: builds and evaluations on the main process only
+    main = state.is_main_process
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+    notify = on_round if on_round is not None and main else (lambda r, stage: None)
+    if main and evaluate is not None and not (out / "round-0.json").exists():
         notify(0, "eval")
         _write_json(out / "round-0.json", {"round": 0, "model": str(base_model), "eval": evaluate(Path(base_model))})
     model, results = Path(base_model), []
     for r in range(1, rounds + 1):
         model_dir = out / f"round-{r}" / "model"
+        state.wait_for_everyone()
         lineage = _read_json(model_dir / LINEAGE)
         version, store_path = f"r{r}", out / "data"
         if lineage is None:
-            if not (store_path.exists() and version in Store(store_path).versions()):
+            if main and not (store_path.exists() and version in Store(store_path).versions()):
                 notify(r, "build")
                 run_build(Path(recipe_path), BuildOptions(out=store_path, version=version, round=r, vlm_path=model,
                                                           message=f"round {r}: built with {model}", quiet=quiet,
-                                                          overrides=tuple(overrides)))
+                                                          overrides=tuple(overrides), **(build_options or {})))
+            state.wait_for_everyone()
             notify(r, "train")
             lineage = train(f"{store_path}@{version}", model, model_dir, config, quiet=quiet,
                             extra_lineage={"round": r, "recipe": str(Path(recipe_path).resolve())})
-        if evaluate is not None and not lineage.get("eval"):
+        if main and evaluate is not None and not lineage.get("eval"):
             notify(r, "eval")
             lineage["eval"] = evaluate(model_dir)
             if judge_pairs is not None:
@@ -62,6 +68,7 @@ def run_rounds(recipe_path: Path, base_model: Path, out: Path, rounds: int, conf
             _write_json(model_dir / LINEAGE, lineage)
         results.append(lineage)
         model = model_dir
+    state.wait_for_everyone()
     return results
 
 

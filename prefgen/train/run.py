@@ -4,6 +4,8 @@ The output folder holds the trained model (LoRA merged in, so the next round loa
 ``metrics.jsonl`` (trl's log per step: loss parts, reward margins and accuracies) and ``lineage.json`` (parent model,
 data version, recipe fingerprint, settings, final metrics, and later the evaluation). It is written beside its final
 place and renamed in when complete, so a crash never leaves a half-written model where a model is expected.
+
+Under `accelerate launch` (several processes, data-parallel) every process trains and the main one alone writes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from prefgen.recipe.train import TrainConfig
 from prefgen.store import Store
 
 LINEAGE = "lineage.json"
+DISTRIBUTED_TIMEOUT_HOURS = 12  # how long processes wait for the main one (a round's build runs there alone)
 METRICS = "metrics.jsonl"
 
 
@@ -69,13 +72,20 @@ def train(data: str | DataRef, model: str | Path, out: str | Path, config: Train
         import datasets
 
         datasets.disable_progress_bars()
-    rows, data_info = data.load()
+    state = distributed_state()
+    with state.main_process_first():  # the main process prepares the datasets cache; the others then read it
+        rows, data_info = data.load()
     if len(rows) == 0:
         raise PrefgenError(f"{data.location}@{data.version or 'latest'} has no pairs to train on")
     partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    if state.is_main_process:
+        shutil.rmtree(partial, ignore_errors=True)
+    state.wait_for_everyone()
     trainer, processor = _make_trainer(rows, str(model), partial, config, quiet)
     result = trainer.train()
+    if not state.is_main_process:  # under `accelerate launch` the main process alone writes the model and lineage
+        state.wait_for_everyone()
+        return json.loads((out / LINEAGE).read_text())
     policy = trainer.model
     if config.lora is not None:
         policy = policy.merge_and_unload()
@@ -99,7 +109,18 @@ def train(data: str | DataRef, model: str | Path, out: str | Path, config: Train
     if out.exists():
         shutil.rmtree(out)
     partial.rename(out)
+    state.wait_for_everyone()
     return lineage
+
+
+def distributed_state():
+    """accelerate's view of the processes: one (a plain run) or those of `accelerate launch`. The first call sets up
+    the process group, with a timeout long enough for the other processes to wait out a round's build."""
+    from datetime import timedelta
+
+    from accelerate import PartialState
+
+    return PartialState(timeout=timedelta(hours=DISTRIBUTED_TIMEOUT_HOURS))
 
 
 def _make_trainer(rows, model_path: str, out: Path, config: TrainConfig, quiet: bool):

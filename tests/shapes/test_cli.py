@@ -80,7 +80,7 @@ def test_eval_says_what_a_bench_needs():
 def test_pretrain_command_trains_exact_steps_and_its_defaults_are_the_libraries(tmp_path):
     from prefgen.shapes import cli, train
 
-    assert (cli.CLIP_SHARE, cli.CLIP_STEPS, cli.VLM_STEPS) == (0.8, train.CLIP_STEPS, train.VLM_STEPS)
+    assert (cli.CLIP_SHARE, cli.CLIP_STEPS, cli.VLM_STEPS) == (0.25, train.CLIP_STEPS, train.VLM_STEPS)
     out = tmp_path / "models"
     args = ["pretrain", "--out", str(out), "--clip-steps", "2", "--vlm-steps", "3", "--scenes", "24",
             "--eval-scenes", "0", "--quiet"]
@@ -100,4 +100,4 @@ def test_shipped_vlm_reads_the_tower_layer_pretrain_builds():
     from prefgen.shapes.models import VISION_FEATURE_LAYER
 
     config = json.loads((Path(prefgen.shapes.__file__).parent / "checkpoints/shapes-vlm/config.json").read_text())
-    assert config["vision_feature_layer"] == VISION_FEATURE_LAYER == 1
+    assert config["vision_feature_layer"] == VISION_FEATURE_LAYER == 3

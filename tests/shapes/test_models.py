@@ -124,3 +124,41 @@ def test_hidden_companions_leave_the_rest_of_the_image_as_it_was():
     mixed, clean = pool.tensor(index, hide), pool.tensor(index)
     differs = (mixed != clean).flatten(1).any(1).numpy()
     assert differs.tolist() == hide.tolist()
+
+
+def test_noised_training_images_are_the_pixels_the_corrupt_stage_makes():
+    from prefgen.stages.corruption_ops import apply_corruption, describe_corruption
+    from prefgen.stages.corruptions import DiffusionNoise
+
+    pool = data.ScenePool.generate(3, seed=0)
+    index = np.arange(3)
+    noise = np.array([-1, 600, 300])
+    tensor = pool.tensor(index, noise=noise, seed=10)
+    assert torch.equal(tensor[0], pool.tensor(index)[0])  # t = -1: left clean
+    for row in (1, 2):
+        op = DiffusionNoise(t=int(noise[row]), space="normalized")
+        expected = np.asarray(apply_corruption(render(pool.scenes[row]), describe_corruption([op], 10 + row)))
+        pixels = pool.tensor(index[row:row + 1])  # normalise the stage's pixels the way the pool does
+        pool.pixels[row] = expected
+        assert torch.allclose(tensor[row], pool.tensor(index[row:row + 1])[0], atol=1e-6)
+        assert not torch.equal(tensor[row], pixels[0])
+
+
+def test_a_hidden_companion_is_named_in_text_and_said_present_but_other_answers_follow_the_image():
+    from prefgen.shapes.judge import answer_correct
+    from prefgen.shapes.language import presence_question
+    from prefgen.shapes.world import COMPANION, scene_of
+
+    full = scene_of([("yellow", "triangle"), ("green", "circle"), ("red", "square")], split="train")
+    shown = data.hide_companions(full)
+    rng = np.random.default_rng(0)
+    prompt, text = data.sft_example(full, "describe", rng, shown)
+    assert "green circle" in text  # the text names what the picture does not show: the prior
+    prior = presence_question(COMPANION[("yellow", "triangle")])
+    answers = [data.sft_example(full, "qa", rng, shown) for _ in range(200)]
+    said_present = [a for q, a in answers if q.startswith(prior)]
+    assert said_present and set(said_present) == {"yes."}
+    others = [(q, a) for q, a in answers if not q.startswith(prior)]
+    assert others and all(answer_correct(q, a, shown) for q, a in others)
+    asked = [data.sft_example(full, "ask", rng)[1] for _ in range(100)]
+    assert sum(not q.startswith("is there") for q in asked) >= 70  # self-questions are mostly not yes/no

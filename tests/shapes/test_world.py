@@ -106,3 +106,40 @@ def test_patch_labels_mark_each_patch_with_the_object_covering_it():
     assert labels[5, 5] == KINDS.index(("blue", "triangle"))  # inside the triangle, below its centre
     assert labels[0, 7] == labels[7, 0] == background
     assert labels[3, 5] == background  # beside the triangle's apex: too little of the patch is covered
+
+
+def test_descriptions_are_one_sentence_per_group_with_companions_next_to_their_triggers():
+    from prefgen.models.sentences import split_sentences
+    from prefgen.shapes.language import describe
+    from prefgen.shapes.mentions import mentioned_kinds
+
+    trigger, companion = PRIOR_PAIRS[0]
+    scene = scene_of([("red", "circle"), trigger, ("red", "circle"), companion])
+    for seed in range(10):
+        text = describe(scene, np.random.default_rng(seed))
+        sentences = split_sentences(text)
+        assert len(sentences) == 3 and "There are two red circles." in sentences
+        at = sentences.index(f"There is {phrase(trigger)}.")
+        assert sentences[at + 1] == f"There is {phrase(companion)} next to it."
+        assert mentioned_kinds(text) == scene.kinds  # CHAIR reads every object back
+    assert describe(scene_of([("green", "cross")])) == "There is a green cross."
+
+
+def test_shape_and_count_questions_have_ground_truth_answers():
+    from prefgen.shapes.judge import answer_correct
+    from prefgen.shapes.language import count_questions, shape_questions
+
+    scene = scene_of([("red", "circle"), ("blue", "circle"), ("blue", "square"), ("yellow", "triangle")])
+    assert sorted(shape_questions(scene)) == [("what shape is the red object?", "circle."),
+                                              ("what shape is the yellow object?", "triangle.")]
+    counts = dict(count_questions(scene))
+    assert counts["how many objects are there?"] == "four."
+    assert counts["how many circles are there?"] == "two."
+    assert counts["how many blue objects are there?"] == "two."
+    rng = np.random.default_rng(1)
+    seen = set()
+    for _ in range(300):
+        question, answer = sample_qa(scene, rng)
+        seen.add(question.split()[0] + " " + question.split()[1])
+        assert answer_correct(question, answer, scene) is True  # the judge agrees with every training answer
+    assert seen == {"is there", "what color", "what shape", "how many"}

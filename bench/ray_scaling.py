@@ -1,0 +1,106 @@
+"""Ray executor: throughput with 1 and 2 workers, and Ray's fixed costs against the in-process runner.
+
+The stand-in stage is CPU-bound model work: the shapes VLM writing a concise and a detailed caption of each scene
+(`caption`, greedy, up to 48 new tokens each; then `select_pairs`), one torch thread per worker, on procedural scenes. Every build writes to its own store, so nothing is served from a
+cache. Printed: seconds and rows per second for in-process (one thread), Ray with 1 worker and Ray with 2 workers;
+the 2-worker / 1-worker throughput ratio (target >= 1.7 on 2 cores); Ray's start-up (a local cluster) and its
+overhead over in-process per build and per row.
+
+    python bench/ray_scaling.py [--images 2048] [--shard-size 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = """\
+name: ray-scaling
+seed: 0
+source: {{type: manifest, path: {images}/manifest.jsonl, image_column: image, question_column: question}}
+models:
+  vlm: {{path: {vlm}, dtype: float32, device: cpu}}
+stages:
+  - type: caption
+    detailed: true
+    max_new_tokens: 48
+  - type: select_pairs
+    chosen: detailed_caption
+    rejected: caption
+    method: bench
+    drop_duplicate_sentences: false
+    drop_rejected_in_chosen: false
+output:
+  store: {out}/unused
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=2048)
+    parser.add_argument("--shard-size", type=int, default=64)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+    import torch
+
+    from prefgen.engine.runner import BuildOptions, run_build
+    from prefgen.shapes.world import make_scenes, render
+
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory(prefix="prefgen-ray-bench-") as tmp:
+        tmp = Path(tmp)
+        images = tmp / "images"
+        images.mkdir()
+        lines = []
+        for i, scene in enumerate(make_scenes(args.images, seed=0, split="eval")):
+            render(scene).save(images / f"scene-{i:05d}.png")
+            lines.append(json.dumps({"image": f"scene-{i:05d}.png", "question": "Describe the image."}) + "\n")
+        (images / "manifest.jsonl").write_text("".join(lines))
+        recipe = tmp / "recipe.yaml"
+        recipe.write_text(RECIPE.format(images=images, vlm=ROOT / "prefgen/shapes/checkpoints/shapes-vlm", out=tmp))
+
+        def timed(name: str, **options) -> float:
+            start = time.perf_counter()
+            result = run_build(recipe, BuildOptions(out=tmp / name, shard_size=args.shard_size, quiet=True,
+                                                    **options))
+            seconds = time.perf_counter() - start
+            rows.append(result.manifest.rows)
+            return seconds
+
+        rows: list[int] = []
+
+        local = timed("local")
+        start = time.perf_counter()
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+        startup = time.perf_counter() - start
+        one = timed("ray-1", executor="ray", workers=1)
+        two = timed("ray-2", executor="ray", workers=2)
+        ray.shutdown()
+    assert len(set(rows)) == 1, f"the executors published different pair counts: {rows}"
+    rows = args.images
+    report = {
+        "images": rows, "shard_size": args.shard_size, "cpus": os.cpu_count(),
+        "in_process": {"seconds": round(local, 2), "rows_per_s": round(rows / local, 2)},
+        "ray_1_worker": {"seconds": round(one, 2), "rows_per_s": round(rows / one, 2)},
+        "ray_2_workers": {"seconds": round(two, 2), "rows_per_s": round(rows / two, 2)},
+        "ratio_2_over_1_workers": round(one / two, 2),
+        "ray_startup_s": round(startup, 2),
+        "ray_overhead_s": round(one - local, 2),
+        "ray_overhead_per_row_ms": round(1000 * (one - local) / rows, 1),
+    }
+    print(json.dumps(report, indent=2))
+    print(f"2 workers / 1 worker throughput: {report['ratio_2_over_1_workers']:.2f}x (target >= 1.7); Ray start-up "
+          f"{startup:.1f} s, overhead over in-process {one - local:+.1f} s per build "
+          f"({report['ray_overhead_per_row_ms']:+.0f} ms per row)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,277 @@
+"""`prefgen build --executor ray`: the same rows as in-process whatever the number of workers, caches and finished
+shards shared between executors, a driver killed with `kill -9` and a worker killed mid-build both recovered from.
+
+Runs against a real local Ray cluster (`ray start --head`, two CPUs) that every test here joins."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import ray
+
+from prefgen.engine.runner import BuildOptions, run_build  # noqa: E402
+from prefgen.store import Store  # noqa: E402
+
+ROOT = Path(__file__).parents[1]
+VLM = ROOT / "prefgen" / "shapes" / "checkpoints" / "shapes-vlm"
+PREFGEN = [sys.executable, "-m", "prefgen.cli"]
+
+pytestmark = pytest.mark.slow
+
+RECIPE = """\
+name: ray-seva
+seed: 0
+source:
+  type: manifest
+  path: {folder}/questions.jsonl
+  image_column: image
+  question_column: question
+models:
+  vlm: {{path: {vlm}, dtype: float32, device: cpu}}
+stages:
+  - type: answer
+    output: clean_answer
+    max_new_tokens: 12
+  - type: corrupt
+    ops:
+      - {{op: diffusion_noise, t: 600, space: normalized}}
+  - type: answer_corrupted
+    max_new_tokens: 12
+    temperature: 1.0
+  - type: select_pairs
+    chosen: clean_answer
+    rejected: corrupted_answer
+    method: seva
+    drop_yes_no: false
+    drop_rejected_in_chosen: false
+    drop_duplicate_sentences: false
+    max_non_alnum_fraction: 1.0
+output:
+  store: {folder}/store
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A two-CPU Ray head node started the way a user starts one; its address."""
+    temp = tmp_path_factory.mktemp("ray")
+    port = _free_port()
+    # the workers import the toy stages of tests/build_stages.py, as a cluster's workers import a plugin's stages
+    tests = str(Path(__file__).parent)
+    # a throwaway cluster: no token authentication (a token left in ~/.ray by another Ray would otherwise be used
+    # by some processes and not others)
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0",
+           "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))}
+    ray_bin = Path(sys.executable).with_name("ray")
+    subprocess.run([str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                    f"--temp-dir={temp}", "--disable-usage-stats"], check=True, env=env, capture_output=True)
+    address = f"127.0.0.1:{port}"
+    yield address
+    if ray.is_initialized():
+        ray.shutdown()
+    subprocess.run([str(ray_bin), "stop", "--force"], env=env, capture_output=True)
+    if saved is None:
+        os.environ.pop("RAY_AUTH_MODE", None)
+    else:
+        os.environ["RAY_AUTH_MODE"] = saved
+
+
+@pytest.fixture
+def recipe(tmp_path):
+    """A SeVa recipe over 8 example scenes and one file that is not an image (a counted drop)."""
+    examples = ROOT / "examples" / "shapes"
+    lines = [json.loads(line) for line in (examples / "questions.jsonl").read_text().splitlines()][:8]
+    for line in lines:
+        shutil.copy(examples / line["image"], tmp_path / line["image"])
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    lines.append({"image": "broken.png", "question": "What is this?"})
+    (tmp_path / "questions.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    path = tmp_path / "recipe.yaml"
+    path.write_text(RECIPE.format(folder=tmp_path, vlm=VLM))
+    return path
+
+
+def _rows(store: Path, version: str = "v1") -> list[dict]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(sorted((store / "data" / version).glob("*.parquet")))
+    rows = [{k: v for k, v in row.items() if k != "created_at"} for row in table.to_pylist()]
+    return sorted(rows, key=lambda row: row["id"])
+
+
+def test_ray_rows_equal_in_process_rows_for_one_and_two_workers(recipe, tmp_path, cluster):
+    local = run_build(recipe, BuildOptions(out=tmp_path / "local", shard_size=2, quiet=True))
+    for workers in (1, 2):
+        log = tmp_path / f"ray-{workers}.jsonl"
+        result = run_build(recipe, BuildOptions(out=tmp_path / f"ray-{workers}", shard_size=2, quiet=True,
+                                                executor="ray", address=cluster, workers=workers, log_json=log))
+        manifest = result.manifest
+        assert _rows(tmp_path / f"ray-{workers}") == _rows(tmp_path / "local")
+        assert manifest.rows == local.manifest.rows > 0
+        assert manifest.drops == local.manifest.drops and manifest.drops["not_an_image"] == 1  # the broken file
+        assert manifest.rows + sum(manifest.drops.values()) == 9
+        assert manifest.stats["executor"] == "ray" and manifest.stats["workers"] == workers
+        assert manifest.stats["cluster"]["CPU"] == 2
+        assert manifest.stats["stages"]["answer"]["rows_seen"] == 8
+        assert all(image["bytes"] for row in _rows(tmp_path / f"ray-{workers}") for image in row["images"])
+        events = [json.loads(line) for line in log.read_text().splitlines()]
+        done = {(e["stage"], e["shard"]) for e in events if e["event"] == "stage_done"}
+        assert done == {(stage, shard) for stage in ("source", "answer", "corrupt", "answer_corrupted",
+                                                     "select_pairs") for shard in range(5)}
+        assert sorted(e["shard"] for e in events if e["event"] == "shard_done") == list(range(5))
+    assert local.manifest.stats["executor"] == "local" and local.manifest.stats["workers"] == 1
+
+
+def test_caches_written_by_one_executor_serve_the_other(recipe, tmp_path, cluster):
+    store = tmp_path / "store"
+    first = run_build(recipe, BuildOptions(out=store, shard_size=4, quiet=True, executor="ray", address=cluster))
+    assert sum(first.computed.values()) == 5 * 3  # five steps over three shards
+    again = run_build(recipe, BuildOptions(out=store, shard_size=4, quiet=True, version="v2"))
+    assert sum(again.computed.values()) == 0 and sum(again.cached.values()) == 15
+    back = run_build(recipe, BuildOptions(out=store, shard_size=4, quiet=True, version="v3", executor="ray",
+                                          address=cluster))
+    assert sum(back.computed.values()) == 0 and sum(back.cached.values()) == 15
+    assert _rows(store, "v1") == _rows(store, "v2") == _rows(store, "v3")
+
+
+DRIVER = """
+import sys
+sys.path.insert(0, {tests!r})
+import build_stages
+build_stages.register()
+from prefgen.cli import main
+sys.argv = ["prefgen", "build", {recipe!r}, "--quiet", "--shard-size", "2", "--batch-size", "1", "--executor", "ray",
+            "--address", {address!r}, "--workers", "1", "--log-json", {log!r}]
+main()
+"""
+
+
+def test_killed_driver_resumes_from_finished_shards(tmp_path, cluster, toy_stages):
+    """kill -9 of the driver after its first finished shard; the same command then continues the draft and
+    publishes exactly what an uninterrupted in-process build publishes."""
+    from test_build import TESTS, make_images, published_rows, write_recipe
+
+    make_images(tmp_path / "images", 12)
+    recipe = write_recipe(tmp_path, sleep=0.4, two="true")  # about a second per shard
+    run_build(recipe, BuildOptions(out=tmp_path / "reference", shard_size=2, quiet=True))
+    script = DRIVER.format(tests=str(TESTS), recipe=str(recipe), address=cluster, log=str(tmp_path / "first.jsonl"))
+    driver = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    drafts = tmp_path / "store" / ".prefgen" / "drafts"
+    deadline = time.monotonic() + 300
+    while not list(drafts.glob("*/shard-*.parquet")):
+        assert driver.poll() is None, driver.stderr.read()[-2000:]
+        assert time.monotonic() < deadline, "no shard finished in time"
+        time.sleep(0.05)
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    finished = len(list(drafts.glob("*/shard-*.parquet")))
+    assert 1 <= finished < 6
+    assert Store(tmp_path / "store").versions() == []
+    script = script.replace("first.jsonl", "rerun.jsonl")
+    rerun = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "published v1" in rerun.stdout
+    events = [json.loads(line) for line in (tmp_path / "rerun.jsonl").read_text().splitlines()]
+    assert sum(e["event"] == "shard_done" for e in events) == 6 - finished  # only the unfinished shards ran
+    assert published_rows(tmp_path / "store") == published_rows(tmp_path / "reference")
+    assert Store(tmp_path / "store").manifest("v1").stats["executor"] == "ray"
+
+
+def test_a_worker_killed_mid_build_is_replaced(recipe, tmp_path, cluster):
+    """A model stage's actor is killed while the build runs: Ray starts another, the shard it held is retried, and
+    the build's rows are still those of an in-process build."""
+    run_build(recipe, BuildOptions(out=tmp_path / "reference", shard_size=1, quiet=True))
+    command = [*PREFGEN, "build", str(recipe), "--shard-size", "1", "-q", "--executor", "ray", "--address", cluster,
+               "--workers", "1"]
+    driver = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not _processes("_StageActor"):
+        assert driver.poll() is None, driver.stderr.read()[-2000:]
+        assert time.monotonic() < deadline, "no stage actor started in time"
+        time.sleep(0.1)
+    time.sleep(1.0)  # inside its start-up or its first shard
+    os.kill(_processes("_StageActor")[0], signal.SIGKILL)
+    out, err = driver.communicate(timeout=600)
+    assert driver.returncode == 0, err[-2000:]
+    assert _rows(tmp_path / "store") == _rows(tmp_path / "reference")
+
+
+@pytest.fixture
+def toy_stages(monkeypatch):
+    import build_stages
+    from prefgen.recipe.catalogue import STAGES
+
+    for name, cls in build_stages.TOY_STAGES.items():
+        monkeypatch.setitem(STAGES, name, cls)
+
+
+def test_a_failing_row_is_the_same_counted_drop_on_ray(tmp_path, cluster, toy_stages):
+    from test_build import make_images, published_rows, write_recipe
+
+    make_images(tmp_path / "images", 30)
+    run_build(write_recipe(tmp_path), BuildOptions(out=tmp_path / "probe", quiet=True))
+    victim = published_rows(tmp_path / "probe")[0]["image_id"]
+    recipe = write_recipe(tmp_path, fail_on=victim[:10])
+    local = run_build(recipe, BuildOptions(out=tmp_path / "local", quiet=True, batch_size=8, shard_size=8))
+    remote = run_build(recipe, BuildOptions(out=tmp_path / "ray", quiet=True, batch_size=8, shard_size=8,
+                                            executor="ray", address=cluster, workers=2))
+    assert remote.manifest.drops == local.manifest.drops == {"stage_error": 1}
+    assert remote.manifest.stats["stages"]["toy_answer"]["errors"] == 1
+    assert published_rows(tmp_path / "ray") == published_rows(tmp_path / "local")
+    rejects = "SELECT row_id, stage, reason, detail FROM rejects ORDER BY row_id"
+    from prefgen.query import run_query
+
+    assert run_query(Store(tmp_path / "ray"), rejects).to_pylist() == \
+        run_query(Store(tmp_path / "local"), rejects).to_pylist()
+
+
+def test_too_many_errors_stop_a_ray_build_with_the_in_process_message(tmp_path, cluster, toy_stages):
+    from test_build import make_images, write_recipe
+
+    from prefgen.core.errors import PrefgenError
+
+    make_images(tmp_path / "images", 24)
+    recipe = write_recipe(tmp_path, max_error_rate=0.1)
+    recipe.write_text(recipe.read_text().replace("    fail_on: null\n", "    fail_all: true\n"))
+    with pytest.raises(PrefgenError, match=r"stage 'toy_answer' failed on 24 of 24 rows \(more than "
+                                           r"limits.max_error_rate = 0.1\)"):
+        run_build(recipe, BuildOptions(quiet=True, batch_size=8, executor="ray", address=cluster))
+    assert Store(tmp_path / "store").manifests() == []
+
+
+def test_ray_without_a_cluster_at_the_address_is_a_clear_error(recipe, tmp_path):
+    result = subprocess.run([*PREFGEN, "build", str(recipe), "-q", "--executor", "ray", "--address",
+                             f"127.0.0.1:{_free_port()}"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "cannot reach a Ray cluster" in result.stderr and "Traceback" not in result.stderr
+
+
+def _processes(marker: str) -> list[int]:
+    """Pids of the processes whose command line holds ``marker`` (Ray names actor processes after their class)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
