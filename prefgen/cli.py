@@ -330,7 +330,9 @@ def train(data: str | None, model: str, out: Path, config_path: Path | None, rou
         from prefgen.train.run import train as train_once
 
         lineage = train_once(data, model, out, load_train_config(config_path, settings), quiet=quiet)
-        click.echo(f"trained {out}: {lineage['data'].get('rows')} pairs, loss {lineage['metrics']['train_loss']:.4f}")
+        if _main_process():
+            click.echo(f"trained {out}: {lineage['data'].get('rows')} pairs, "
+                       f"loss {lineage['metrics']['train_loss']:.4f}")
         return
     if recipe is None or data is not None:
         raise click.UsageError("--rounds needs --recipe (each round builds its own data), not --data")
@@ -375,10 +377,10 @@ def rounds_cmd(folders: tuple[Path, ...], every_metric: bool, fmt: str, output: 
 
 
 def _main_process() -> bool:
-    """False in the other processes of `accelerate launch` (they train, the main one reports)."""
-    from prefgen.train.run import distributed_state
+    """False in the other processes of `torchrun` / `accelerate launch` (they train, the main one reports)."""
+    from prefgen.train.run import is_main_process
 
-    return distributed_state().is_main_process
+    return is_main_process()
 
 
 def _register_groups() -> None:

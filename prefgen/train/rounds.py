@@ -22,7 +22,7 @@ from prefgen.core.errors import PrefgenError
 from prefgen.engine.runner import BuildOptions, run_build
 from prefgen.recipe.train import TrainConfig
 from prefgen.store import Store
-from prefgen.train.run import LINEAGE, distributed_state, train
+from prefgen.train.run import LINEAGE, distributed_state, is_main_process, train
 
 Evaluate = Callable[[Path], dict[str, Any]]
 
@@ -36,8 +36,8 @@ def run_rounds(recipe_path: Path, base_model: Path, out: Path, rounds: int, conf
     pairs' accuracy against ground truth, where the images have one) is kept with the evaluation as ``pairs``;
     ``build_options`` are more ``BuildOptions`` for every round's build (``executor="ray"``, ``address``...)."""
     out = Path(out)
-    state = distributed_state()  # under `accelerate launch`: builds and evaluations on the main process only
-    main = state.is_main_process
+    state = distributed_state()  # with several processes: builds and evaluations on the main process only
+    main = is_main_process()
     if main:
         out.mkdir(parents=True, exist_ok=True)
     notify = on_round if on_round is not None and main else (lambda r, stage: None)

@@ -78,13 +78,14 @@ def train(data: str | DataRef, model: str | Path, out: str | Path, config: Train
     if len(rows) == 0:
         raise PrefgenError(f"{data.location}@{data.version or 'latest'} has no pairs to train on")
     partial = out.with_name(out.name + ".partial")
-    if state.is_main_process:
+    main = is_main_process()
+    if main:
         shutil.rmtree(partial, ignore_errors=True)
     state.wait_for_everyone()
     trainer, processor = _make_trainer(rows, str(model), partial, config, quiet)
     result = trainer.train()
-    if not state.is_main_process:  # under `accelerate launch` the main process alone writes the model and lineage
-        state.wait_for_everyone()
+    if not main:  # with several processes the main one alone writes the model and lineage
+        _wait_for(out / LINEAGE)
         return json.loads((out / LINEAGE).read_text())
     policy = trainer.model
     if config.lora is not None:
@@ -109,8 +110,26 @@ def train(data: str | DataRef, model: str | Path, out: str | Path, config: Train
     if out.exists():
         shutil.rmtree(out)
     partial.rename(out)
-    state.wait_for_everyone()
     return lineage
+
+
+def is_main_process() -> bool:
+    """Whether this is the main (or only) process of a `torchrun` / `accelerate launch` run, from the launcher's
+    environment (which outlives the process group)."""
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _wait_for(path: Path, seconds: float = DISTRIBUTED_TIMEOUT_HOURS * 3600) -> None:
+    """Wait until the main process has written ``path`` (it renames a finished model folder in at once)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise PrefgenError(f"the main process did not write {path} in time")
+        time.sleep(1.0)
 
 
 def distributed_state():
@@ -118,9 +137,11 @@ def distributed_state():
     the process group, with a timeout long enough for the other processes to wait out a round's build."""
     from datetime import timedelta
 
+    import torch
     from accelerate import PartialState
 
-    return PartialState(timeout=timedelta(hours=DISTRIBUTED_TIMEOUT_HOURS))
+    # without cpu=True on a machine without CUDA, accelerate would not join the launcher's (gloo) process group
+    return PartialState(cpu=not torch.cuda.is_available(), timeout=timedelta(hours=DISTRIBUTED_TIMEOUT_HOURS))
 
 
 def _make_trainer(rows, model_path: str, out: Path, config: TrainConfig, quiet: bool):

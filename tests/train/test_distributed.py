@@ -1,8 +1,9 @@
-"""`accelerate launch -m prefgen.cli train`: data-parallel DPO (with the ICA term) in two CPU processes gives the
-loss of one process over the same global batch, and the model, metrics and lineage are written once."""
+"""Data-parallel `prefgen train` in two CPU processes (`torchrun --nproc-per-node 2 -m prefgen.cli train`, the
+launcher `accelerate launch --multi_gpu` uses; accelerate's own `--cpu` launch runs one process unless MPI is set up):
+DPO with the ICA term gives the loss of one process over the same global batch, and the model, metrics and lineage
+are written once."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 pytestmark = pytest.mark.slow
+TORCHRUN = [str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc-per-node", "2"]
 
 
 def _config(path: Path, batch_size: int) -> Path:
@@ -31,13 +33,11 @@ def test_two_processes_train_like_one_with_the_same_global_batch(make_store, tin
     command = ["train", "--data", f"{store.root}@v1", "--model", model, "-q"]
     single = subprocess.run([sys.executable, "-m", "prefgen.cli", *command, "--out", str(tmp_path / "one"),
                              "--config", str(_config(tmp_path / "one.yaml", 2))],
-                            capture_output=True, text=True, timeout=600)
+                            capture_output=True, text=True, timeout=300)
     assert single.returncode == 0, single.stderr[-3000:]
-    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent))
-    launched = subprocess.run([accelerate, "launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
-                               "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "prefgen.cli", *command,
+    launched = subprocess.run([*TORCHRUN, "-m", "prefgen.cli", *command,
                                "--out", str(tmp_path / "two"), "--config", str(_config(tmp_path / "two.yaml", 1))],
-                              capture_output=True, text=True, timeout=600)
+                              capture_output=True, text=True, timeout=300)
     assert launched.returncode == 0, launched.stderr[-3000:]
     assert launched.stdout.count("trained ") == 1  # the main process reports, the other only trains
 
@@ -52,7 +52,7 @@ def test_two_processes_train_like_one_with_the_same_global_batch(make_store, tin
     assert (tmp_path / "two" / "model.safetensors").exists()
 
 
-def test_rounds_under_accelerate_build_once_and_train_in_both_processes(tiny_vlm_dir, tiny_clip_dir, tmp_path):
+def test_rounds_in_two_processes_build_once_and_train_in_both(tiny_vlm_dir, tiny_clip_dir, tmp_path):
     """One round of the loop in two processes: the main process builds (one store version, one draft), both
     train, one lineage; the table is printed once."""
     from test_rounds import tiny_recipe
@@ -60,12 +60,10 @@ def test_rounds_under_accelerate_build_once_and_train_in_both_processes(tiny_vlm
     from prefgen.store import Store
 
     recipe = tiny_recipe(tmp_path, tiny_vlm_dir, tiny_clip_dir)
-    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent))
-    result = subprocess.run([accelerate, "launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
-                             "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "prefgen.cli", "train",
+    result = subprocess.run([*TORCHRUN, "-m", "prefgen.cli", "train",
                              "--rounds", "1", "--recipe", str(recipe), "--model", str(tiny_vlm_dir("llava")),
                              "--out", str(tmp_path / "loop"), "--config", str(_config(tmp_path / "c.yaml", 1)),
-                             "-q"], capture_output=True, text=True, timeout=900)
+                             "-q"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert Store(tmp_path / "loop" / "data").versions() == ["r1"]
     lineage = json.loads((tmp_path / "loop" / "round-1" / "model" / "lineage.json").read_text())
