@@ -1,13 +1,12 @@
 """Ray executor: throughput with 1 and 2 workers, and Ray's fixed costs against the in-process runner.
 
-The stand-in stage is CPU-bound model work: CSR's sentence-level beam search with the shapes VLM and CLIP
-(`csr_search`, paper mode, beam 3 x 3 candidates x 3 sentences: dozens of model calls per scene; then
-`select_pairs`), one torch thread per worker, on procedural scenes. Every build writes to its own store, so nothing is served from a
+The stand-in stage is CPU-bound model work: the shapes VLM writing a concise and a detailed caption of each scene
+(`caption`, greedy, up to 48 new tokens each; then `select_pairs`), one torch thread per worker, on procedural scenes. Every build writes to its own store, so nothing is served from a
 cache. Printed: seconds and rows per second for in-process (one thread), Ray with 1 worker and Ray with 2 workers;
 the 2-worker / 1-worker throughput ratio (target >= 1.7 on 2 cores); Ray's start-up (a local cluster) and its
 overhead over in-process per build and per row.
 
-    python bench/ray_scaling.py [--images 256] [--shard-size 8]
+    python bench/ray_scaling.py [--images 2048] [--shard-size 64]
 """
 
 from __future__ import annotations
@@ -27,21 +26,14 @@ seed: 0
 source: {{type: manifest, path: {images}/manifest.jsonl, image_column: image, question_column: question}}
 models:
   vlm: {{path: {vlm}, dtype: float32, device: cpu}}
-  clip: {{model: shapes-clip, path: {clip}, device: cpu}}
 stages:
-  - type: csr_search
-    mode: paper
-    beam_width: 3
-    candidates_per_step: 3
-    max_sentences: 3
-    max_tokens_per_sentence: 16
-    min_sentence_chars: 0
+  - type: caption
+    detailed: true
+    max_new_tokens: 48
   - type: select_pairs
-    chosen: csr_chosen
-    rejected: csr_rejected
-    chosen_score: csr_chosen_reward
-    rejected_score: csr_rejected_reward
-    method: csr
+    chosen: detailed_caption
+    rejected: caption
+    method: bench
     drop_duplicate_sentences: false
     drop_rejected_in_chosen: false
 output:
@@ -51,8 +43,8 @@ output:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=256)
-    parser.add_argument("--shard-size", type=int, default=8)
+    parser.add_argument("--images", type=int, default=2048)
+    parser.add_argument("--shard-size", type=int, default=64)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -73,8 +65,7 @@ def main() -> None:
             lines.append(json.dumps({"image": f"scene-{i:05d}.png", "question": "Describe the image."}) + "\n")
         (images / "manifest.jsonl").write_text("".join(lines))
         recipe = tmp / "recipe.yaml"
-        recipe.write_text(RECIPE.format(images=images, vlm=ROOT / "prefgen/shapes/checkpoints/shapes-vlm",
-                                        clip=ROOT / "prefgen/shapes/checkpoints/shapes-clip", out=tmp))
+        recipe.write_text(RECIPE.format(images=images, vlm=ROOT / "prefgen/shapes/checkpoints/shapes-vlm", out=tmp))
 
         def timed(name: str, **options) -> float:
             start = time.perf_counter()
