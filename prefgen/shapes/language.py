@@ -104,20 +104,21 @@ def confusable_kinds(scene: Scene) -> list[tuple[str, str]]:
 
 def colour_questions(scene: Scene) -> list[tuple[str, str]]:
     """("what color is the square?", "red.") for each shape present in exactly one colour."""
-    colours: dict[str, set[str]] = {}
-    for obj in scene.objects:
-        colours.setdefault(obj.shape, set()).add(obj.colour)
-    return [(f"what color is the {shape}?", f"{next(iter(found))}.") for shape, found in colours.items()
-            if len(found) == 1]
+    return [(f"what color is the {shape}?", f"{colour}.") for shape, colour in _settled(scene, "shape", "colour")]
 
 
 def shape_questions(scene: Scene) -> list[tuple[str, str]]:
     """("what shape is the red object?", "circle.") for each colour present on exactly one shape."""
-    shapes: dict[str, set[str]] = {}
+    return [(f"what shape is the {colour} object?", f"{shape}.")
+            for colour, shape in _settled(scene, "colour", "shape")]
+
+
+def _settled(scene: Scene, key: str, value: str) -> list[tuple[str, str]]:
+    """(k, v) for each ``key`` attribute present in the scene with a single ``value`` attribute, in scene order."""
+    found: dict[str, set[str]] = {}
     for obj in scene.objects:
-        shapes.setdefault(obj.colour, set()).add(obj.shape)
-    return [(f"what shape is the {colour} object?", f"{next(iter(found))}.") for colour, found in shapes.items()
-            if len(found) == 1]
+        found.setdefault(getattr(obj, key), set()).add(getattr(obj, value))
+    return [(k, next(iter(vs))) for k, vs in found.items() if len(vs) == 1]
 
 
 def count_question(scene: Scene) -> tuple[str, str]:
