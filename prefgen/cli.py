@@ -307,8 +307,9 @@ def pull(ref: str, dest: Path) -> None:
               help="Training settings (YAML); default: the recipe's `train` section, else built-in defaults.")
 @click.option("--rounds", type=click.IntRange(min=1), help="Run the build -> train loop this many rounds.")
 @click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path), help="Recipe each round builds with.")
-@click.option("--eval", "bench", type=click.Choice(["shapes-chair", "shapes-pope", "shapes"]),
-              help="Evaluate the base model and every round's model on the shapes world.")
+@click.option("--eval", "bench", type=click.Choice(["shapes-chair", "shapes-pope", "shapes-qa", "shapes"]),
+              help="Evaluate the base model and every round's model on the shapes world (shapes: CHAIR, POPE and "
+              "QA accuracy per kind of question).")
 @click.option("--eval-n", default=500, show_default=True, type=click.IntRange(min=1), help="Scenes to evaluate on.")
 @click.option("--max-steps", type=click.IntRange(min=1), help="Override the config's max_steps.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",

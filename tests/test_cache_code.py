@@ -69,7 +69,7 @@ def _env(root: Path) -> dict:
     ("models/decoding.py", VLM_STAGES),
     ("stages/csr_tree.py", {"csr_search"}),
     ("stages/corruption_ops.py", {"corrupt", "answer_corrupted"}),
-    ("shapes/mentions.py", {"shapes_oracle"}),
+    ("shapes/mentions.py", {"shapes_oracle", "shapes_answer"}),  # shapes_answer: through the judge
     ("models/clip.py", {"clip_score", "csr_search"}),
     ("models/sentences.py", VLM_STAGES | {"clip_score", "select_pairs"}),
     ("export.py", set()),

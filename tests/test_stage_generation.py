@@ -137,6 +137,18 @@ def test_greedy_answer_asks_question_plus_suffix_and_cuts_at_the_stop_string():
     assert call["seed"] == [stage.seed_for(r) for r in rows]
 
 
+def test_description_rows_get_their_own_suffix_when_one_is_set():
+    vlm = ScriptedVLM(lambda p, k: "ok")
+    params = AnswerParams(prompt_suffix="\nOne word.", description_suffix="\nOne sentence.")
+    rows = [row(0, question="What color?", question_source="self_question"),
+            row(1, question="Describe it.", question_source="description"), row(2, question="Why?")]
+    ready(Answer(params, seed=0), vlm).process(rows)
+    assert [p.text for p in vlm.calls[0]["prompts"]] == [
+        "What color?\nOne word.", "Describe it.\nOne sentence.", "Why?\nOne word."]
+    ready(Answer(AnswerParams(prompt_suffix="\nOne word."), seed=0), vlm).process(rows[1:2])  # unset: one suffix
+    assert vlm.calls[1]["prompts"][0].text == "Describe it.\nOne word."
+
+
 def test_sampled_answers_are_a_list_per_row():
     vlm = ScriptedVLM(lambda p, k: f"answer {k}")
     stage = ready(Answer(AnswerParams(output="samples", n=3, temperature=0.9, top_p=0.8), seed=0), vlm)
@@ -236,6 +248,17 @@ def test_a_yes_or_no_caption_uses_the_template_without_description(caption):
     [prompt] = vlm.calls[0]["prompts"]
     assert prompt.text == ENHANCE_PROMPT_NO_CAPTION.replace("{question}", "What shape is it?").replace(
         "{answer}", "square")
+
+
+def test_rows_of_a_kept_source_keep_their_answer_without_a_prompt():
+    vlm = ScriptedVLM(lambda p, k: "Improved Answer: better")
+    rows = [{**enhance_row(0, "a red square."), "question_source": "description"},
+            {**enhance_row(1, "square"), "question_source": "self_question"}]
+    out = ready(SelfEnhance(SelfEnhanceParams(keep_sources=["description"]), seed=0), vlm).process(rows)
+    assert [(r["enhanced_answer"], r["enhanced_answer_improved"]) for r in out] == [
+        ("a red square.", False), ("better", True)]
+    [call] = vlm.calls
+    assert len(call["prompts"]) == 1 and "Current Answer: square" in call["prompts"][0].text
 
 
 def test_rows_without_an_answer_are_dropped():

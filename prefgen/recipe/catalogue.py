@@ -1,10 +1,10 @@
 """The stage catalogue: recipe ``type`` names mapped to their stages (most in ``prefgen.stages``; the shapes world's
-ground-truth stage in ``prefgen.shapes``).
+ground-truth stages in ``prefgen.shapes``).
 
 Only declarations live here (types, columns, params), so validating a recipe never loads a model.
 """
 
-from prefgen.shapes.oracle import ShapesOracleParams
+from prefgen.shapes.oracle import ShapesAnswerParams, ShapesOracleParams
 from prefgen.stages.answer import AnswerParams
 from prefgen.stages.answer_corrupted import AnswerCorruptedParams
 from prefgen.stages.caption import CaptionParams
@@ -32,6 +32,7 @@ STAGES: dict[str, type[StageParams]] = {
         LogprobScoreParams,
         RewardMixParams,
         ShapesOracleParams,
+        ShapesAnswerParams,
         SelectPairsParams,
     )
 }

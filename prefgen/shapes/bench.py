@@ -133,9 +133,11 @@ def _last_text(messages) -> str:
 
 
 def model_evaluator(bench: str, n: int = 500, seed: int = 0, device: str = "auto"):
-    """``evaluate(model_dir) -> metrics`` for `prefgen train --rounds --eval`: ``shapes-chair``, ``shapes-pope`` or
-    ``shapes`` (both). Only the numbers are kept (the lineage holds no sample texts)."""
-    wanted = {"shapes-chair": ("chair",), "shapes-pope": ("pope",), "shapes": ("chair", "pope")}
+    """``evaluate(model_dir) -> metrics`` for `prefgen train --rounds --eval`: ``shapes-chair``, ``shapes-pope``,
+    ``shapes-qa`` (accuracy per kind of question, asked with the short-answer suffix) or ``shapes`` (all three).
+    Only the numbers are kept (the lineage holds no sample texts)."""
+    wanted = {"shapes-chair": ("chair",), "shapes-pope": ("pope",), "shapes-qa": ("qa",),
+              "shapes": ("chair", "pope", "qa")}
     if bench not in wanted:
         raise PrefgenError(f"unknown evaluation {bench!r}; use one of {', '.join(wanted)}")
 
@@ -148,6 +150,10 @@ def model_evaluator(bench: str, n: int = 500, seed: int = 0, device: str = "auto
             pope = shapes_pope(model_dir, n, seed, SHORT_ANSWER, device=device)
             report["pope"] = {split: {k: v for k, v in values.items() if isinstance(v, (int, float))}
                               for split, values in pope.items() if isinstance(values, dict)}
+        if "qa" in wanted[bench]:
+            from prefgen.shapes.skills import measure_qa
+
+            report["qa"] = measure_qa(load_vlm(model_dir, device), make_scenes(n, seed, "eval"), SHORT_ANSWER)
         return report
 
     return run

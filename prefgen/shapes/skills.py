@@ -96,6 +96,14 @@ def measure_skills(vlm, scenes: Sequence[Scene], suffix: str = "", samples: int 
     return report
 
 
+def measure_qa(vlm, scenes: Sequence[Scene], suffix: str = "", max_new_tokens: int = 8, batch_size: int = 64) -> dict:
+    """Only the ``qa`` part of ``measure_skills``: accuracy per kind of question on clean images (greedy)."""
+    ask = _Asker(vlm, max_new_tokens, batch_size)
+    asked = [(i, kind, q) for i, scene in enumerate(scenes) for kind, q in questions_for(scene)]
+    images = [render(scene) for scene in scenes]
+    return _accuracy(asked, [texts[0] for texts in ask([Prompt(q + suffix, images[i]) for i, _, q in asked])], scenes)
+
+
 def _accuracy(asked, answers: Sequence[str], scenes: Sequence[Scene]) -> dict:
     right: Counter = Counter()
     total: Counter = Counter()

@@ -20,6 +20,9 @@ class AnswerParams(StageParams):
     type: Literal["answer"] = "answer"
     output: str = Field("answer", pattern=r"^[a-z][a-z0-9_]*$", description="Column that receives the answer.")
     prompt_suffix: str = Field("", description="Appended to the question (SENA uses a short-answer instruction).")
+    description_suffix: str | None = Field(
+        None, description="Appended instead of `prompt_suffix` to description rows (question_source "
+        "'description'); SENA asks those for one short sentence. None: `prompt_suffix` for every row.")
     n: int = Field(1, ge=1, le=64, description="Answers per question; with n > 1 the column holds a list.")
     temperature: float = Field(0.0, ge=0.0, description="0 means greedy decoding.")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass when sampling.")
@@ -46,10 +49,17 @@ class Answer(ModelStage):
 
     def run(self, items: list[Item]) -> list[Row]:
         p = self.params
-        prompts = [Prompt(item.question + p.prompt_suffix, (item.image,)) for item in items]
+        prompts = [Prompt(item.question + self.suffix(item.row), (item.image,)) for item in items]
         answers = generate(self.vlm, prompts, [item.seed for item in items], n=p.n, max_new_tokens=p.max_new_tokens,
                            temperature=p.temperature, top_p=p.top_p, stop=p.stop)
         return [item.update(**{p.output: texts if p.n > 1 else texts[0]}) for item, texts in zip(items, answers)]
+
+
+    def suffix(self, row: Row) -> str:
+        p = self.params
+        if p.description_suffix is not None and row.get("question_source") == "description":
+            return p.description_suffix
+        return p.prompt_suffix
 
 
 AnswerParams.runtime = Answer

@@ -47,6 +47,9 @@ class SelfEnhanceParams(StageParams):
         "nothing (just yes or no, or empty), as SENA does.")
     answer_prefix: str = Field("Improved Answer:", description="Expected start of the output; stripped when found.")
     max_new_tokens: int = Field(512, ge=1, description="Generation budget per improved answer.")
+    keep_sources: list[str] = Field(
+        [], description="Rows whose question_source is listed keep their answer as it is (`_improved` false). SENA "
+        "improves every row; a model never taught to improve descriptions may be spared them with [description].")
 
     reads: ClassVar = ("image", "caption", "question")
     models: ClassVar = ("vlm",)
@@ -68,9 +71,14 @@ class SelfEnhance(ModelStage):
     def answers_column(self) -> str:
         return self.params.input
 
+    def kept(self, item: Item) -> bool:
+        return item.row.get("question_source") in self.params.keep_sources
+
     def prompts_for(self, item: Item) -> list[Prompt]:
-        """One prompt per answer of the row (none for a missing candidate)."""
+        """One prompt per answer of the row (none for a missing candidate or a kept row)."""
         p = self.params
+        if self.kept(item):
+            return []
         template, caption = (p.prompt_no_caption, "") if says_nothing(item.row.get("caption")) else \
             (p.prompt, item.row["caption"])
         return [Prompt(fill(template, caption=caption, question=item.question, answer=answer), (item.image,))
@@ -89,8 +97,8 @@ class SelfEnhance(ModelStage):
         texts = iter(generate(self.vlm, [x for group in prompts for x in group], max_new_tokens=p.max_new_tokens))
         out = []
         for item in items:
-            results = [(None, False) if answer is None else self.improve(answer, next(texts)[0])
-                       for answer in item.answers]
+            results = [(answer, False) if answer is None or self.kept(item) else
+                       self.improve(answer, next(texts)[0]) for answer in item.answers]
             out.append(item.update(**{p.output: item.shaped([a for a, _ in results]),
                                       f"{p.output}_improved": item.shaped([i for _, i in results])}))
         return out

@@ -74,7 +74,7 @@ def run_rounds(recipe_path: Path, base_model: Path, out: Path, rounds: int, conf
 
 # The evaluation columns `prefgen rounds` shows by default (when present); `--all` shows every number recorded.
 KEY_METRICS = ("chair.chair_s", "chair.chair_i", "chair.recall", "pope.random.f1", "pope.popular.f1",
-               "pope.adversarial.f1", "pairs.accuracy")
+               "pope.adversarial.f1", "qa.all", "pairs.accuracy")
 
 
 def rounds_table(out: Path, every_metric: bool = False) -> tuple[list[str], list[list[str]]]:
