@@ -360,14 +360,18 @@ def train(data: str | None, model: str, out: Path, config_path: Path | None, rou
 @cli.command("rounds")
 @click.argument("folders", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--all", "every_metric", is_flag=True, help="Every recorded metric, not only the key ones.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--metric", "metrics", multiple=True, metavar="PATTERN",
+              help="Metrics to show, by name or pattern (repeatable): --metric 'qa.*' --metric pope.adversarial.f1.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
+              show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
-def rounds_cmd(folders: tuple[Path, ...], every_metric: bool, fmt: str, output: Path | None) -> None:
+def rounds_cmd(folders: tuple[Path, ...], every_metric: bool, metrics: tuple[str, ...], fmt: str,
+               output: Path | None) -> None:
     """The rounds of `prefgen train --rounds` runs: data version, pairs, loss, reward accuracy and eval metrics;
     several folders side by side (one row per run and round)."""
     from prefgen.train.rounds import format_metric, rounds_records
 
-    header, rows = rounds_records(list(folders), every_metric)
+    header, rows = rounds_records(list(folders), every_metric, metrics)
     if fmt == "table" and output is None:
         print_columns(header, [[format_metric(value) for value in row] for row in rows])
     else:

@@ -17,9 +17,11 @@ CELL_CHARS = 80  # longer text is cut in terminal tables; use csv/json for whole
 
 
 def write_rows(columns: Sequence[str], rows: Sequence[tuple], fmt: str, output: Path | None) -> None:
-    """Write rows as ``table``, ``csv`` or ``json`` (a list of objects)."""
+    """Write rows as ``table``, ``csv``, ``json`` (a list of objects) or ``markdown`` (a pipe table)."""
     if fmt == "table":
         text = render_table(columns, rows)
+    elif fmt == "markdown":
+        text = _markdown(columns, rows)
     elif fmt == "csv":
         text = _csv(columns, rows)
     elif fmt == "json":
@@ -31,6 +33,14 @@ def write_rows(columns: Sequence[str], rows: Sequence[tuple], fmt: str, output: 
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
+
+
+def _markdown(columns: Sequence[str], rows: Sequence[tuple]) -> str:
+    def cell(value) -> str:
+        return "-" if value is None else _cell(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(str, columns)) + " |", "|" + "---|" * len(columns)]
+    return "\n".join(lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]) + "\n"
 
 
 def print_columns(header: Sequence[str], rows: Sequence[Sequence]) -> None:

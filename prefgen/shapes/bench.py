@@ -115,9 +115,10 @@ def ground_truth_beside(recipe: Path, source) -> Path | None:
 
 
 def pair_judge(ground_truth: str | Path):
-    """``judge(STORE@VERSION) -> {pairs, accuracy, better, tie, worse, chosen_longer}`` for the rounds loop: how
-    often a version's chosen answer is truly better, by the ground truth of the images it was built from."""
-    keys = ("pairs", "accuracy", "better", "tie", "worse", "chosen_longer")
+    """``judge(STORE@VERSION) -> {pairs, accuracy, better, tie, worse, chosen_longer, by_kind}`` for the rounds
+    loop: how often a version's chosen answer is truly better, by the ground truth of the images it was built from,
+    overall and per kind of prompt (``by_kind``: pairs, better / tie / worse, chosen / rejected correct)."""
+    keys = ("pairs", "accuracy", "better", "tie", "worse", "chosen_longer", "by_kind")
 
     def run(ref: str) -> dict:
         found = store_reward(ref, ground_truth)["all"]

@@ -14,7 +14,9 @@ continues an interrupted build from its finished shards and cached stages, and r
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -51,20 +53,30 @@ def run_rounds(recipe_path: Path, base_model: Path, out: Path, rounds: int, conf
         lineage = _read_json(model_dir / LINEAGE)
         version, store_path = f"r{r}", out / "data"
         if lineage is None:
+            seconds = {}
             if main and not (store_path.exists() and version in Store(store_path).versions()):
                 notify(r, "build")
+                started = time.monotonic()
                 run_build(Path(recipe_path), BuildOptions(out=store_path, version=version, round=r, vlm_path=model,
                                                           message=f"round {r}: built with {model}", quiet=quiet,
                                                           overrides=tuple(overrides), **(build_options or {})))
+                seconds["build"] = round(time.monotonic() - started, 1)
             state.wait_for_everyone()
             notify(r, "train")
+            started = time.monotonic()
             lineage = train(f"{store_path}@{version}", model, model_dir, config, quiet=quiet,
                             extra_lineage={"round": r, "recipe": str(Path(recipe_path).resolve())})
+            seconds["train"] = round(time.monotonic() - started, 1)
+            lineage["seconds"] = seconds  # wall time of this round's steps in this run (a resumed step is absent)
+            if main:
+                _write_json(model_dir / LINEAGE, lineage)
         if main and evaluate is not None and not lineage.get("eval"):
             notify(r, "eval")
+            started = time.monotonic()
             lineage["eval"] = evaluate(model_dir)
             if judge_pairs is not None:
                 lineage["eval"]["pairs"] = judge_pairs(f"{store_path}@{version}")
+            lineage.setdefault("seconds", {})["eval"] = round(time.monotonic() - started, 1)
             _write_json(model_dir / LINEAGE, lineage)
         results.append(lineage)
         model = model_dir
@@ -83,23 +95,35 @@ def rounds_table(out: Path, every_metric: bool = False) -> tuple[list[str], list
     return header, [[format_metric(value) for value in row] for row in rows]
 
 
-def rounds_records(folders: list[Path], every_metric: bool = False) -> tuple[list[str], list[list]]:
+def rounds_records(folders: list[Path], every_metric: bool = False,
+                   metrics: Sequence[str] = ()) -> tuple[list[str], list[list]]:
     """Header and rows for `prefgen rounds DIR [DIR ...]`, one row per run and round: the run (with several
-    folders), round, data version, pairs, loss, reward accuracy, then the evaluation metrics (``KEY_METRICS`` where
-    any run has any of them, else all; ``every_metric``: all). Values are numbers, or None where not measured."""
+    folders), round, data version, pairs, loss, reward accuracy, wall minutes (build + train + evaluation, where
+    recorded), then the evaluation metrics: those matching the
+    ``metrics`` patterns (``fnmatch``: ``qa.*``, ``pope.adversarial.f1``) in the patterns' order, else
+    ``KEY_METRICS`` where any run has any of them, else all; ``every_metric``: all. Values are numbers, or None
+    where not measured."""
     runs = [(Path(folder), _round_entries(Path(folder))) for folder in folders]
     names = sorted({k for _, entries in runs for _, lin in entries for k in flatten_metrics(lin.get("eval", {}))})
-    if not every_metric and any(name in KEY_METRICS for name in names):
+    if metrics:
+        chosen = [name for pattern in metrics for name in names if fnmatch(name, pattern)]
+        if not chosen:
+            raise PrefgenError(f"no recorded metric matches {', '.join(metrics)}; the runs record: "
+                               f"{', '.join(names) or 'none'}")
+        names = list(dict.fromkeys(chosen))
+    elif not every_metric and any(name in KEY_METRICS for name in names):
         names = [name for name in KEY_METRICS if name in names]
     several = len(runs) > 1
-    header = [*(["run"] if several else []), "round", "data", "pairs", "loss", "reward acc", *names]
+    header = [*(["run"] if several else []), "round", "data", "pairs", "loss", "reward acc", "minutes", *names]
     rows = []
     for folder, entries in runs:
         for r, lineage in entries:
             data, metrics, evals = lineage.get("data", {}), lineage.get("metrics", {}), \
                 flatten_metrics(lineage.get("eval", {}))
+            seconds = lineage.get("seconds")
             rows.append([*([str(folder)] if several else []), r, data.get("version", "-") if r else "base",
                          data.get("rows"), metrics.get("train_loss"), metrics.get("rewards/accuracies"),
+                         round(sum(seconds.values()) / 60, 1) if seconds else None,
                          *[evals.get(name) for name in names]])
     return header, rows
 

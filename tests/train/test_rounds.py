@@ -113,6 +113,8 @@ def test_rounds_build_train_evaluate_and_resume_after_a_crash(tmp_path, tiny_vlm
     assert store.manifest("r2").round == 2
     assert store.manifest("r2").models["vlm"].path == str((tmp_path / "loop" / "round-1" / "model").resolve())
     assert two["data"]["model"] == store.manifest("r2").models["vlm"].path
+    assert set(one["seconds"]) == {"build", "train", "eval"} and min(one["seconds"].values()) >= 0
+    assert set(two["seconds"]) == {"train", "eval"}  # round 2's build was done by the crashed run
     header, rows = rounds_table(tmp_path / "loop")
     assert header[:5] == ["round", "data", "pairs", "loss", "reward acc"] and "chair.chair_s" in header
     assert two["eval"]["pairs"] == {"accuracy": 0.75} and "pairs" not in one["eval"]
@@ -238,8 +240,10 @@ def fake_run(folder: Path, chair_s: list[float], accuracy: list[float | None]) -
         model = folder / f"round-{r}" / "model"
         model.mkdir(parents=True)
         evals = {"chair": {"chair_s": chair_s[r]}, **({"pairs": {"accuracy": accuracy[r]}} if accuracy[r] else {})}
+        evals["qa"] = {"colour": 0.9, "count": 0.8 + 0.01 * r}
         (model / LINEAGE).write_text(json.dumps({"data": {"version": f"r{r}", "rows": 10 * r},
                                                  "metrics": {"train_loss": 0.5, "rewards/accuracies": 0.75},
+                                                 "seconds": {"build": 60.0, "train": 30.0, "eval": 30.0},
                                                  "eval": evals}))
     return folder
 
@@ -257,8 +261,24 @@ def test_rounds_of_several_runs_side_by_side_as_table_json_and_csv(tmp_path):
     out = tmp_path / "rounds.csv"
     assert CliRunner().invoke(cli, ["rounds", str(csr), str(oracle), "--format", "csv", "-o", str(out)]).exit_code == 0
     lines = out.read_text().splitlines()
-    assert lines[0].startswith("run,round,data,pairs,loss,reward acc,chair.chair_s") and len(lines) == 6
+    assert lines[0].startswith("run,round,data,pairs,loss,reward acc,minutes,chair.chair_s") and len(lines) == 6
+    assert lines[2].split(",")[6] == "2.0"  # build + train + evaluation of round 1, in minutes
     table = CliRunner().invoke(cli, ["rounds", str(csr)])
     assert table.exit_code == 0 and "run" not in table.output.split()[:1] and "0.2" in table.output
     missing = CliRunner().invoke(cli, ["rounds", str(csr), str(tmp_path / "nothing")])
     assert missing.exit_code == 1 and "is not a rounds folder" in missing.output
+
+
+def test_rounds_metrics_chosen_by_pattern_as_a_markdown_table(tmp_path):
+    csr = fake_run(tmp_path / "csr", [0.4, 0.3], [None, 0.8])
+    result = CliRunner().invoke(cli, ["rounds", str(csr), "--metric", "qa.*", "--metric", "chair.chair_s",
+                                      "--format", "markdown"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "| round | data | pairs | loss | reward acc | minutes | qa.colour | qa.count | chair.chair_s |"
+    assert lines[1] == "|" + "---|" * 9
+    assert lines[2] == "| 0 | base | - | - | - | - | - | - | 0.4 |"
+    assert lines[3] == "| 1 | r1 | 10 | 0.5 | 0.75 | 2 | 0.9 | 0.81 | 0.3 |"  # 4 significant digits
+    unknown = CliRunner().invoke(cli, ["rounds", str(csr), "--metric", "pope.*"])
+    assert unknown.exit_code == 1
+    assert unknown.output.startswith("error: no recorded metric matches pope.*; the runs record: chair.chair_s,")
