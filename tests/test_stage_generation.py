@@ -149,6 +149,16 @@ def test_description_rows_get_their_own_suffix_when_one_is_set():
     assert vlm.calls[1]["prompts"][0].text == "Describe it.\nOne word."
 
 
+def test_the_prompt_as_asked_is_written_when_asked_for():
+    params = AnswerParams(prompt_suffix="\nOne word.", description_suffix="\nOne sentence.", prompt_output="asked")
+    assert params.output_columns() == ["answer", "asked"]
+    rows = [row(0, question="What color?"), row(1, question="Describe it.", question_source="description")]
+    out = ready(Answer(params, seed=0), ScriptedVLM(lambda p, k: "ok")).process(rows)
+    assert [(r["asked"], r["answer"]) for r in out] == [("What color?\nOne word.", "ok"),
+                                                         ("Describe it.\nOne sentence.", "ok")]
+    assert "asked" not in ready(Answer(AnswerParams(), seed=0), ScriptedVLM()).process(rows[:1])[0]
+
+
 def test_sampled_answers_are_a_list_per_row():
     vlm = ScriptedVLM(lambda p, k: f"answer {k}")
     stage = ready(Answer(AnswerParams(output="samples", n=3, temperature=0.9, top_p=0.8), seed=0), vlm)

@@ -118,6 +118,20 @@ def test_missing_question():
     assert reason(row(question="  ")) == "missing_question"
 
 
+def test_the_prompt_column_is_the_pairs_prompt_and_part_of_its_id():
+    asked = "What is on the sofa?\nAnswer in one word."
+    out = one(stage(prompt="asked"), row(asked=asked))
+    assert out["prompt"] == [{"role": "user", "content": asked}] and out["question"] == "What is on the sofa?"
+    assert out["id"] == pair_id("img1", asked, "A cat sits on a red sofa.", "A dog sleeps on the floor.")
+    assert out["id"] != one(stage(), row())["id"]
+    assert stage(prompt="asked").params.input_columns()[-1] == "asked"
+
+
+@pytest.mark.parametrize("asked", [None, "", 3])
+def test_missing_prompt(asked):
+    assert reason(row(asked=asked), prompt="asked") == "missing_prompt"
+
+
 def test_equal_answers_after_whitespace_normalisation():
     assert reason(row(good="A cat  on a\nsofa.", bad="A cat on a sofa.")) == "equal_answers"
 

@@ -23,6 +23,9 @@ class AnswerParams(StageParams):
     description_suffix: str | None = Field(
         None, description="Appended instead of `prompt_suffix` to description rows (question_source "
         "'description'); SENA asks those for one short sentence. None: `prompt_suffix` for every row.")
+    prompt_output: str | None = Field(
+        None, pattern=r"^[a-z][a-z0-9_]*$", description="Also write the prompt as asked (the question and its "
+        "suffix) to this column, so that `select_pairs` can train on the prompt the answers came from.")
     n: int = Field(1, ge=1, le=64, description="Answers per question; with n > 1 the column holds a list.")
     temperature: float = Field(0.0, ge=0.0, description="0 means greedy decoding.")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass when sampling.")
@@ -41,7 +44,7 @@ class AnswerParams(StageParams):
         return self
 
     def output_columns(self) -> list[str]:
-        return [self.output]
+        return [self.output, *([self.prompt_output] if self.prompt_output else [])]
 
 
 class Answer(ModelStage):
@@ -52,7 +55,9 @@ class Answer(ModelStage):
         prompts = [Prompt(item.question + self.suffix(item.row), (item.image,)) for item in items]
         answers = generate(self.vlm, prompts, [item.seed for item in items], n=p.n, max_new_tokens=p.max_new_tokens,
                            temperature=p.temperature, top_p=p.top_p, stop=p.stop)
-        return [item.update(**{p.output: texts if p.n > 1 else texts[0]}) for item, texts in zip(items, answers)]
+        asked = (lambda prompt: {p.prompt_output: prompt.text}) if p.prompt_output else (lambda prompt: {})
+        return [item.update(**{p.output: texts if p.n > 1 else texts[0]}, **asked(prompt))
+                for item, prompt, texts in zip(items, prompts, answers)]
 
 
     def suffix(self, row: Row) -> str:

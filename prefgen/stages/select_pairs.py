@@ -2,14 +2,15 @@
 and a length-ratio guard, and write rows in the output contract (trl's VLM preference format plus provenance).
 
 Reads ``image``, ``image_id``, ``question`` and the candidate (and score) columns; writes ``id`` and the contract
-columns; every input column stays in the row (``question`` included). Pure Python, no model.
+columns; every input column stays in the row (``question`` included). The pair's prompt is the question, or the
+``prompt`` column (the question as the answers were asked, suffix included). Pure Python, no model.
 
 A candidate column holds one answer, or a list of sampled answers: with a list, a score column holding a list of
 the same length picks the best (chosen) or worst (rejected) answer, ties to the first; without one the first answer
 is taken. Pointing ``chosen`` and ``rejected`` at the same list column gives best-vs-worst pairs.
 
 Filters run in this order and the first that fails names the row's Drop reason: ``missing_question``,
-``missing_candidate``, ``equal_answers``, ``yes_no``, ``rejected_in_chosen``, ``duplicate_sentence``,
+``missing_candidate``, ``missing_prompt``, ``equal_answers``, ``yes_no``, ``rejected_in_chosen``, ``duplicate_sentence``,
 ``too_long``, ``mostly_symbols``, ``length_ratio``, ``low_margin``.
 """
 
@@ -41,6 +42,9 @@ class SelectPairsParams(StageParams):
     chosen_score: str | None = Field(None, description="Column with the chosen candidate's score(s), if any.")
     rejected_score: str | None = Field(None, description="Column with the rejected candidate's score(s), if any.")
     method: str = Field(..., description="Provenance label written to the `method` column (e.g. csr, sena).")
+    prompt: str | None = Field(
+        None, pattern=r"^[a-z][a-z0-9_]*$", description="Column whose text is the pair's prompt, e.g. the `answer` "
+        "stage's `prompt_output` (the question with the suffix it was asked with); None: the question.")
     min_margin: float | None = Field(None, description="Drop pairs whose score margin is below this (when known).")
     max_length_ratio: float | None = Field(
         None, gt=1.0, description="Drop pairs whose longer answer has more than this many times the characters.")
@@ -58,7 +62,7 @@ class SelectPairsParams(StageParams):
 
     def input_columns(self) -> list[str]:
         extra = [c for c in (self.chosen_score, self.rejected_score) if c]
-        return [*self.reads, self.chosen, self.rejected, *extra]
+        return [*self.reads, self.chosen, self.rejected, *extra, *([self.prompt] if self.prompt else [])]
 
 
 def pair_id(image_id: str, question: str, chosen: str, rejected: str) -> str:
@@ -122,15 +126,18 @@ class SelectPairs(RowStage):
         if chosen is None or rejected is None:
             missing = p.chosen if chosen is None else p.rejected
             return Drop(row, "missing_candidate", f"{missing}: {row.get(missing)!r}")
+        prompt = row.get(p.prompt) if p.prompt else question
+        if not isinstance(prompt, str) or not prompt.strip():
+            return Drop(row, "missing_prompt", f"{p.prompt}: {prompt!r}")
         margin = chosen_score - rejected_score if chosen_score is not None and rejected_score is not None else None
         failed = self._failed_filter(chosen, rejected, margin)
         if failed:
             return Drop(row, *failed)
         return {
             **row,
-            "id": pair_id(str(row.get("image_id")), question, chosen, rejected),
+            "id": pair_id(str(row.get("image_id")), prompt, chosen, rejected),
             "images": [row["image"]],
-            "prompt": [{"role": "user", "content": question}],
+            "prompt": [{"role": "user", "content": prompt}],
             "chosen": [{"role": "assistant", "content": chosen}],
             "rejected": [{"role": "assistant", "content": rejected}],
             "chosen_score": chosen_score,
