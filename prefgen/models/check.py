@@ -27,6 +27,7 @@ class CheckReport:
     source: str
     facts: list[tuple[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # usable, but something to know before training
 
     @property
     def supported(self) -> bool:
@@ -35,6 +36,7 @@ class CheckReport:
     def lines(self) -> list[str]:
         width = max((len(name) for name, _ in self.facts), default=0)
         out = [f"{name + ':':<{width + 1}} {value}" for name, value in self.facts]
+        out += [f"warning: {warning}" for warning in self.warnings]
         out += [f"problem: {problem}" for problem in self.problems]
         out.append(f"{self.source}: {'supported' if self.supported else 'NOT supported'} by prefgen")
         return out
@@ -152,6 +154,27 @@ def _template_and_images(config, processor, report) -> None:
     report.facts.append(("end of answer", eos or "none"))
     if eos is None:
         report.problems.append("the tokenizer has no eos token: answers could not end")
+        return
+    ending = _assistant_turn_end(processor)
+    if ending is not None and eos not in ending:
+        report.warnings.append(
+            f"the chat template ends an assistant turn with {ending[-12:]!r}, not the eos token {eos!r}: trl's "
+            "training completions (DPO, SFT) end with what the template writes there, which the model may never "
+            "have learnt to emit (a large loss on that token, and ICA or SFT terms teach the model to say it)")
+
+
+def _assistant_turn_end(processor) -> str | None:
+    """What the chat template writes after an assistant turn's text ("</s>", " ", "<|im_end|>\n"), or None when it
+    cannot render one."""
+    from prefgen.models.prompts import Prompt
+
+    messages = [*Prompt("Describe the image.").messages(), {"role": "assistant", "content": [
+        {"type": "text", "text": "An answer."}]}]
+    try:
+        full = processor.apply_chat_template(messages, tokenize=False)
+    except Exception:  # a template is user data: one that cannot render an answer is not ours to judge here
+        return None
+    return full.rsplit("An answer.", 1)[1] if "An answer." in full else None
 
 
 def _placeholders(config, processor) -> tuple[int, ...]:

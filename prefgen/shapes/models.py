@@ -38,6 +38,13 @@ MEAN = (0.48145466, 0.4578275, 0.40821073)  # OpenAI CLIP's normalisation, used 
 STD = (0.26862954, 0.26130258, 0.27577711)
 TOKENIZER_NAME = "prefgen-shapes-words"  # open_clip loads it from the local-dir, whatever the name
 
+# The llava-1.5 layout ("USER: <image>\n... ASSISTANT:"), except that an assistant turn ends with the eos token, as
+# the VLM's SFT ends every answer. (llava's own template ends it with a space, so trl's training completions would
+# end with a token the model never learnt to emit; `prefgen models check` warns of such templates.)
+CHAT_TEMPLATE = CHAT_TEMPLATES["llava"].replace(
+    "{{ message['content'] + ' ' }}", "{{ message['content'] + (eos_token if message['role'] == 'assistant' else ' ') }}"
+).replace("{{ item['text'] + ' ' }}", "{{ item['text'] + (eos_token if message['role'] == 'assistant' else ' ') }}")
+
 
 # ------------------------------------------------------------------------------------------------ tokenizer
 
@@ -77,7 +84,7 @@ def build_tokenizer(vocab: list[str], *, for_clip: bool = False):
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
         padding_side="right" if for_clip else "left", clean_up_tokenization_spaces=False,
-        chat_template=None if for_clip else CHAT_TEMPLATES["llava"],
+        chat_template=None if for_clip else CHAT_TEMPLATE,
         extra_special_tokens={} if for_clip else {"image_token": "<image>"},
     )
 

@@ -27,6 +27,21 @@ def test_every_tiny_family_is_supported(family, tiny_vlm_dir):
     assert facts["prefix reuse"].startswith(expected)
 
 
+def test_a_template_that_ends_answers_without_eos_is_a_warning(tiny_vlm_dir):
+    """llava-1.5's template ends an assistant turn with a space: trl's completions would end with that token. The
+    shapes VLM's template ends it with eos, as its SFT did; Qwen's with <|im_end|> and a newline."""
+    from pathlib import Path
+
+    warned = CliRunner().invoke(models, ["check", str(tiny_vlm_dir("llava"))])
+    assert warned.exit_code == 0 and warned.output.splitlines()[-1].endswith(": supported by prefgen")
+    [warning] = [line for line in warned.output.splitlines() if line.startswith("warning: ")]
+    assert warning.startswith("warning: the chat template ends an assistant turn with ' ', not the eos token '</s>'")
+    for folder in (Path(__file__).parents[2] / "prefgen" / "shapes" / "checkpoints" / "shapes-vlm",
+                   tiny_vlm_dir("qwen2_vl")):
+        result = CliRunner().invoke(models, ["check", str(folder)])
+        assert result.exit_code == 0 and "warning" not in result.output
+
+
 def test_check_reads_no_weights(tiny_vlm_dir, tmp_path):
     folder = tmp_path / "no-weights"
     shutil.copytree(tiny_vlm_dir("llava"), folder)
