@@ -256,6 +256,36 @@ def test_ray_without_a_cluster_at_the_address_is_a_clear_error(recipe, tmp_path)
     assert "cannot reach a Ray cluster" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_stages_asking_for_every_cpu_are_refused_with_the_numbers(recipe, tmp_path, cluster):
+    """Two actors of 1 CPU each on a 2-CPU cluster leave nothing for the source: Ray would wait for ever."""
+    text = recipe.read_text().replace("    output: clean_answer\n", "    output: clean_answer\n    resources: {num_cpus: 1}\n")
+    recipe.write_text(text)
+    result = subprocess.run([*PREFGEN, "build", str(recipe), "-q", "--executor", "ray", "--address", cluster,
+                             "--workers", "2"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "the stages' workers ask for more than the cluster has: answer 2 x 1 CPU, answer_corrupted 2 x " in \
+        result.stderr
+    assert "the cluster has 2 CPU and 0 GPU" in result.stderr
+
+
+def test_the_default_shares_always_fit():
+    from types import SimpleNamespace
+
+    from prefgen.engine.ray_executor import check_fits
+    from prefgen.stages.base import Resources
+
+    def run(label, models=("vlm",), resources=None):
+        return SimpleNamespace(params=SimpleNamespace(label=label, models=models, resources=resources))
+
+    runs = [run("answer"), run("corrupt", models=()), run("answer_corrupted"), run("select", models=())]
+    for cpus in (1, 2, 16):
+        for workers in (1, 2, 8):
+            check_fits(runs, workers, cpus / (workers * (len(runs) + 1)), {"CPU": float(cpus)})
+    with pytest.raises(Exception, match=r"answer 1 x 1 CPU \+ 1 GPU.* hold 1.4 CPU and 1 GPU.*0 GPU"):
+        check_fits([run("answer", resources=Resources(num_gpus=1, num_cpus=1, concurrency=1)), run("answer_corrupted")],
+                   1, 0.4, {"CPU": 2.0})
+
+
 def _processes(marker: str) -> list[int]:
     """Pids of the processes whose command line holds ``marker`` (Ray names actor processes after their class)."""
     found = []

@@ -90,6 +90,7 @@ class RayExecutor:
                            builder.source_fp, {r.params.label: r.fingerprint for r in builder.runs},
                            builder.cache.root)
         share = cpus / (self.workers * (len(builder.runs) + 1))  # an equal share per step and worker by default
+        check_fits(builder.runs, self.workers, share, self.cluster)
         records = [{"shard": k, "payload": pickle.dumps(items)} for k, items in pending]
         dataset = ray.data.from_items(records, override_num_blocks=len(records))
         dataset = dataset.map_batches(_read_source, fn_kwargs={"context": context}, batch_size=1,
@@ -111,6 +112,28 @@ class RayExecutor:
                                                                           "label": run.params.label},
                                               compute=ray.data.TaskPoolStrategy(size=size), **common)
         return dataset
+
+
+def check_fits(runs, workers: int, share: float, cluster: dict[str, float]) -> None:
+    """Refuse, with the numbers, stages whose actors would hold every CPU (or more GPUs than there are): Ray would
+    wait for ever for room to run the source and the stages without a model."""
+    cpus, gpus = cluster.get("CPU", 0.0), cluster.get("GPU", 0.0)
+    held_cpus = held_gpus = 0.0
+    parts = []
+    for run in runs:
+        if not run.params.models:
+            continue
+        res = run.params.resources
+        size = (res.concurrency if res else None) or workers
+        each_cpu, each_gpu = (res.num_cpus if res else None) or share, (res.num_gpus if res else None) or 0.0
+        held_cpus, held_gpus = held_cpus + size * each_cpu, held_gpus + size * each_gpu
+        parts.append(f"{run.params.label} {size} x {each_cpu:g} CPU" + (f" + {each_gpu:g} GPU" if each_gpu else ""))
+    if held_cpus + share > cpus + 1e-9 or held_gpus > gpus + 1e-9:
+        raise PrefgenError(
+            f"the stages' workers ask for more than the cluster has: {', '.join(parts)} hold {held_cpus:g} CPU"
+            f"{f' and {held_gpus:g} GPU' if held_gpus else ''} for the whole build, and the source needs "
+            f"{share:.3g} CPU beside them; the cluster has {cpus:g} CPU and {gpus:g} GPU. Lower `resources` "
+            "(num_cpus, num_gpus, concurrency) or --workers")
 
 
 # ---------------------------------------------------------------------------------------------------- workers
