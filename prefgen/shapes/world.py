@@ -275,7 +275,8 @@ GROUND_TRUTH = "ground_truth.jsonl"
 def write_scene_folder(out: str | Path, n: int, seed: int = 0, split: str = "eval") -> Path:
     """PNG files plus ``ground_truth.jsonl`` (file name, prefgen's image_id, the scene), e.g. a recipe's source,
     and ``manifest.jsonl`` (image, a description question, the objects): a manifest source whose ``objects``
-    column feeds the ``shapes_oracle`` stage."""
+    column (one entry per object, so a kind shown twice is listed twice and counts can be read) feeds the
+    ``shapes_oracle`` and ``shapes_answer`` stages."""
     import hashlib
     import io
 
@@ -291,7 +292,7 @@ def write_scene_folder(out: str | Path, n: int, seed: int = 0, split: str = "eva
         image_id = hashlib.sha256(buffer.getvalue()).hexdigest()[:16]
         lines.append(json.dumps({"file": name, "image_id": image_id, "scene": scene.to_dict()}))
         manifest.append(json.dumps({"image": name, "question": DESCRIBE_QUESTION,
-                                    "objects": sorted(f"{colour} {shape}" for colour, shape in scene.kinds)}))
+                                    "objects": sorted(f"{o.colour} {o.shape}" for o in scene.objects)}))
     (out / GROUND_TRUTH).write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out / MANIFEST).write_text("\n".join(manifest) + "\n", encoding="utf-8")
     return out

@@ -93,6 +93,14 @@ def test_scene_folder_has_ground_truth_keyed_by_file_and_image_id(tmp_path):
         assert truth[name] == truth[image_id] == make_scene(0, "eval", i)
 
 
+def test_the_manifest_lists_every_object_so_counts_can_be_read(tmp_path):
+    write_scene_folder(tmp_path, 40, seed=0, split="train")
+    lines = [json.loads(line) for line in (tmp_path / "manifest.jsonl").read_text().splitlines()]
+    scenes = [make_scene(0, "train", i) for i in range(40)]
+    assert [line["objects"] for line in lines] == [sorted(f"{o.colour} {o.shape}" for o in s.objects) for s in scenes]
+    assert any(len(s.objects) > len(s.kinds) for s in scenes)  # a kind shown twice is listed twice
+
+
 def test_patch_labels_mark_each_patch_with_the_object_covering_it():
     from prefgen.shapes.world import KINDS, Obj, Scene, patch_labels
 
