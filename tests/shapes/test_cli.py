@@ -69,7 +69,9 @@ def test_eval_reward_scores_a_store_against_ground_truth(tmp_path):
     assert (data["all"]["better"], data["all"]["worse"]) == (1, 1)  # pair 0 is right, pair 1 is inverted
     assert data["method:test"]["pairs"] == 2
     judged = bench.pair_judge(folder / "ground_truth.jsonl")(f"{tmp_path / 'store'}@v1")
-    assert judged == {"pairs": 2, "accuracy": 0.5, "better": 1, "tie": 0, "worse": 1, "chosen_longer": 0.0}
+    assert judged == {"pairs": 2, "accuracy": 0.5, "better": 1, "tie": 0, "worse": 1, "chosen_longer": 0.0,
+                      "by_kind": {"description": {"pairs": 2, "better": 1, "tie": 0, "worse": 1,
+                                                  "chosen_hallucinated": 0, "rejected_hallucinated": 1}}}
 
 
 def test_eval_says_what_a_bench_needs():
