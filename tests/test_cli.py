@@ -126,7 +126,7 @@ def test_debug_shows_the_traceback(tmp_path):
 
 def test_stages_lists_and_describes():
     listing = run("stages")
-    assert listing.exit_code == 0 and len(listing.output.splitlines()) == 12
+    assert listing.exit_code == 0 and len(listing.output.splitlines()) == 13  # every stage of the catalogue, one line each
     one = run("stages", "csr_search")
     assert "writes:  csr_chosen, csr_rejected" in one.output and "lam:" in one.output
     assert run("stages", "csr").exit_code == 2
