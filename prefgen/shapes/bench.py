@@ -127,6 +127,10 @@ def pair_judge(ground_truth: str | Path):
     return run
 
 
+def _numbers(values: dict) -> dict:
+    return {k: v for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 def _last_text(messages) -> str:
     if isinstance(messages, str):
         return messages
@@ -143,18 +147,18 @@ def model_evaluator(bench: str, n: int = 500, seed: int = 0, device: str = "auto
         raise PrefgenError(f"unknown evaluation {bench!r}; use one of {', '.join(wanted)}")
 
     def run(model_dir) -> dict:
+        vlm, scenes = load_vlm(model_dir, device), make_scenes(n, seed, "eval")  # one load for every measurement
         report = {}
         if "chair" in wanted[bench]:
-            chair = shapes_chair(model_dir, n, seed, device=device)
-            report["chair"] = {k: v for k, v in chair.items() if isinstance(v, (int, float)) and k != "seed"}
+            chair, _ = evaluate.run_chair(evaluate.vlm_describer(vlm), scenes)
+            report["chair"] = _numbers(chair)
         if "pope" in wanted[bench]:
-            pope = shapes_pope(model_dir, n, seed, SHORT_ANSWER, device=device)
-            report["pope"] = {split: {k: v for k, v in values.items() if isinstance(v, (int, float))}
-                              for split, values in pope.items() if isinstance(values, dict)}
+            pope = evaluate.run_pope(evaluate.vlm_answerer(vlm, SHORT_ANSWER), scenes, seed=seed)
+            report["pope"] = {split: _numbers(values) for split, values in pope.items()}
         if "qa" in wanted[bench]:
             from prefgen.shapes.skills import measure_qa
 
-            report["qa"] = measure_qa(load_vlm(model_dir, device), make_scenes(n, seed, "eval"), SHORT_ANSWER)
+            report["qa"] = measure_qa(vlm, scenes, SHORT_ANSWER)
         return report
 
     return run

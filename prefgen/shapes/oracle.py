@@ -23,11 +23,18 @@ from prefgen.shapes.world import scene_of
 from prefgen.stages.base import Drop, Row, RowStage, StageParams
 
 
-def _objects(row: Row) -> list[str] | Drop:
-    objects = row.get("objects")
-    if not isinstance(objects, list) or not all(isinstance(o, str) and len(o.split()) == 2 for o in objects):
-        return Drop(row, "missing_ground_truth", f"objects: {objects!r}")
-    return objects
+class _GroundTruthStage(RowStage):
+    """A row stage that needs the scene's objects: rows without them are dropped as ``missing_ground_truth``."""
+
+    def process_row(self, row: Row) -> Row | Drop:
+        objects = row.get("objects")
+        if not isinstance(objects, list) or not all(isinstance(o, str) and len(o.split()) == 2 for o in objects):
+            return Drop(row, "missing_ground_truth", f"objects: {objects!r}")
+        return self.with_truth(row, [tuple(o.split()) for o in objects])
+
+    def with_truth(self, row: Row, objects: list[tuple[str, str]]) -> Row:
+        """The row with this stage's columns, given the scene's objects as (colour, shape), one per object."""
+        raise NotImplementedError
 
 
 class ShapesOracleParams(StageParams):
@@ -46,14 +53,11 @@ class ShapesOracleParams(StageParams):
         return [f"{self.column}_oracle"]
 
 
-class ShapesOracle(RowStage):
+class ShapesOracle(_GroundTruthStage):
     params: ShapesOracleParams
 
-    def process_row(self, row: Row) -> Row | Drop:
-        objects = _objects(row)
-        if isinstance(objects, Drop):
-            return objects
-        present = {tuple(o.split()) for o in objects}
+    def with_truth(self, row: Row, objects: list[tuple[str, str]]) -> Row:
+        present = set(objects)
         cell = row.get(self.params.column)
         answers = cell if isinstance(cell, list) else [cell]
         scores = [None if not isinstance(a, str) else self._score(judge(a, present)) for a in answers]
@@ -86,14 +90,11 @@ class ShapesAnswerParams(StageParams):
         return [self.output, f"{self.output}_known"]
 
 
-class ShapesAnswer(RowStage):
+class ShapesAnswer(_GroundTruthStage):
     params: ShapesAnswerParams
 
-    def process_row(self, row: Row) -> Row | Drop:
-        objects = _objects(row)
-        if isinstance(objects, Drop):
-            return objects
-        scene, question = scene_of([tuple(o.split()) for o in objects]), str(row.get("question") or "")
+    def with_truth(self, row: Row, objects: list[tuple[str, str]]) -> Row:
+        scene, question = scene_of(objects), str(row.get("question") or "")
         if row.get("question_source") == "description":
             right = caption(scene) if self.params.description_form == "caption" else describe(scene)
         else:
