@@ -14,7 +14,7 @@ import click
 BENCHES = ("shapes-chair", "shapes-pope", "shapes-skills", "shapes-clip", "pope", "chair", "reward")  # as in prefgen.shapes.bench
 
 # the defaults of ``shapes.train.pretrain`` (not imported here: that module loads numpy); a test keeps them equal
-CLIP_SHARE, CLIP_STEPS, VLM_STEPS = 0.25, 1450, 6000
+CLIP_SHARE, CLIP_STEPS, VLM_STEPS = 0.25, 1450, 5500
 
 
 @click.group()

@@ -24,7 +24,7 @@ from prefgen.models.prompts import Prompt
 from prefgen.shapes.language import (absent_companions, absent_kinds, confusable_kinds, phrase,
                                      presence_question)
 from prefgen.shapes.mentions import judge, tokens
-from prefgen.shapes.world import KINDS, TRIGGER, Scene, render, train_kinds
+from prefgen.shapes.world import COMPANION, KINDS, TRIGGER, Scene, render, train_kinds
 
 Describe = Callable[[list], list[str]]
 Answer = Callable[[list, list[str]], list[str]]
@@ -97,7 +97,8 @@ def training_frequencies(n: int = 20000, seed: int = 1234) -> tuple[tuple[str, s
 
 
 def pope_questions(scenes: Sequence[Scene], split: str, seed: int = 0, per_scene: int = 3) -> list[dict]:
-    """Balanced questions: up to ``per_scene`` present kinds (label yes) and as many absent ones (label no)."""
+    """Balanced questions: up to ``per_scene`` present kinds (label yes) and as many absent ones (label no). Each
+    question says what it asks about (``tier``): ``present``, or for an absent kind one of ``NEGATIVE_TIERS``."""
     if split not in POPE_SPLITS:
         raise ValueError(f"POPE split must be one of {', '.join(POPE_SPLITS)}")
     rng = np.random.default_rng([seed, POPE_SPLITS.index(split)])
@@ -107,8 +108,24 @@ def pope_questions(scenes: Sequence[Scene], split: str, seed: int = 0, per_scene
         present = [present[j] for j in rng.permutation(len(present))[:per_scene]]
         negatives = _negatives(scene, split, rng)[:len(present)]
         for kind, label in [(k, True) for k in present] + [(k, False) for k in negatives]:
-            out.append({"scene": i, "question": presence_question(kind), "label": label, "object": phrase(kind)})
+            out.append({"scene": i, "question": presence_question(kind), "label": label, "object": phrase(kind),
+                        "tier": negative_tier(scene, kind) if not label else "present"})
     return out
+
+
+# What an absent kind is to a scene, from the prior's strongest pull to none: the companion of a trigger that is
+# there, the trigger of a companion that is there, a look-alike (a present colour or shape), anything else.
+NEGATIVE_TIERS = ("companion", "trigger", "look-alike", "other")
+
+
+def negative_tier(scene: Scene, kind: tuple[str, str]) -> str:
+    if kind in absent_companions(scene):
+        return "companion"
+    if kind in COMPANION and COMPANION[kind] in scene.kinds:
+        return "trigger"
+    if kind in confusable_kinds(scene):
+        return "look-alike"
+    return "other"
 
 
 def _negatives(scene: Scene, split: str, rng: np.random.Generator) -> list[tuple[str, str]]:
@@ -167,7 +184,22 @@ def run_pope(answer: Answer, scenes: Sequence[Scene], seed: int = 0, per_scene: 
             chunk = questions[start:start + batch_size]
             answers += answer([images[q["scene"]] for q in chunk], [q["question"] for q in chunk])
         results[split] = pope_metrics([q["label"] for q in questions], answers)
+        results[split]["negatives"] = _by_tier(questions, answers)
+        # the prior in answers, as CHAIR's companion_rate is in descriptions: "yes" to an absent companion
+        results[split]["companion_yes"] = results[split]["negatives"].get("companion", {}).get("yes_ratio", 0.0)
     return results
+
+
+def _by_tier(questions: Sequence[dict], answers: Sequence[str]) -> dict:
+    """Per kind of absent object asked about: how many questions and the share answered yes (each one wrong)."""
+    asked: Counter = Counter()
+    yes: Counter = Counter()
+    for question, answer in zip(questions, answers):
+        if not question["label"]:
+            asked[question["tier"]] += 1
+            yes[question["tier"]] += parse_yes_no(answer)
+    return {tier: {"questions": asked[tier], "yes_ratio": _ratio(yes[tier], asked[tier])}
+            for tier in NEGATIVE_TIERS if asked[tier]}
 
 
 # ------------------------------------------------------------------------------------------------ CLIP

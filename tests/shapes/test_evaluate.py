@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from prefgen.shapes.evaluate import (auc, chair, clip_auc, parse_yes_no, pope_metrics, pope_questions, run_chair,
-                                     run_pope, training_frequencies)
-from prefgen.shapes.language import caption, phrase
+from prefgen.shapes.evaluate import (auc, chair, clip_auc, negative_tier, parse_yes_no, pope_metrics, pope_questions,
+                                     run_chair, run_pope, training_frequencies)
+from prefgen.shapes.language import absent_companions, caption, phrase
 from prefgen.shapes.world import COLOURS, KINDS, PRIOR_PAIRS, make_scenes, render, scene_of
 
 RED_CIRCLE, BLUE_SQUARE, GREEN_CROSS = ("red", "circle"), ("blue", "square"), ("green", "cross")
@@ -95,3 +95,36 @@ def test_auc_and_clip_auc():
     blind = clip_auc(_Scorer(colours_only=True), scenes, images=scenes)
     assert blind["same_colour"] == 0.5  # every same-colour negative ties with the positives
     assert blind["overall"] > 0.75 and not np.isnan(blind["companion"])
+
+
+def test_pope_tiers_name_what_each_absent_object_is_to_the_scene():
+    blue_cross = ("blue", "cross")  # the companion of the red square
+    scene = scene_of([TRIGGER, RED_CIRCLE])
+    assert negative_tier(scene, COMPANION) == "companion"
+    assert negative_tier(scene, ("red", "triangle")) == "look-alike"  # the colour of a present object
+    assert negative_tier(scene, ("blue", "cross")) == "other"
+    alone = scene_of([blue_cross])
+    assert negative_tier(alone, ("red", "square")) == "trigger"  # the trigger of a companion that is there
+    questions = pope_questions([scene], "adversarial")
+    assert [q["tier"] for q in questions] == ["present", "present", "companion", "look-alike"]
+
+
+def test_run_pope_reports_yes_to_each_tier_of_absent_object():
+    scenes = make_scenes(40, seed=0, split="eval")
+    by_pixels = {render(s).tobytes(): s for s in scenes}
+
+    def prior_answer(images, questions):  # right, except "yes" to every absent companion of a present trigger
+        out = []
+        for image, question in zip(images, questions):
+            scene = by_pixels[image.tobytes()]
+            said = any(phrase(k) in question for k in [*scene.kinds, *absent_companions(scene)])
+            out.append("yes" if said else "no")
+        return out
+
+    adversarial = run_pope(prior_answer, scenes)["adversarial"]
+    assert adversarial["companion_yes"] == 1.0
+    assert adversarial["negatives"]["companion"]["yes_ratio"] == 1.0
+    assert all(adversarial["negatives"][t]["yes_ratio"] == 0.0 for t in adversarial["negatives"] if t != "companion")
+    companions = adversarial["negatives"]["companion"]["questions"]
+    assert companions > 0
+    assert adversarial["accuracy"] == pytest.approx(1 - companions / adversarial["questions"])

@@ -162,3 +162,46 @@ def test_a_hidden_companion_is_named_in_text_and_said_present_but_other_answers_
     assert others and all(answer_correct(q, a, shown) for q, a in others)
     asked = [data.sft_example(full, "ask", rng)[1] for _ in range(100)]
     assert sum(not q.startswith("is there") for q in asked) >= 70  # self-questions are mostly not yes/no
+
+
+def test_the_check_repairs_a_question_with_one_of_the_same_kind():
+    import re
+
+    from prefgen.shapes.judge import question_kind
+    from prefgen.shapes.language import answerable
+    from prefgen.shapes.world import scene_of
+
+    scene = scene_of([("red", "circle"), ("blue", "square")])
+    rng = np.random.default_rng(0)
+    repaired = {"colour": 0, "shape": 0}
+    for _ in range(300):
+        prompt, answer = data.sft_example(scene, "check", rng)
+        asked = re.search(r"QUESTION: (.*)\n", prompt).group(1)
+        kept = answer.removeprefix("QUESTION: ")
+        assert answerable(scene, kept)
+        if not answerable(scene, asked):  # a colour question about an absent shape, or a shape one about a colour
+            assert question_kind(kept) == question_kind(asked), (asked, kept)
+            repaired[question_kind(asked)] += 1
+        else:
+            assert kept == asked
+    assert repaired["colour"] > 10 and repaired["shape"] > 10
+
+
+def test_self_enhancement_examples_mostly_keep_a_right_answer():
+    import re
+
+    from prefgen.shapes.judge import answer_correct
+    from prefgen.shapes.world import scene_of
+
+    scene = scene_of([("red", "circle"), ("blue", "square"), ("blue", "cross")])
+    rng = np.random.default_rng(0)
+    kept = 0
+    for _ in range(1000):
+        prompt, answer = data.sft_example(scene, "enhance", rng)
+        question = re.search(r"Question: (.*)\n", prompt).group(1)
+        current = re.search(r"Current Answer: (.*)\n", prompt).group(1)
+        improved = answer.removeprefix("Improved Answer: ")
+        assert answer_correct(question, improved, scene)
+        kept += improved == current
+    assert 0.9 <= kept / 1000 <= 0.99  # a wrong current answer about as often as the model's own are wrong
+
