@@ -1,17 +1,19 @@
 """Ray executor: throughput with 1 and 2 workers, and Ray's fixed costs against the in-process runner.
 
 The stand-in stage is CPU-bound model work: the shapes VLM writing a concise and a detailed caption of each scene
-(`caption`, greedy, up to 48 new tokens each; then `select_pairs`), one torch thread per worker, on procedural scenes. Every build writes to its own store, so nothing is served from a
-cache. Printed: seconds and rows per second for in-process (one thread), Ray with 1 worker and Ray with 2 workers;
-the 2-worker / 1-worker throughput ratio (target >= 1.7 on 2 cores); Ray's start-up (a local cluster) and its
-overhead over in-process per build and per row.
+(`caption`, greedy, up to 48 new tokens each; then `select_pairs`), one torch thread per worker, on procedural
+scenes. Every build writes to its own store, so nothing is served from a cache. Printed: seconds and rows per second
+for in-process (one thread), Ray with 1 worker and Ray with 2 workers; the 2-worker / 1-worker throughput ratio
+(target >= 1.7 on 2 cores); Ray's start-up (a local cluster) and its overhead over in-process per build and per row.
 
 Throughput is measured two ways, from the builds' own ``shard_done`` events (``--log-json``): over the whole build,
 and in steady state, from the moment every worker has finished its first shard (its process started, the model
-loaded) to the last shard, counting the rows of the shards finished in between. The fixed costs the steady state
-leaves out are reported on their own: Ray's start-up, and each build's time to its first finished shards. Beside them, the machine's own ceiling for two workers: the same
-build split in two halves, run as two plain in-process builds at once (no Ray), against one build of the whole, so
-the Ray ratio can be read against what two processes get on these cores at all.
+loaded) to the last shard, counting the images of the shards finished in between. The fixed costs the steady state
+leaves out are reported on their own: Ray's start-up, and each build's time to its first finished shards.
+
+Beside them, the machine's own ceiling for two workers: the same build split in two halves, run as two plain
+in-process builds at once (no Ray), against one build of the whole, so the Ray ratio can be read against what two
+processes get on these cores at all.
 
     python bench/ray_scaling.py [--images 2048] [--shard-size 64]
 """
@@ -88,15 +90,15 @@ def two_processes(tmp: Path, images: Path, lines: list[str], shard_size: int) ->
 
 
 def steady_state(log: Path, workers: int, began: float) -> dict:
-    """Rows per second between the moment ``workers`` shards have finished (each worker's first, with its start-up
+    """Images per second between the moment ``workers`` shards have finished (each worker's first, with its start-up
     and model load) and the last shard, from the build's ``shard_done`` events; and the time to that moment."""
     done = sorted((e["time"], e["rows"] + e["rejects"]) for e in map(json.loads, log.read_text().splitlines())
                   if e["event"] == "shard_done")  # images: pairs published plus rows dropped
     if len(done) <= workers:
         raise SystemExit(f"{log.name}: {len(done)} shards for {workers} workers; use more --images")
     first, last = done[workers - 1][0], done[-1][0]
-    rows = sum(r for _, r in done[workers:])
-    return {"images": rows, "seconds": round(last - first, 2), "rows_per_s": round(rows / (last - first), 2),
+    images = sum(n for _, n in done[workers:])
+    return {"images": images, "seconds": round(last - first, 2), "rows_per_s": round(images / (last - first), 2),
             "first_shards_after_s": round(first - began, 2)}
 
 

@@ -9,6 +9,8 @@ Models come in as plain callables, so anything can be evaluated without special 
   each distinct object once per caption. Recall: share of ground-truth kinds named (with their colour).
 - POPE: yes/no presence questions, half about present objects, half about absent ones chosen at random, among the
   most frequent training objects (popular) or among the absent prior companions and look-alikes (adversarial).
+  Each split also reports the yes-rate per tier of absent object (``NEGATIVE_TIERS``); ``companion_yes`` is the
+  prior's share in answers, as ``companion_rate`` is in descriptions.
 (The ground-truth judge of answers and preference pairs is ``judge.py``.)
 """
 
