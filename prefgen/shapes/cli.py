@@ -14,7 +14,7 @@ import click
 BENCHES = ("shapes-chair", "shapes-pope", "shapes-skills", "shapes-clip", "pope", "chair", "reward")  # as in prefgen.shapes.bench
 
 # the defaults of ``shapes.train.pretrain`` (not imported here: that module loads numpy); a test keeps them equal
-CLIP_SHARE, CLIP_STEPS, VLM_STEPS = 0.25, 1450, 5500
+CLIP_SHARE, CLIP_STEPS, VLM_STEPS, COOLDOWN_STEPS = 0.25, 1450, 5500, 1000
 
 
 @click.group()
@@ -28,7 +28,9 @@ def shapes() -> None:
 @click.option("--clip-steps", default=CLIP_STEPS, show_default=True, type=click.IntRange(1),
               help="CLIP training steps.")
 @click.option("--vlm-steps", default=VLM_STEPS, show_default=True, type=click.IntRange(1),
-              help="VLM SFT steps: fewer steps, more hallucination (see the README's table).")
+              help="VLM SFT steps at a constant rate: fewer steps, more hallucination (see the README's table).")
+@click.option("--cooldown-steps", default=COOLDOWN_STEPS, show_default=True, type=click.IntRange(0),
+              help="VLM SFT steps after those, with the rate falling to 0; 0: none.")
 @click.option("--seconds", type=click.FloatRange(1), help="A wall-clock budget for data and both models instead of "
               "steps (split by --clip-share); results then depend on the machine's speed.")
 @click.option("--seed", default=0, show_default=True)
@@ -39,9 +41,10 @@ def shapes() -> None:
 @click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
-def pretrain(out: Path, clip_steps: int, vlm_steps: int, seconds: float | None, seed: int, n_scenes: int | None,
-             eval_scenes: int, clip_share: float, threads: int | None, quiet: bool, force: bool) -> None:
-    """Train the shapes-world CLIP and VLM from scratch (about 32 minutes on 2 CPU cores by default).
+def pretrain(out: Path, clip_steps: int, vlm_steps: int, cooldown_steps: int, seconds: float | None, seed: int,
+             n_scenes: int | None, eval_scenes: int, clip_share: float, threads: int | None, quiet: bool,
+             force: bool) -> None:
+    """Train the shapes-world CLIP and VLM from scratch (about 28 minutes on 2 CPU cores by default).
 
     The models load like any other: `models: {vlm: {path: OUT/shapes-vlm}, clip: {model: shapes-clip,
     path: OUT/shapes-clip}}` in a recipe.
@@ -54,12 +57,14 @@ def pretrain(out: Path, clip_steps: int, vlm_steps: int, seconds: float | None, 
         torch.set_num_threads(threads)
     from prefgen.shapes.train import pretrain as run
 
-    steps = None if seconds else (clip_steps, vlm_steps)
+    steps = None if seconds else (clip_steps, vlm_steps, cooldown_steps)
     report = run(out, seconds=seconds, steps=steps, seed=seed, progress=not quiet, n_scenes=n_scenes,
                  eval_scenes=eval_scenes, clip_share=clip_share)
     click.echo(f"CLIP: {report['clip']['steps']} steps, loss {report['clip']['first_loss']:.3f} -> "
                f"{report['clip']['last_loss']:.3f}   VLM: {report['vlm']['steps']} steps, loss "
-               f"{report['vlm']['first_loss']:.3f} -> {report['vlm']['last_loss']:.3f}")
+               f"{report['vlm']['first_loss']:.3f} -> {report['vlm']['last_loss']:.3f}"
+               + (f", then {cool['steps']} cooling down -> {cool['last_loss']:.3f}"
+                  if (cool := report["vlm_cooldown"])["steps"] else ""))
     if "eval" in report:
         _echo_metrics("held-out CHAIR", report["eval"]["chair"])
         _echo_metrics("CLIP AUC", report["eval"]["clip_auc"])

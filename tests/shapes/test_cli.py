@@ -82,15 +82,18 @@ def test_eval_says_what_a_bench_needs():
 def test_pretrain_command_trains_exact_steps_and_its_defaults_are_the_libraries(tmp_path):
     from prefgen.shapes import cli, train
 
-    assert (cli.CLIP_SHARE, cli.CLIP_STEPS, cli.VLM_STEPS) == (0.25, train.CLIP_STEPS, train.VLM_STEPS)
+    assert (cli.CLIP_SHARE, cli.CLIP_STEPS, cli.VLM_STEPS, cli.COOLDOWN_STEPS) == (
+        0.25, train.CLIP_STEPS, train.VLM_STEPS, train.COOLDOWN_STEPS)
     out = tmp_path / "models"
-    args = ["pretrain", "--out", str(out), "--clip-steps", "2", "--vlm-steps", "3", "--scenes", "24",
-            "--eval-scenes", "0", "--quiet"]
+    args = ["pretrain", "--out", str(out), "--clip-steps", "2", "--vlm-steps", "3", "--cooldown-steps", "2",
+            "--scenes", "24", "--eval-scenes", "0", "--quiet"]
     result = CliRunner().invoke(shapes, args)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "pretrain.json").read_text())
-    assert (report["clip"]["steps"], report["vlm"]["steps"], report["scenes"]) == (2, 3, 24)
-    assert "CLIP: 2 steps" in result.output and (out / "shapes-vlm" / "config.json").exists()
+    assert (report["clip"]["steps"], report["vlm"]["steps"], report["vlm_cooldown"]["steps"], report["scenes"]) == (
+        2, 3, 2, 24)
+    assert "CLIP: 2 steps" in result.output and "then 2 cooling down" in result.output
+    assert (out / "shapes-vlm" / "config.json").exists()
     again = CliRunner().invoke(shapes, args)
     assert again.exit_code != 0 and "is not empty; pass --force" in again.output
 

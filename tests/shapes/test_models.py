@@ -205,3 +205,50 @@ def test_self_enhancement_examples_mostly_keep_a_right_answer():
         kept += improved == current
     assert 0.9 <= kept / 1000 <= 0.99  # a wrong current answer about as often as the model's own are wrong
 
+
+
+def test_cooldown_rate_falls_linearly_to_zero_after_its_warm_up(monkeypatch):
+    from prefgen.shapes import train
+
+    pool = data.ScenePool.generate(24, 0, "train")
+    vocab = models.vocabulary(data.corpus(seed=0, n_scenes=24))
+    vlm, processor = models.build_vlm(models.build_tokenizer(vocab), 0, dict(hidden_size=32, intermediate_size=64,
+                                                                            num_hidden_layers=1))
+    rates = []
+    monkeypatch.setattr(train, "_set_lr", lambda optimizer, lr: rates.append(lr))
+    config = train.TrainConfig(vlm_batch=4, vlm_warmup_steps=2)
+    train.train_vlm(pool, vlm, processor, train.Budget("vlm", steps=3), 0, config)
+    assert rates == pytest.approx([5e-4, 1e-3, 1e-3])  # first phase: warm-up, then constant
+    rates.clear()
+    train.train_vlm(pool, vlm, processor, train.Budget("cool", steps=4), 0, config, cooldown=True)
+    assert rates == pytest.approx([5e-4, 7.5e-4, 5e-4, 2.5e-4])  # warm-up times 1, 3/4, 1/2, 1/4
+
+
+def test_cooldown_of_a_saved_model_is_the_one_pretrain_runs(tmp_path):
+    """The shipped VLM was cooled down from its saved constant-rate model: that must equal pretrain's whole run."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from prefgen.shapes.train import Budget, TrainConfig, pretrain, train_vlm
+
+    settings = dict(seed=0, progress=False, n_scenes=32, eval_scenes=0)
+    whole = pretrain(tmp_path / "whole", steps=(2, 3, 2), **settings)
+    assert (whole["vlm"]["steps"], whole["vlm_cooldown"]["steps"]) == (3, 2)
+    pretrain(tmp_path / "first", steps=(2, 3), **settings)
+    model = AutoModelForImageTextToText.from_pretrained(tmp_path / "first" / "shapes-vlm")
+    processor = AutoProcessor.from_pretrained(tmp_path / "first" / "shapes-vlm")
+    train_vlm(data.ScenePool.generate(32, 0, "train"), model, processor, Budget("cool", steps=2), 0, TrainConfig(),
+              cooldown=True)
+    expected = AutoModelForImageTextToText.from_pretrained(tmp_path / "whole" / "shapes-vlm").state_dict()
+    first = AutoModelForImageTextToText.from_pretrained(tmp_path / "first" / "shapes-vlm").state_dict()
+    cooled = model.state_dict()
+    assert any(not torch.equal(first[k], expected[k]) for k in expected)  # the cool-down changed the weights ...
+    assert all(torch.equal(cooled[k], expected[k]) for k in expected)  # ... exactly as pretrain's did
+
+
+def test_a_budget_in_seconds_gives_the_cooldown_its_share_of_the_vlm_time(tmp_path):
+    from prefgen.shapes.train import COOLDOWN_SHARE, pretrain
+
+    report = pretrain(tmp_path, seconds=12, seed=0, progress=False, n_scenes=32, eval_scenes=0)
+    vlm, cool = report["vlm"], report["vlm_cooldown"]
+    assert vlm["steps"] > 0 and cool["steps"] > 0
+    assert 1.0 <= cool["seconds"] < vlm["seconds"] * 2 * COOLDOWN_SHARE / (1 - COOLDOWN_SHARE)  # at least a second
