@@ -245,10 +245,19 @@ def test_cooldown_of_a_saved_model_is_the_one_pretrain_runs(tmp_path):
     assert all(torch.equal(cooled[k], expected[k]) for k in expected)  # ... exactly as pretrain's did
 
 
-def test_a_budget_in_seconds_gives_the_cooldown_its_share_of_the_vlm_time(tmp_path):
-    from prefgen.shapes.train import COOLDOWN_SHARE, pretrain
+def test_a_budget_in_seconds_gives_the_cooldown_its_share_of_the_vlm_time(tmp_path, monkeypatch):
+    from prefgen.shapes import train
 
-    report = pretrain(tmp_path, seconds=12, seed=0, progress=False, n_scenes=32, eval_scenes=0)
-    vlm, cool = report["vlm"], report["vlm_cooldown"]
-    assert vlm["steps"] > 0 and cool["steps"] > 0
-    assert 1.0 <= cool["seconds"] < vlm["seconds"] * 2 * COOLDOWN_SHARE / (1 - COOLDOWN_SHARE)  # at least a second
+    budgets = {}
+
+    class Recorded(train.Budget):
+        def __init__(self, label, steps=None, seconds=None, bar=None):
+            budgets[label] = (steps, seconds)
+            super().__init__(label, steps, seconds, bar)
+
+    monkeypatch.setattr(train, "Budget", Recorded)
+    report = train.pretrain(tmp_path, seconds=12, seed=0, progress=False, n_scenes=32, eval_scenes=0)
+    assert report["vlm"]["steps"] > 0 and report["vlm_cooldown"]["steps"] > 0
+    (vlm_steps, vlm_seconds), (cool_steps, cool_seconds) = budgets["vlm"], budgets["cool"]
+    assert vlm_steps is None and cool_steps is None
+    assert cool_seconds == pytest.approx(max(1.0, vlm_seconds * train.COOLDOWN_SHARE / (1 - train.COOLDOWN_SHARE)))
