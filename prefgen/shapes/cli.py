@@ -60,11 +60,11 @@ def pretrain(out: Path, clip_steps: int, vlm_steps: int, cooldown_steps: int, se
     steps = None if seconds else (clip_steps, vlm_steps, cooldown_steps)
     report = run(out, seconds=seconds, steps=steps, seed=seed, progress=not quiet, n_scenes=n_scenes,
                  eval_scenes=eval_scenes, clip_share=clip_share)
+    cool = report["vlm_cooldown"]
     click.echo(f"CLIP: {report['clip']['steps']} steps, loss {report['clip']['first_loss']:.3f} -> "
                f"{report['clip']['last_loss']:.3f}   VLM: {report['vlm']['steps']} steps, loss "
                f"{report['vlm']['first_loss']:.3f} -> {report['vlm']['last_loss']:.3f}"
-               + (f", then {cool['steps']} cooling down -> {cool['last_loss']:.3f}"
-                  if (cool := report["vlm_cooldown"])["steps"] else ""))
+               + (f", then {cool['steps']} cooling down -> {cool['last_loss']:.3f}" if cool["steps"] else ""))
     if "eval" in report:
         _echo_metrics("held-out CHAIR", report["eval"]["chair"])
         _echo_metrics("CLIP AUC", report["eval"]["clip_auc"])
