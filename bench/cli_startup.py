@@ -32,7 +32,7 @@ def small_store(root: Path) -> Path:
     sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
     from conftest import pair_rows  # literal rows with small images
 
-    from prefgen.store import Store
+    from prefgen.store.folder import Store
 
     store = Store.create(root / "store")
     with store.draft("v1") as draft:

@@ -1,7 +1,7 @@
 """CSR search batched over rows and paths vs one model call per node, one prompt at a time (target <= 0.3x).
 
 Run: .venv/bin/python bench/csr_search.py [--model DIR] [--clip DIR] [--mode paper] [--runs 5] [--threads 1]
-Both grow the same trees with the same rules (``prefgen.stages.csr_tree``) and the same per-path seeds, at equal
+Both grow the same trees with the same rules (``prefgen.stages.csr.tree``) and the same per-path seeds, at equal
 beam settings (8 prompts, beam 3, 3 candidates per step, 3 sentences). "batched": the ``csr_search`` stage: the
 prompts (image + question) are encoded once per batch, each level is one ``sentence_steps`` call for every active
 path of every prompt and one CLIP call for every new sentence, images embedded once (cached by image id).
@@ -48,7 +48,7 @@ def main() -> None:
     from types import SimpleNamespace
 
     from prefgen.models import VLM, ClipScorer, build_tiny_clip, build_tiny_vlm
-    from prefgen.stages.csr_search import CsrSearch, CsrSearchParams
+    from prefgen.stages.csr.stage import CsrSearch, CsrSearchParams
 
     with tempfile.TemporaryDirectory() as tmp:
         vlm = VLM.load(path=str(args.model or build_tiny_vlm("llava", f"{tmp}/llava")))
@@ -90,8 +90,8 @@ def _per_node(stage, vlm, clip, rows) -> list:
     """The straightforward search: the same tree rules, the models called one node (or sentence) at a time."""
     from prefgen.models import Prompt
     from prefgen.models.images import decode_image
-    from prefgen.stages.csr_search import path_seed
-    from prefgen.stages.csr_tree import Node, Sentence, grow, select
+    from prefgen.stages.csr.stage import path_seed
+    from prefgen.stages.csr.tree import Node, Sentence, grow, select
 
     p, config = stage.params, stage.config()
     decoding = (dict(strategy="diverse", diversity_penalty=p.diversity_penalty) if p.mode == "reference"

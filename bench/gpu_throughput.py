@@ -86,8 +86,8 @@ def build(family: str, device: str):
     import torch
 
     from prefgen.models import VLM
-    from prefgen.models.tiny import _BUILDERS, _model_class
-    from prefgen.models.tiny_text import build_tokenizer
+    from prefgen.models.tiny.families import _BUILDERS, _model_class
+    from prefgen.models.tiny.text import build_tokenizer
 
     tokenizer = build_tokenizer(family)
     processor, config = _BUILDERS[family](tokenizer)

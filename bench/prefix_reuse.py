@@ -39,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from prefgen.models.tiny import FAMILIES
+    from prefgen.models.tiny.families import FAMILIES
 
     families = list(FAMILIES) if args.family == "all" else args.family.split(",")
     if args.model:

@@ -27,9 +27,9 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from prefgen.report import write_report
-from prefgen.stages.corruption_ops import describe_corruption
-from prefgen.stages.corruptions import DiffusionNoise
-from prefgen.store import Store
+from prefgen.stages.corrupt.ops import DiffusionNoise
+from prefgen.stages.corrupt.pixels import describe_corruption
+from prefgen.store.folder import Store
 
 TARGET_MB, TARGET_S = 25.0, 2.0
 WORDS = ("a red square on the left", "two blue circles", "a wooden table", "the sky is cloudy", "a dog sits",

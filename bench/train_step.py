@@ -29,8 +29,8 @@ def main() -> None:
     import torch
     from PIL import Image
 
-    from prefgen.models.tiny import build_tiny_vlm
-    from prefgen.recipe.train import MdpoSettings, TrainConfig
+    from prefgen.models.tiny.families import build_tiny_vlm
+    from prefgen.recipe.training import MdpoSettings, TrainConfig
     from prefgen.train.run import _make_trainer
 
     torch.manual_seed(0)

@@ -4,7 +4,7 @@ Importing the package is cheap on purpose: the CLI's start-up path must not pull
 thing done here is arming the torchvision fix for CPU torch, which costs nothing until torchvision is imported.
 """
 
-from prefgen import _tvshim
+from prefgen._compat import tvshim as _tvshim
 
 __version__ = "0.1.0"
 

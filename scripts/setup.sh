@@ -11,9 +11,9 @@ export PIP_CONSTRAINT="$PWD/constraints.txt" PIP_DISABLE_PIP_VERSION_CHECK=1
 # Installing torch first from the constraint makes the resolver reuse it instead of fetching a CUDA build.
 .venv/bin/pip install -q torch==2.13.0 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 .venv/bin/pip install -q -e ".[test,ray]" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
-# Arm the torchvision shim (prefgen/_tvshim.py) in every interpreter of .venv through a .pth start-up hook, so that
+# Arm the torchvision shim (prefgen/_compat/tvshim.py) in every interpreter of .venv through a .pth start-up hook, so that
 # scripts which use torchvision, open_clip, timm or trl without importing prefgen work on CPU torch too.
-.venv/bin/python -m prefgen.startup_hook install
+.venv/bin/python -m prefgen._compat.startup_hook install
 .venv/bin/python - <<'PY'
 import sys
 import torch

@@ -37,7 +37,7 @@ def pair_rows(prefix: str, n: int, margin_step: float = 0.1) -> list[dict]:
 @pytest.fixture
 def make_store(tmp_path):
     """Build a store from literal rows: ``make_store({"v1": 3, "v2": 2})`` publishes v1 with 3 rows, then v2."""
-    from prefgen.store import Store
+    from prefgen.store.folder import Store
 
     def make(versions: dict[str, int], root=None):
         store = Store.create(root or tmp_path / "store")
@@ -58,7 +58,7 @@ def tiny_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_vlm_dir(tiny_root):
-    from prefgen.models.tiny import build_tiny_vlm
+    from prefgen.models.tiny.families import build_tiny_vlm
 
     built = {}
 
@@ -72,7 +72,7 @@ def tiny_vlm_dir(tiny_root):
 
 @pytest.fixture(scope="session")
 def tiny_clip_dir(tiny_root):
-    from prefgen.models.tiny import build_tiny_clip
+    from prefgen.models.tiny.families import build_tiny_clip
 
     return build_tiny_clip(tiny_root / "clip")
 

@@ -8,16 +8,16 @@ import sys
 import time
 from pathlib import Path
 
+import build_stages
 import pytest
 from PIL import Image
 
-import build_stages
 import prefgen.engine.runner as runner_module
-from prefgen.engine.runner import BuildOptions, run_build
 from prefgen.core.errors import PrefgenError
-from prefgen.query import run_query
+from prefgen.engine.runner import BuildOptions, run_build
 from prefgen.recipe.catalogue import STAGES
-from prefgen.store import Store
+from prefgen.store.folder import Store
+from prefgen.store.query import run_query
 
 TESTS = Path(__file__).parent
 
@@ -145,7 +145,7 @@ def test_changing_a_later_stage_recomputes_only_from_it(tmp_path):
 def test_code_hash_follows_the_module_source(tmp_path, monkeypatch):
     import importlib
 
-    from prefgen.engine.code import code_hash
+    from prefgen.engine.fingerprint import code_hash
 
     module = tmp_path / "edited_stage.py"
     source = (TESTS / "build_stages.py").read_text()
@@ -245,7 +245,7 @@ import sys
 sys.path.insert(0, {tests!r})
 import build_stages
 build_stages.register()
-from prefgen.cli import main
+from prefgen.cli.main import main
 sys.argv = ["prefgen", "build", {recipe!r}, "--quiet", "--shard-size", "3", "--batch-size", "1"]
 main()
 """
@@ -277,7 +277,7 @@ def test_kill_9_then_resume_equals_an_uninterrupted_build(tmp_path, when):
 def test_cli_build_cache_ls_and_prune(tmp_path):
     from click.testing import CliRunner
 
-    from prefgen.cli import cli
+    from prefgen.cli.main import cli
 
     make_images(tmp_path / "images", 3)
     recipe = write_recipe(tmp_path)
@@ -380,7 +380,7 @@ def test_progress_of_a_continued_build_counts_only_the_shards_left(tmp_path, rep
 def test_plan_counts_the_images_the_build_reads(tmp_path, extensions):
     from click.testing import CliRunner
 
-    from prefgen.cli import cli
+    from prefgen.cli.main import cli
 
     make_images(tmp_path / "images", 2)
     Image.new("RGB", (4, 4)).save(tmp_path / "images" / ".hidden.png")  # an image, but a dot-file: skipped

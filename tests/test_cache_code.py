@@ -12,7 +12,7 @@ from PIL import Image
 
 import prefgen
 from prefgen.engine.cache import model_identity
-from prefgen.engine.code import module_closure, stage_modules
+from prefgen.engine.fingerprint import module_closure, stage_modules
 from prefgen.models.config import VLMConfig
 from prefgen.recipe.catalogue import STAGES
 
@@ -25,11 +25,11 @@ def closure(stage: str) -> set[str]:
 
 
 def test_a_stage_s_closure_follows_its_imports_and_its_models_runtime():
-    assert {"stages.csr_search", "stages.csr_tree", "models.vlm", "models.decoding", "models.kvcache",
+    assert {"stages.csr.stage", "stages.csr.tree", "models.vlm", "models.decoding", "models.kvcache",
             "models.clip", "stages.base", "core.config"} <= closure("csr_search")
     assert {"shapes.oracle", "shapes.mentions", "shapes.world"} <= closure("shapes_oracle")
-    assert {"stages.corruption_ops", "stages.corruptions"} <= closure("answer_corrupted")
-    assert not {"models.vlm", "models.clip", "export", "store", "cli"} & closure("select_pairs")
+    assert {"stages.corrupt.pixels", "stages.corrupt.ops"} <= closure("answer_corrupted")
+    assert not {"models.vlm", "models.clip", "store.export", "store.folder", "cli.main"} & closure("select_pairs")
     assert "models.clip" not in closure("answer") and "models.vlm" not in closure("clip_score")
 
 
@@ -47,7 +47,7 @@ def package_copy(tmp_path_factory) -> Path:
 
 HASHES = """
 import json
-from prefgen.engine.code import code_hash
+from prefgen.engine.fingerprint import code_hash
 from prefgen.recipe.catalogue import STAGES
 print(json.dumps({name: code_hash(cls) for name, cls in STAGES.items()}))
 """
@@ -67,14 +67,14 @@ def _env(root: Path) -> dict:
 
 @pytest.mark.parametrize("edited, expected", [
     ("models/decoding.py", VLM_STAGES),
-    ("stages/csr_tree.py", {"csr_search"}),
-    ("stages/corruption_ops.py", {"corrupt", "answer_corrupted"}),
+    ("stages/csr/tree.py", {"csr_search"}),
+    ("stages/corrupt/pixels.py", {"corrupt", "answer_corrupted"}),
     ("shapes/mentions.py", {"shapes_oracle", "shapes_answer"}),  # shapes_answer: through the judge
     ("models/clip.py", {"clip_score", "csr_search"}),
     ("models/sentences.py", VLM_STAGES | {"clip_score", "select_pairs"}),
-    ("export.py", set()),
-    ("store.py", set()),
-    ("cli.py", set()),
+    ("store/export.py", set()),
+    ("store/folder.py", set()),
+    ("cli/main.py", set()),
 ])
 def test_editing_a_file_changes_the_hash_of_exactly_the_stages_that_run_it(package_copy, edited, expected):
     before = hashes(package_copy)
@@ -130,8 +130,8 @@ def test_a_build_recomputes_what_an_edit_touches_and_reuses_the_rest(package_cop
     first = build(package_copy, recipe)
     assert first["computed"] == {"source": 1, "corrupt": 1, "select_pairs": 1}
 
-    export = package_copy / "prefgen" / "export.py"
-    ops = package_copy / "prefgen" / "stages" / "corruption_ops.py"
+    export = package_copy / "prefgen" / "store/export.py"
+    ops = package_copy / "prefgen" / "stages" / "corrupt" / "pixels.py"
     originals = {path: path.read_text() for path in (export, ops)}
     try:
         export.write_text(originals[export] + "\n# an edit elsewhere\n")

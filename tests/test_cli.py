@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from prefgen.cli import cli
+from prefgen.cli.main import cli
 
 ROOT = Path(__file__).parents[1]
 
@@ -136,7 +136,7 @@ def test_stages_lists_and_describes():
 def test_light_commands_never_import_torch_or_transformers(make_store, args):
     store = make_store({"v1": 1})
     args = [store.root.as_posix() if a == "STORE" else a for a in args]
-    code = ("import sys; from prefgen.cli import main; sys.argv = ['prefgen', *sys.argv[1:]]\n"
+    code = ("import sys; from prefgen.cli.main import main; sys.argv = ['prefgen', *sys.argv[1:]]\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "heavy = [m for m in ('torch', 'transformers', 'datasets', 'torchvision') if m in sys.modules]\n"
             "print('HEAVY', heavy, file=sys.stderr)")

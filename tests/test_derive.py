@@ -1,8 +1,8 @@
 import datasets
 import pytest
 
-from prefgen.derive import derive
 from prefgen.core.errors import QueryError, StoreError
+from prefgen.store.derive import derive
 
 
 def snapshot(root):

@@ -14,11 +14,11 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from prefgen import export as export_module
-from prefgen.cli import cli
+from prefgen.cli.main import cli
 from prefgen.core.errors import PrefgenError, StoreError
-from prefgen.export import ExportResult, export_version
-from prefgen.store import Store
+from prefgen.store.export import ExportResult, export_version
+from prefgen.store.folder import Store
+from prefgen.store import export as export_module
 
 CREATED = datetime(2025, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
 
@@ -334,8 +334,8 @@ def test_cli_unknown_version_is_one_error_line(store, tmp_path):
 
 
 def test_export_loads_neither_datasets_nor_torch(store, tmp_path):
-    code = ("import sys; from pathlib import Path; from prefgen.store import Store; "
-            "from prefgen.export import export_version; "
+    code = ("import sys; from pathlib import Path; from prefgen.store.folder import Store; "
+            "from prefgen.store.export import export_version; "
             f"export_version(Store({str(store.root)!r}), None, 'jsonl', Path({str(tmp_path / 'out')!r})); "
             "print(sorted(m for m in ('datasets', 'torch') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -2,14 +2,13 @@
 `prefgen train` takes a DPO step with SENA's ICA term on what it built."""
 
 import pytest
+from models.conftest import FAMILIES
+from test_recipes_end_to_end import local_recipe
 
 from prefgen.core.errors import PrefgenError
 from prefgen.engine.runner import BuildOptions, run_build
-from prefgen.recipe.train import TrainConfig
+from prefgen.recipe.training import TrainConfig
 from prefgen.train.run import train
-
-from models.conftest import FAMILIES
-from test_recipes_end_to_end import local_recipe
 
 
 @pytest.mark.slow

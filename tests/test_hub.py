@@ -1,4 +1,4 @@
-"""prefgen.hub against an in-memory Hub.
+"""prefgen.store.hub against an in-memory Hub.
 
 ``FakeHub`` implements the part of ``HfApi`` that prefgen calls, with a git-like history (commits are file snapshots,
 tags point at commit ids). It consumes the real ``CommitOperationAdd`` objects prefgen builds, returns the real
@@ -22,11 +22,11 @@ from huggingface_hub.hf_api import CommitInfo, GitRefInfo, GitRefs
 from huggingface_hub.utils import filter_repo_objects, hf_raise_for_status
 from PIL import Image
 
-import prefgen.hub
-from prefgen.cli import cli
+import prefgen.store.hub
+from prefgen.cli.main import cli
 from prefgen.core.errors import PrefgenError
-from prefgen.hub import pull, push
-from prefgen.store import Store
+from prefgen.store.folder import Store
+from prefgen.store.hub import pull, push
 
 TOKEN = "hf_secret_test_token"
 
@@ -72,7 +72,7 @@ class FakeRepo:
 
 
 class FakeHub:
-    """The subset of ``HfApi`` that prefgen.hub calls."""
+    """The subset of ``HfApi`` that prefgen.store.hub calls."""
 
     def __init__(self, scratch: Path, fail: Exception | None = None):
         self.repos: dict[str, FakeRepo] = {}
@@ -231,7 +231,7 @@ def test_first_push_is_one_commit_of_card_manifests_and_data_then_a_tag(store_v1
     for f in store_v1.data_files("v1"):
         assert commit["files"][f"data/v1/{f.name}"] == f.read_bytes()
     assert repo.tags == {"v1": commit["oid"]}
-    assert result == prefgen.hub.PushResult("u/d", "v1", commit=commit["oid"], tagged=["v1"])
+    assert result == prefgen.store.hub.PushResult("u/d", "v1", commit=commit["oid"], tagged=["v1"])
     assert result.summary() == f"pushed v1 to u/d at {commit['oid'][:8]}, tagged v1"
 
 
@@ -419,7 +419,7 @@ def test_the_pushed_folder_loads_with_datasets_and_duckdb_alone(store, hub, tmp_
 
 def test_cli_push_never_exposes_the_token(store, hub, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
-    monkeypatch.setattr(prefgen.hub, "HfApi", lambda: hub)
+    monkeypatch.setattr(prefgen.store.hub, "HfApi", lambda: hub)
 
     result = CliRunner().invoke(cli, ["push", str(store.root), "--repo", "u/d"])
 
@@ -446,7 +446,7 @@ def test_cli_push_of_a_folder_that_is_not_a_store_is_one_error_line(tmp_path):
     (http_error(404, "RepoNotFound"), "error: dataset repo u/d not found"),
 ])
 def test_cli_hub_errors_are_one_line_without_traceback(store_v1, tmp_path, monkeypatch, error, expected):
-    monkeypatch.setattr(prefgen.hub, "HfApi", lambda: FakeHub(tmp_path, fail=error))
+    monkeypatch.setattr(prefgen.store.hub, "HfApi", lambda: FakeHub(tmp_path, fail=error))
     result = CliRunner().invoke(cli, ["push", str(store_v1.root), "--repo", "u/d"])
     assert result.exit_code == 1
     lines = result.stderr.splitlines()

@@ -3,7 +3,7 @@
 The PyPI torchvision 0.28.0 is a CUDA build whose compiled ops do not load on CPU torch, so without the hook a plain
 ``import torchvision`` (and with it open_clip, timm, transformers' image processors and trl's DPOTrainer) dies with
 "operator torchvision::nms does not exist". Each consumer runs in a fresh interpreter of this environment that never
-imports prefgen; ``scripts/setup.sh`` installs the hook (``python -m prefgen.startup_hook install``).
+imports prefgen; ``scripts/setup.sh`` installs the hook (``python -m prefgen._compat.startup_hook install``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from prefgen import startup_hook
+from prefgen._compat import startup_hook
 
 REAL_PTH = Path(sysconfig.get_paths()["purelib"]) / startup_hook.PTH_NAME
 NO_PREFGEN = (
@@ -37,7 +37,7 @@ def _plain(code: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def _ok(result: subprocess.CompletedProcess) -> None:
-    hint = (f"is the start-up hook installed? `{sys.executable} -m prefgen.startup_hook status` "
+    hint = (f"is the start-up hook installed? `{sys.executable} -m prefgen._compat.startup_hook status` "
             f"(scripts/setup.sh installs it)")
     assert result.returncode == 0, f"{hint}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
     assert result.stdout.rstrip().endswith("prefgen not imported"), result.stdout
@@ -103,7 +103,7 @@ def test_importing_prefgen_after_the_hook_adds_no_second_finder(tmp_path):
     result = _python("""
         import sys
         import prefgen, prefgen.models, prefgen.shapes
-        from prefgen import _tvshim
+        from prefgen._compat import tvshim as _tvshim
 
         print(type(sys.meta_path[0]).__name__)
         print(sum(getattr(f, "prefgen_tvshim_finder", False) is True for f in sys.meta_path))
@@ -142,7 +142,7 @@ def _bare(code: str, site_dir: Path | None, cwd: Path) -> subprocess.CompletedPr
 def test_the_pth_file_alone_arms_a_bare_interpreter(tmp_path):
     site_dir = tmp_path / "site"
     site_dir.mkdir()
-    install = _python(f"from prefgen import startup_hook; print(startup_hook.install({str(site_dir)!r}))", tmp_path)
+    install = _python(f"from prefgen._compat import startup_hook; print(startup_hook.install({str(site_dir)!r}))", tmp_path)
     assert install.returncode == 0, install.stderr
     code = """
         import torch, torchvision
@@ -162,7 +162,7 @@ def test_the_pth_file_alone_arms_a_bare_interpreter(tmp_path):
 def test_a_pth_file_whose_shim_is_gone_arms_nothing(tmp_path):
     site_dir = tmp_path / "site"
     site_dir.mkdir()
-    (site_dir / startup_hook.PTH_NAME).write_text(startup_hook.pth_text(tmp_path / "gone" / "_tvshim.py"))
+    (site_dir / startup_hook.PTH_NAME).write_text(startup_hook.pth_text(tmp_path / "gone" / "_compat/tvshim.py"))
     result = _bare("print(any(getattr(f, 'prefgen_tvshim_finder', False) for f in sys.meta_path))", site_dir, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
@@ -173,7 +173,7 @@ def test_install_command_writes_into_target_and_is_idempotent(tmp_path):
     real_before = REAL_PTH.stat().st_mtime_ns if REAL_PTH.exists() else None
 
     def command(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "prefgen.startup_hook", *args, "--target", str(tmp_path)],
+        return subprocess.run([sys.executable, "-m", "prefgen._compat.startup_hook", *args, "--target", str(tmp_path)],
                               capture_output=True, text=True, timeout=60, check=False)
 
     pth = tmp_path / startup_hook.PTH_NAME
@@ -190,7 +190,7 @@ def test_install_command_writes_into_target_and_is_idempotent(tmp_path):
     assert pth.read_text(encoding="utf-8") == text
     status = command("status")
     assert status.returncode == 0 and f"{pth}: current" in status.stdout
-    pth.write_text(text.replace("_tvshim.py", "_old_shim.py"), encoding="utf-8")
+    pth.write_text(text.replace("_compat/tvshim.py", "_old_shim.py"), encoding="utf-8")
     assert "stale" in command("status").stdout
     assert f"updated {pth}" in command("install").stdout and pth.read_text(encoding="utf-8") == text
     assert f"removed {pth}" in command("uninstall").stdout and not pth.exists()
@@ -201,7 +201,7 @@ def test_install_command_writes_into_target_and_is_idempotent(tmp_path):
 
 
 def test_install_into_a_missing_directory_is_an_error(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "prefgen.startup_hook", "install", "--target",
+    result = subprocess.run([sys.executable, "-m", "prefgen._compat.startup_hook", "install", "--target",
                              str(tmp_path / "absent")], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1
     assert "is not a directory" in result.stderr and not (tmp_path / "absent").exists()

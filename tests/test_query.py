@@ -1,8 +1,8 @@
 import pytest
-
 from conftest import pair_rows
+
 from prefgen.core.errors import QueryError, StoreError
-from prefgen.query import parse_ref, referenced_versions, run_query
+from prefgen.store.query import parse_ref, referenced_versions, run_query
 
 
 def test_pairs_is_the_latest_version_and_each_version_has_a_view(make_store):

@@ -13,11 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 import ray
 
 from prefgen.engine.runner import BuildOptions, run_build  # noqa: E402
-from prefgen.store import Store  # noqa: E402
+from prefgen.store.folder import Store  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 VLM = ROOT / "prefgen" / "shapes" / "checkpoints" / "shapes-vlm"
@@ -148,7 +147,7 @@ import sys
 sys.path.insert(0, {tests!r})
 import build_stages
 build_stages.register()
-from prefgen.cli import main
+from prefgen.cli.main import main
 sys.argv = ["prefgen", "build", {recipe!r}, "--quiet", "--shard-size", "2", "--batch-size", "1", "--executor", "ray",
             "--address", {address!r}, "--workers", "1", "--log-json", {log!r}]
 main()
@@ -209,6 +208,7 @@ def test_a_worker_killed_mid_build_is_replaced(recipe, tmp_path, cluster):
 @pytest.fixture
 def toy_stages(monkeypatch):
     import build_stages
+
     from prefgen.recipe.catalogue import STAGES
 
     for name, cls in build_stages.TOY_STAGES.items():
@@ -229,7 +229,7 @@ def test_a_failing_row_is_the_same_counted_drop_on_ray(tmp_path, cluster, toy_st
     assert remote.manifest.stats["stages"]["toy_answer"]["errors"] == 1
     assert published_rows(tmp_path / "ray") == published_rows(tmp_path / "local")
     rejects = "SELECT row_id, stage, reason, detail FROM rejects ORDER BY row_id"
-    from prefgen.query import run_query
+    from prefgen.store.query import run_query
 
     assert run_query(Store(tmp_path / "ray"), rejects).to_pylist() == \
         run_query(Store(tmp_path / "local"), rejects).to_pylist()
@@ -271,7 +271,7 @@ def test_stages_asking_for_every_cpu_are_refused_with_the_numbers(recipe, tmp_pa
 def test_the_default_shares_always_fit():
     from types import SimpleNamespace
 
-    from prefgen.engine.ray_executor import check_fits
+    from prefgen.engine.executors.ray import check_fits
     from prefgen.stages.base import Resources
 
     def run(label, models=("vlm",), resources=None):

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from prefgen.engine.runner import BuildOptions, run_build
-from prefgen.query import run_query
-from prefgen.store import Store
+from prefgen.store.folder import Store
+from prefgen.store.query import run_query
 
 ROOT = Path(__file__).parents[1]
 
@@ -64,7 +64,7 @@ def test_tiny_sena_pairs_train_one_dpo_step(tmp_path, tiny_vlm_dir, tiny_clip_di
 
 @pytest.mark.slow
 def test_quickstart_runs_on_the_shipped_shapes_models_and_scores_against_ground_truth(tmp_path):
-    from prefgen.shapes.bench import store_reward
+    from prefgen.eval.benches import store_reward
 
     result = run_build(ROOT / "recipes" / "quickstart.yaml", BuildOptions(quiet=True, limit=6, out=tmp_path / "qs"))
     assert result.manifest.rows > 0 and result.manifest.models["vlm"].path.endswith("shapes-vlm")

@@ -19,13 +19,13 @@ from click.testing import CliRunner
 from conftest import pair_rows
 from PIL import Image
 
-from prefgen.card import render_card, score_histogram_png
-from prefgen.cli import cli
+from prefgen.cli.main import cli
 from prefgen.core.errors import PrefgenError
 from prefgen.report import write_report
-from prefgen.stages.corruption_ops import describe_corruption
-from prefgen.stages.corruptions import DiffusionNoise
-from prefgen.store import Store
+from prefgen.stages.corrupt.ops import DiffusionNoise
+from prefgen.stages.corrupt.pixels import describe_corruption
+from prefgen.store.card import render_card, score_histogram_png
+from prefgen.store.folder import Store
 
 EVIL = "<script>window.__pwned = 1</script>"
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -153,7 +153,7 @@ def test_the_corrupted_thumbnail_is_the_corrupt_stages_image_shrunk(tmp_path):
     """The corruption is recreated on the full image (as the `corrupt` stage made it), then shrunk: noising the
     thumbnail instead would show other pixels."""
     from prefgen.report.thumbs import CORRUPTED_QUALITY
-    from prefgen.stages.corruption_ops import apply_corruption
+    from prefgen.stages.corrupt.pixels import apply_corruption
 
     rows = gallery_rows()[:1]
     rows[0]["images"] = [Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 300, 3), dtype=np.uint8))]
@@ -272,7 +272,7 @@ def test_card_summarises_the_latest_version_and_keeps_the_configs(store):
 def test_push_puts_the_score_histogram_beside_the_card(store, tmp_path):
     from test_hub import FakeHub
 
-    from prefgen.hub import push
+    from prefgen.store.hub import push
 
     hub = FakeHub(tmp_path / "hub")
     push(store, "u/pairs", api=hub)
@@ -448,7 +448,7 @@ def test_the_report_command_stays_torch_free(store, tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys; from prefgen.cli import main; sys.argv = ['prefgen', *sys.argv[1:]]\n"
+    code = ("import sys; from prefgen.cli.main import main; sys.argv = ['prefgen', *sys.argv[1:]]\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "print('HEAVY', [m for m in ('torch', 'transformers', 'datasets') if m in sys.modules], file=sys.stderr)")
     out = subprocess.run([sys.executable, "-c", code, "report", f"{store.root}@v1", "-o", str(tmp_path / "r.html")],

@@ -3,8 +3,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from prefgen.cli import cli
-from prefgen.schemas import schemas
+from prefgen.cli.main import cli
+from prefgen.cli.schemas import schemas
 
 COMMITTED = Path(__file__).parents[1] / "schemas"
 

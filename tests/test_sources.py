@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from prefgen.engine.sources import SourceItem, list_items, load_rows
 from prefgen.core.errors import PrefgenError
+from prefgen.engine.sources.reader import SourceItem, list_items, load_rows
 from prefgen.models import images
 from prefgen.recipe.sources import HFDatasetSource, ImageFolderSource, Limits, ManifestSource
 from prefgen.stages.base import Drop

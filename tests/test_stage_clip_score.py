@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from prefgen.stages.base import Drop
-from prefgen.stages.clip_score import ClipScoreParams, ClipScoreStage, split_sentences
+from prefgen.stages.score.clip_score import ClipScoreParams, ClipScoreStage, split_sentences
 
 ANSWER = "A red square is in the middle. Is it large? It is small!"
 ANSWERS = ["A green field.", "Nothing here. Just sky and grass.", ""]

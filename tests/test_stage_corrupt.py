@@ -11,10 +11,9 @@ import pytest
 from PIL import Image
 
 from prefgen.stages.base import Drop
-from prefgen.stages.corrupt import Corrupt, CorruptParams
-from prefgen.stages.corruption_ops import apply_corruption, noise_strength
-from prefgen.stages.corruptions import Jpeg
-from prefgen.stages.corruption_ops import OPENAI_CLIP_STD, diffusion_noise_array
+from prefgen.stages.corrupt.ops import Jpeg
+from prefgen.stages.corrupt.pixels import OPENAI_CLIP_STD, apply_corruption, diffusion_noise_array, noise_strength
+from prefgen.stages.corrupt.stage import Corrupt, CorruptParams
 
 ALBUMENTATIONS_OPS = [
     {"op": "gaussian_noise"},

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from prefgen.stages.base import Drop
-from prefgen.stages.csr_search import CsrSearch, CsrSearchParams, path_seed
-from prefgen.stages.csr_tree import Node, SearchConfig, Sentence, is_garbage, prune, sentence_reward
+from prefgen.stages.csr.stage import CsrSearch, CsrSearchParams, path_seed
+from prefgen.stages.csr.tree import Node, SearchConfig, Sentence, is_garbage, prune, sentence_reward
 
 HALF = math.log(0.5)  # every scripted sentence has probability 0.5: R_text = 0.5, so (1 - lam) * R_text = 0.05
 

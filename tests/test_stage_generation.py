@@ -9,14 +9,14 @@ import pytest
 from PIL import Image
 
 from prefgen.models import Candidate, Prompt
-from prefgen.stages.answer import Answer, AnswerParams
-from prefgen.stages.answer_corrupted import AnswerCorrupted, AnswerCorruptedParams
-from prefgen.stages.base import Drop
-from prefgen.stages.caption import CONCISE_PROMPT, DETAILED_PROMPT, Caption, CaptionParams
-from prefgen.stages.corrupt import Corrupt, CorruptParams
 from prefgen.models.images import decode_image
-from prefgen.stages.corruption_ops import apply_corruption
-from prefgen.stages.self_enhance import ENHANCE_PROMPT_NO_CAPTION, SelfEnhance, SelfEnhanceParams
+from prefgen.stages.base import Drop
+from prefgen.stages.corrupt.pixels import apply_corruption
+from prefgen.stages.corrupt.stage import Corrupt, CorruptParams
+from prefgen.stages.generate.answer import Answer, AnswerParams
+from prefgen.stages.generate.answer_corrupted import AnswerCorrupted, AnswerCorruptedParams
+from prefgen.stages.generate.caption import CONCISE_PROMPT, DETAILED_PROMPT, Caption, CaptionParams
+from prefgen.stages.generate.self_enhance import ENHANCE_PROMPT_NO_CAPTION, SelfEnhance, SelfEnhanceParams
 
 COLORS = [(220, 30, 30), (30, 200, 40), (40, 40, 220)]
 

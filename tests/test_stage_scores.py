@@ -6,10 +6,10 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-from prefgen.stages.base import Drop
-from prefgen.stages.logprob_score import LogprobScore, LogprobScoreParams
-from prefgen.stages.reward_mix import RewardMix, RewardMixParams, zscore
 from prefgen.shapes.oracle import ShapesOracle, ShapesOracleParams
+from prefgen.stages.base import Drop
+from prefgen.stages.score.logprob_score import LogprobScore, LogprobScoreParams
+from prefgen.stages.score.reward_mix import RewardMix, RewardMixParams, zscore
 
 
 def image_cell(colour):

@@ -6,9 +6,9 @@ import re
 import pytest
 from test_stage_generation import Recording, ScriptedVLM, ready, row, same_pixels, textured_rows
 
-from prefgen.stages.base import Drop
 from prefgen.models.images import decode_image
-from prefgen.stages.self_question import ASK_PROMPT, SelfQuestion, SelfQuestionParams
+from prefgen.stages.base import Drop
+from prefgen.stages.generate.self_question import ASK_PROMPT, SelfQuestion, SelfQuestionParams
 
 
 def asked_in(prompt) -> str:
@@ -192,7 +192,7 @@ def test_self_question_on_tiny_llava_checks_with_the_image_and_ignores_batching(
 
 
 def test_description_rows_ask_for_a_seeded_concise_description_beside_the_questions():
-    from prefgen.stages.self_question import DESCRIPTION_PROMPTS
+    from prefgen.stages.generate.self_question import DESCRIPTION_PROMPTS
 
     rows = [row(i) for i in range(4)]
     out = run(script("Is it day?"), rows=rows, check=False, description_row=True)

@@ -8,10 +8,10 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 import yaml
-
 from conftest import pair_rows
+
 from prefgen.core.errors import StoreError
-from prefgen.store import Store
+from prefgen.store.folder import Store
 
 
 def card_header(store):
@@ -171,7 +171,7 @@ def test_a_writer_killed_mid_draft_leaves_no_version_and_can_be_continued(tmp_pa
 import sys, time
 sys.path.insert(0, {str(os.path.dirname(__file__))!r})
 from conftest import pair_rows
-from prefgen.store import Store
+from prefgen.store.folder import Store
 store = Store.create({str(tmp_path / 's')!r})
 draft = store.draft(meta={{"job": 1}})
 for i in range(100):
@@ -267,7 +267,7 @@ def test_a_manifest_from_a_newer_prefgen_asks_for_an_upgrade(make_store):
 
 
 def test_two_stores_with_the_same_folder_name_load_their_own_rows(tmp_path):
-    from prefgen.store import Store
+    from prefgen.store.folder import Store
 
     loaded = []
     for parent, text in (("a", "short"), ("b", "a much longer answer text")):

@@ -66,7 +66,7 @@ def _describe_source(recipe: Recipe, base: Path) -> list[str]:
 
 def _counted(what: str, unit: str, recipe: Recipe, base: Path) -> str:
     """The number of items the build's own listing finds, so that the plan and the build cannot disagree."""
-    from prefgen.engine import sources
+    from prefgen.engine.sources import reader as sources
 
     if not resolve_path(recipe.source.path, base).exists():
         return f"{what}: MISSING"
@@ -104,7 +104,7 @@ def _hub_cache_state(repo_id: str, revision: str | None) -> str:
 
 
 def _describe_output(recipe: Recipe, base: Path) -> list[str]:
-    from prefgen.store import Store
+    from prefgen.store.folder import Store
 
     root = _shown(recipe.output.store, base)
     try:

@@ -20,12 +20,12 @@ from typing import Any
 from prefgen.core.config import resolve_path
 from prefgen.core.errors import PrefgenError
 from prefgen.engine.cache import StageCache, digest, model_identity
-from prefgen.engine.code import code_fingerprint, code_hash
+from prefgen.engine.fingerprint import code_fingerprint, code_hash
 from prefgen.engine.progress import Reporter
 from prefgen.engine.shards import ShardWorker, StageRun
-from prefgen.manifest import Manifest, ModelRef
 from prefgen.recipe import Recipe, load_recipe
 from prefgen.stages.base import Row, StageParams
+from prefgen.store.manifest import Manifest, ModelRef
 
 INTERNAL_COLUMNS = ("row_id", "image")  # runner bookkeeping; `images` carries the picture in the output
 
@@ -77,7 +77,7 @@ def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildRe
     if missing:
         raise PrefgenError(f"stage(s) {', '.join(missing)} cannot run in this prefgen yet (declared, not implemented)")
     _check_local_models(recipe, base)
-    from prefgen.engine import sources
+    from prefgen.engine.sources import reader as sources
 
     limits = recipe.limits.model_copy(update={"max_images": _smallest(recipe.limits.max_images, options.limit,
                                                                       options.preview)})
@@ -109,7 +109,7 @@ class _Builder(ShardWorker):
     # ------------------------------------------------------------------------------------------------ versions
 
     def build_version(self, shards: list[list], items: list) -> BuildResult:
-        from prefgen.store import Store
+        from prefgen.store.folder import Store
 
         recipe, options = self.recipe, self.options
         # normalised so that messages name the store as `out/x`, not `recipes/../out/x`
@@ -152,7 +152,7 @@ class _Builder(ShardWorker):
         result = BuildResult(manifest, drops=drops, computed=self.computed, cached=self.cached, store=store.root)
         repo = options.push or (recipe.output.push.repo if recipe.output.push else None)
         if repo:
-            from prefgen.hub import push
+            from prefgen.store.hub import push
 
             private = recipe.output.push.private if recipe.output.push else True
             result.push_summary = push(store, repo, version=manifest.version, private=private).summary()
@@ -202,7 +202,7 @@ def make_executor(options: BuildOptions):
     if options.executor == "local":
         return LocalExecutor()
     if options.executor == "ray":
-        from prefgen.engine.ray_executor import RayExecutor
+        from prefgen.engine.executors.ray import RayExecutor
 
         return RayExecutor(options.address, options.workers)
     raise PrefgenError(f"unknown executor {options.executor!r} (local or ray)")

@@ -2,7 +2,7 @@
 from the stage cache when it holds the step's fingerprint, bad rows turned into counted drops.
 
 ``ShardWorker`` is what the in-process runner does for each shard and what a Ray worker does for the step it owns
-(``prefgen.engine.ray_executor``): one code path, so both executors write the same rows and the same cache entries.
+(``prefgen.engine.executors.ray``): one code path, so both executors write the same rows and the same cache entries.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from prefgen.core.errors import PrefgenError
 from prefgen.engine.cache import StageCache, digest
-from prefgen.engine.models import RecipeModels
+from prefgen.engine.model_pool import RecipeModels
 from prefgen.engine.progress import SOURCE, Reporter
 from prefgen.recipe import Recipe
 from prefgen.stages.base import Drop, Row, Stage, StageParams
@@ -114,7 +114,7 @@ class ShardWorker:
         return rows, drops
 
     def _read_source(self, items: list) -> tuple[list[Row], list[Drop]]:
-        from prefgen.engine import sources
+        from prefgen.engine.sources import reader as sources
 
         out = sources.load_rows(self.recipe.source, items, self.base)
         rows, drops = [r for r in out if not isinstance(r, Drop)], [d for d in out if isinstance(d, Drop)]

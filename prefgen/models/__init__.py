@@ -6,11 +6,11 @@
     clip = ClipScorer.load(recipe.models.clip)     # any open_clip model + pretrained tag, or a local checkpoint
     scores = clip.score([image], [answers[0][0].text])
 
-Importing this package is cheap: it only arranges for the torchvision shim (``prefgen._tvshim``) to run before
+Importing this package is cheap: it only arranges for the torchvision shim (``prefgen._compat.tvshim``) to run before
 torchvision is first imported; torch, transformers and open_clip load when a name below is first used.
 """
 
-from prefgen import _tvshim
+from prefgen._compat import tvshim as _tvshim
 
 _tvshim.install()
 
@@ -25,8 +25,8 @@ _EXPORTS = {
     "prepare_image": "prefgen.models.images",
     "to_rgb": "prefgen.models.images",
     "find_sentence_end": "prefgen.models.sentences",
-    "build_tiny_vlm": "prefgen.models.tiny",
-    "build_tiny_clip": "prefgen.models.tiny",
+    "build_tiny_vlm": "prefgen.models.tiny.families",
+    "build_tiny_clip": "prefgen.models.tiny.families",
 }
 __all__ = sorted(_EXPORTS)
 

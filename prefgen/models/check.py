@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prefgen.models.tiny import MODEL_CLASSES
+from prefgen.models.tiny.families import MODEL_CLASSES
 
 TESTED = {model_type: family for family, model_type in {
     "llava": "llava", "qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "idefics3": "idefics3",

@@ -17,14 +17,14 @@ from typing import Annotated, Any, Union
 import yaml
 from pydantic import Field, ValidationError, create_model, field_validator
 
-from prefgen.core.errors import PrefgenError, RecipeError
-from prefgen.core.naming import check_version_name
 from prefgen.core.config import StrictModel
 from prefgen.core.contract import CONTRACT_COLUMNS
+from prefgen.core.errors import PrefgenError, RecipeError
+from prefgen.core.naming import check_version_name
 from prefgen.models.config import ClipConfig, VLMConfig
 from prefgen.recipe.catalogue import STAGES
 from prefgen.recipe.sources import HFDatasetSource, ImageFolderSource, Limits, ManifestSource, Source, source_columns
-from prefgen.recipe.train import TrainConfig
+from prefgen.recipe.training import TrainConfig
 from prefgen.stages.base import StageParams
 
 # ---------------------------------------------------------------------------------------------------- models

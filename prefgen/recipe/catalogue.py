@@ -5,18 +5,18 @@ Only declarations live here (types, columns, params), so validating a recipe nev
 """
 
 from prefgen.shapes.oracle import ShapesAnswerParams, ShapesOracleParams
-from prefgen.stages.answer import AnswerParams
-from prefgen.stages.answer_corrupted import AnswerCorruptedParams
-from prefgen.stages.caption import CaptionParams
-from prefgen.stages.clip_score import ClipScoreParams
-from prefgen.stages.corrupt import CorruptParams
-from prefgen.stages.csr_search import CsrSearchParams
-from prefgen.stages.logprob_score import LogprobScoreParams
-from prefgen.stages.reward_mix import RewardMixParams
-from prefgen.stages.select_pairs import SelectPairsParams
-from prefgen.stages.self_enhance import SelfEnhanceParams
 from prefgen.stages.base import StageParams
-from prefgen.stages.self_question import SelfQuestionParams
+from prefgen.stages.corrupt.stage import CorruptParams
+from prefgen.stages.csr.stage import CsrSearchParams
+from prefgen.stages.generate.answer import AnswerParams
+from prefgen.stages.generate.answer_corrupted import AnswerCorruptedParams
+from prefgen.stages.generate.caption import CaptionParams
+from prefgen.stages.generate.self_enhance import SelfEnhanceParams
+from prefgen.stages.generate.self_question import SelfQuestionParams
+from prefgen.stages.score.clip_score import ClipScoreParams
+from prefgen.stages.score.logprob_score import LogprobScoreParams
+from prefgen.stages.score.reward_mix import RewardMixParams
+from prefgen.stages.select_pairs import SelectPairsParams
 
 STAGES: dict[str, type[StageParams]] = {
     cls.stage_type(): cls

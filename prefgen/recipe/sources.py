@@ -9,8 +9,6 @@ from pydantic import Field, field_validator, model_validator
 
 from prefgen.core.config import StrictModel
 
-
-
 #: The columns every source writes; a source with a question column adds ``question``, then its extra columns.
 SOURCE_COLUMNS = ("image_id", "image", "image_path")
 

@@ -38,7 +38,7 @@ def write_report(targets: list[str], out: str | Path, compare: tuple[str, str] |
     if kinds[0] == "store":
         if len(targets) > 1:
             raise PrefgenError("give one store at a time (several folders are compared only as rounds runs)")
-        from prefgen.query import parse_ref
+        from prefgen.store.query import parse_ref
 
         store, version = parse_ref(targets[0])
         if compare is not None:

@@ -10,7 +10,7 @@ from html import escape
 
 from markupsafe import Markup
 
-from prefgen.card import bin_counts
+from prefgen.store.card import bin_counts
 
 PALETTE = ("#2e8b57", "#c84040", "#466ebe", "#d08a1e", "#8a4fb0", "#2a9d9d", "#777777", "#b05a7a")
 WIDTH, HEIGHT = 420, 230

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from prefgen.card import SCORE_COLUMNS, read_score_columns
-from prefgen.manifest import Manifest
 from prefgen.report.thumbs import Thumbnails, thumbnail_side
-from prefgen.store import Store
+from prefgen.store.card import SCORE_COLUMNS, read_score_columns
+from prefgen.store.folder import Store
+from prefgen.store.manifest import Manifest
 
 BASE_COLUMNS = ("id", "image_id", "question", "question_source", "method", "prompt", "chosen", "rejected",
                 "chosen_score", "rejected_score", "margin", "corruption", "csr_chosen_steps", "csr_rejected_steps",

@@ -17,7 +17,7 @@ from typing import Any
 
 from prefgen.core.errors import PrefgenError, StoreError
 from prefgen.report.charts import PALETTE, line_svg, stacked_svg
-from prefgen.store import Store
+from prefgen.store.folder import Store
 from prefgen.train.rounds import flatten_metrics
 from prefgen.train.run import LINEAGE, METRICS
 

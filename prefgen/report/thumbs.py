@@ -42,7 +42,7 @@ class Thumbnails:
 
     def corrupted(self, cell: Any, key: str | None, corruption: str) -> tuple[int | None, str | None]:
         """(index of the corrupted image's thumbnail, None) or (None, why it could not be recreated)."""
-        from prefgen.stages.corruption_ops import apply_corruption
+        from prefgen.stages.corrupt.pixels import apply_corruption
 
         cache_key = ("corrupted", key if key is not None else _bytes_key(cell), corruption)
         if cache_key in self._index:

@@ -10,11 +10,11 @@ from typing import Any
 
 import yaml
 
-from prefgen.card import SCORE_COLUMNS, stage_rows
-from prefgen.manifest import Manifest
 from prefgen.report.charts import PALETTE, histogram_svg
 from prefgen.report.pairs import read_gallery, read_scores
-from prefgen.store import Store
+from prefgen.store.card import SCORE_COLUMNS, stage_rows
+from prefgen.store.folder import Store
+from prefgen.store.manifest import Manifest
 
 PAGE_SIZE = 50
 

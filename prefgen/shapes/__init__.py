@@ -11,6 +11,6 @@ metrics that need no human labels.
 Importing the package is cheap; torch, transformers and open_clip load only where a model is built or run.
 """
 
-from prefgen import _tvshim
+from prefgen._compat import tvshim as _tvshim
 
 _tvshim.install()

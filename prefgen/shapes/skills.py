@@ -23,16 +23,16 @@ from collections import Counter
 from collections.abc import Sequence
 
 from prefgen.models.prompts import Prompt
-from prefgen.shapes.evaluate import DESCRIBE_PROMPT, chair
 from prefgen.shapes.judge import answer_correct, question_kind, right_answer
 from prefgen.shapes.language import colour_questions, count_question, shape_questions
+from prefgen.shapes.metrics import DESCRIBE_PROMPT, chair
 from prefgen.shapes.world import Scene, render
 from prefgen.stages.base import fill
-from prefgen.stages.caption import CONCISE_PROMPT
-from prefgen.stages.corruption_ops import apply_corruption, describe_corruption
-from prefgen.stages.corruptions import DiffusionNoise
-from prefgen.stages.self_enhance import SelfEnhance, SelfEnhanceParams, says_nothing
-from prefgen.stages.self_question import ASK_PROMPT
+from prefgen.stages.corrupt.ops import DiffusionNoise
+from prefgen.stages.corrupt.pixels import apply_corruption, describe_corruption
+from prefgen.stages.generate.caption import CONCISE_PROMPT
+from prefgen.stages.generate.self_enhance import SelfEnhance, SelfEnhanceParams, says_nothing
+from prefgen.stages.generate.self_question import ASK_PROMPT
 
 QA_KINDS = ("colour", "shape", "count")
 _BABBLE = re.compile(r"\b(\w+)(?:\W+\1\b){2,}", re.IGNORECASE)

@@ -28,7 +28,6 @@ from prefgen.core.contract import CONTRACT_COLUMNS
 from prefgen.models.sentences import split_sentences
 from prefgen.stages.base import Drop, Row, RowStage, StageParams
 
-
 # No tokenizer (nltk's sent_tokenize in SENA's make_pair.py): a sentence ends at . ! or ? followed by whitespace.
 _YES_NO = {"yes", "no"}
 

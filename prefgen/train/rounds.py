@@ -22,8 +22,8 @@ from typing import Any
 
 from prefgen.core.errors import PrefgenError
 from prefgen.engine.runner import BuildOptions, run_build
-from prefgen.recipe.train import TrainConfig
-from prefgen.store import Store
+from prefgen.recipe.training import TrainConfig
+from prefgen.store.folder import Store
 from prefgen.train.run import LINEAGE, distributed_state, is_main_process, train
 
 Evaluate = Callable[[Path], dict[str, Any]]

@@ -19,8 +19,8 @@ from typing import Any
 
 from prefgen import __version__
 from prefgen.core.errors import PrefgenError
-from prefgen.recipe.train import TrainConfig
-from prefgen.store import Store
+from prefgen.recipe.training import TrainConfig
+from prefgen.store.folder import Store
 
 LINEAGE = "lineage.json"
 DISTRIBUTED_TIMEOUT_HOURS = 12  # how long processes wait for the main one (a round's build runs there alone)

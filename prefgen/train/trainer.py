@@ -19,8 +19,8 @@ import torch
 from trl import DPOTrainer
 from trl.trainer.dpo_trainer import DataCollatorForVisionPreference
 
-from prefgen.recipe.train import TrainConfig
-from prefgen.stages.corruption_ops import apply_corruption
+from prefgen.recipe.training import TrainConfig
+from prefgen.stages.corrupt.pixels import apply_corruption
 from prefgen.train import losses
 
 EXTRA_KEYS = ("ica_flags", "corrupted")

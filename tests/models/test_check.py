@@ -6,7 +6,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from prefgen.models.cli import models
+from prefgen.cli.models import models
 
 from .conftest import FAMILIES
 

@@ -6,7 +6,7 @@ from PIL import Image
 
 from prefgen.core.errors import PrefgenError
 from prefgen.models.clip import ClipScore, ClipScorer
-from prefgen.stages.csr_tree import sibling_ranks
+from prefgen.stages.csr.tree import sibling_ranks
 
 TEXTS = ["a red square", "a blue circle on a white background", "a cat", "a gradient"]
 

@@ -35,7 +35,7 @@ def _run(code: str) -> subprocess.CompletedProcess:
 
 
 def test_importing_the_package_and_its_cli_does_not_import_torch():
-    result = _run("import sys, prefgen.models, prefgen.models.cli; print('torch' in sys.modules)")
+    result = _run("import sys, prefgen.models, prefgen.cli.models; print('torch' in sys.modules)")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
 
@@ -52,7 +52,7 @@ def test_shim_is_a_no_op_when_the_ops_already_exist():
         "lib = torch.library.Library('torchvision', 'DEF')\n"
         "lib.define('nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')\n"
         "lib.define('qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')\n"
-        "from prefgen import _tvshim\n"
+        "from prefgen._compat import tvshim as _tvshim\n"
         "_tvshim.install()\n"
         "import torchvision\n"
         "print(_tvshim._library is None)\n"

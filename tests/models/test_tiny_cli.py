@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from prefgen.models.cli import models
+from prefgen.cli.models import models
 
 from .conftest import FAMILIES
 
@@ -35,7 +35,7 @@ def test_tiny_family_reloads_through_the_auto_classes(tmp_path, family):
 
 
 def test_tiny_models_are_deterministic(tmp_path):
-    from prefgen.models.tiny import build_tiny_vlm
+    from prefgen.models.tiny.families import build_tiny_vlm
 
     first = build_tiny_vlm("llava", tmp_path / "a")
     second = build_tiny_vlm("llava", tmp_path / "b")

@@ -4,8 +4,9 @@ import json
 
 from click.testing import CliRunner
 
-from prefgen.shapes import bench
-from prefgen.shapes.cli import BENCHES, eval_command, shapes
+from prefgen.cli.eval import BENCHES, eval_command
+from prefgen.cli.shapes import shapes
+from prefgen.eval import benches as bench
 from prefgen.shapes.world import read_ground_truth
 
 
@@ -44,7 +45,7 @@ def test_eval_pope_on_a_pretrained_model(pretrained, tmp_path):
 
 def test_eval_reward_scores_a_store_against_ground_truth(tmp_path):
     from prefgen.shapes.world import write_scene_folder
-    from prefgen.store import Store
+    from prefgen.store.folder import Store
 
     folder = write_scene_folder(tmp_path / "scenes", 2, seed=0, split="eval")
     truth = [json.loads(line) for line in (folder / "ground_truth.jsonl").read_text().splitlines()]
@@ -80,7 +81,8 @@ def test_eval_says_what_a_bench_needs():
 
 
 def test_pretrain_command_trains_exact_steps_and_its_defaults_are_the_libraries(tmp_path):
-    from prefgen.shapes import cli, train
+    from prefgen.cli import shapes as cli
+    from prefgen.shapes.pretrain import train
 
     assert (cli.CLIP_SHARE, cli.CLIP_STEPS, cli.VLM_STEPS, cli.COOLDOWN_STEPS) == (
         0.25, train.CLIP_STEPS, train.VLM_STEPS, train.COOLDOWN_STEPS)
@@ -102,7 +104,7 @@ def test_shipped_vlm_reads_the_tower_layer_pretrain_builds():
     from pathlib import Path
 
     import prefgen.shapes
-    from prefgen.shapes.models import VISION_FEATURE_LAYER
+    from prefgen.shapes.pretrain.models import VISION_FEATURE_LAYER
 
     config = json.loads((Path(prefgen.shapes.__file__).parent / "checkpoints/shapes-vlm/config.json").read_text())
     assert config["vision_feature_layer"] == VISION_FEATURE_LAYER == 3

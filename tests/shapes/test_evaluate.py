@@ -4,9 +4,19 @@ import numpy as np
 import pytest
 import torch
 
-from prefgen.shapes.evaluate import (auc, chair, clip_auc, negative_tier, parse_yes_no, pope_metrics, pope_questions,
-                                     run_chair, run_pope, training_frequencies)
 from prefgen.shapes.language import absent_companions, caption, phrase
+from prefgen.shapes.metrics import (
+    auc,
+    chair,
+    clip_auc,
+    negative_tier,
+    parse_yes_no,
+    pope_metrics,
+    pope_questions,
+    run_chair,
+    run_pope,
+    training_frequencies,
+)
 from prefgen.shapes.world import COLOURS, KINDS, PRIOR_PAIRS, make_scenes, render, scene_of
 
 RED_CIRCLE, BLUE_SQUARE, GREEN_CROSS = ("red", "circle"), ("blue", "square"), ("green", "cross")

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from prefgen.shapes import data, models
-from prefgen.shapes.data import SFTEncoder
-from prefgen.shapes.models import clip_token_ids, encode_texts
-from prefgen.shapes.train import clip_loss
+from prefgen.shapes.pretrain import data, models
+from prefgen.shapes.pretrain.data import SFTEncoder
+from prefgen.shapes.pretrain.models import clip_token_ids, encode_texts
+from prefgen.shapes.pretrain.train import clip_loss
 from prefgen.shapes.world import make_scenes, render
 
 
@@ -127,8 +127,8 @@ def test_hidden_companions_leave_the_rest_of_the_image_as_it_was():
 
 
 def test_noised_training_images_are_the_pixels_the_corrupt_stage_makes():
-    from prefgen.stages.corruption_ops import apply_corruption, describe_corruption
-    from prefgen.stages.corruptions import DiffusionNoise
+    from prefgen.stages.corrupt.ops import DiffusionNoise
+    from prefgen.stages.corrupt.pixels import apply_corruption, describe_corruption
 
     pool = data.ScenePool.generate(3, seed=0)
     index = np.arange(3)
@@ -207,7 +207,7 @@ def test_self_enhancement_examples_mostly_keep_a_right_answer():
 
 
 def test_cooldown_rate_falls_linearly_to_zero_after_its_warm_up(monkeypatch):
-    from prefgen.shapes import train
+    from prefgen.shapes.pretrain import train
 
     pool = data.ScenePool.generate(24, 0, "train")
     vocab = models.vocabulary(data.corpus(seed=0, n_scenes=24))
@@ -227,7 +227,7 @@ def test_cooldown_of_a_saved_model_is_the_one_pretrain_runs(tmp_path):
     """The shipped VLM was cooled down from its saved constant-rate model: that must equal pretrain's whole run."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from prefgen.shapes.train import Budget, TrainConfig, pretrain, train_vlm
+    from prefgen.shapes.pretrain.train import Budget, TrainConfig, pretrain, train_vlm
 
     settings = dict(seed=0, progress=False, n_scenes=32, eval_scenes=0)
     whole = pretrain(tmp_path / "whole", steps=(2, 3, 2), **settings)
@@ -245,7 +245,7 @@ def test_cooldown_of_a_saved_model_is_the_one_pretrain_runs(tmp_path):
 
 
 def test_a_budget_in_seconds_gives_the_cooldown_its_share_of_the_vlm_time(tmp_path, monkeypatch):
-    from prefgen.shapes import train
+    from prefgen.shapes.pretrain import train
 
     budgets = {}
 

@@ -6,8 +6,15 @@ import pytest
 from PIL import Image
 
 from prefgen.core.errors import PrefgenError
-from prefgen.shapes.realdata import (COCO_SYNONYMS, chair_coco, coco_mentions, evaluate_coco_chair,
-                                     evaluate_pope_file, read_coco_objects, read_pope)
+from prefgen.eval.realdata import (
+    COCO_SYNONYMS,
+    chair_coco,
+    coco_mentions,
+    evaluate_coco_chair,
+    evaluate_pope_file,
+    read_coco_objects,
+    read_pope,
+)
 
 INSTANCES = {
     "images": [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg"}, {"id": 3, "file_name": "c.jpg"}],

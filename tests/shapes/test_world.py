@@ -6,11 +6,25 @@ import math
 
 import numpy as np
 
-from prefgen.shapes.language import (absent_companions, caption, colour_questions, count_question, phrase,
-                                     sample_qa)
-from prefgen.shapes.world import (COLOURS, COMPANION, KINDS, PRIOR_PAIRS, RADIUS, SIZE, Scene, eval_kinds,
-                                  lone_triggers, make_scene, make_scenes, read_ground_truth, render, scene_of,
-                                  train_kinds, write_scene_folder)
+from prefgen.shapes.language import absent_companions, caption, colour_questions, count_question, phrase, sample_qa
+from prefgen.shapes.world import (
+    COLOURS,
+    COMPANION,
+    KINDS,
+    PRIOR_PAIRS,
+    RADIUS,
+    SIZE,
+    Scene,
+    eval_kinds,
+    lone_triggers,
+    make_scene,
+    make_scenes,
+    read_ground_truth,
+    render,
+    scene_of,
+    train_kinds,
+    write_scene_folder,
+)
 
 
 def test_same_seed_same_pixels_and_scenes_do_not_depend_on_batch():

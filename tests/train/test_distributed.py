@@ -57,7 +57,7 @@ def test_rounds_in_two_processes_build_once_and_train_in_both(tiny_vlm_dir, tiny
     train, one lineage; the table is printed once."""
     from test_rounds import tiny_recipe
 
-    from prefgen.store import Store
+    from prefgen.store.folder import Store
 
     recipe = tiny_recipe(tmp_path, tiny_vlm_dir, tiny_clip_dir)
     result = subprocess.run([*TORCHRUN, "-m", "prefgen.cli", "train",

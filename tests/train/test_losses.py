@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from prefgen.recipe.train import MdpoSettings, TrainConfig
+from prefgen.recipe.training import MdpoSettings, TrainConfig
 
 BETA = 0.1
 
@@ -14,7 +14,6 @@ BETA = 0.1
 @pytest.fixture(scope="module")
 def rows():
     import datasets
-
     from conftest import pair_rows
 
     items = pair_rows("x", 4)

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from prefgen.cli import cli
-from prefgen.store import Store
-from prefgen.recipe.train import TrainConfig
+from prefgen.cli.main import cli
+from prefgen.recipe.training import TrainConfig
+from prefgen.store.folder import Store
 from prefgen.train.rounds import rounds_table, run_rounds
 from prefgen.train.run import train
 

@@ -1,0 +1,3 @@
+from prefgen.cli.main import main
+
+main()

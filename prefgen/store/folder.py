@@ -1,0 +1,370 @@
+"""The versioned store: a folder that is also a Hugging Face dataset repo.
+
+    <store>/README.md                               dataset card; its YAML `configs:` has one config per version
+                                                    plus `default` = the latest, so `load_dataset(store)` works
+    <store>/data/<version>/train-XXXXX-of-YYYYY.parquet
+    <store>/versions/<version>.json                 manifest; a version exists once its manifest does
+    <store>/rejects/<version>.parquet               rows dropped while building it: row_id, stage, reason, detail
+    <store>/.prefgen/                               lock and drafts (never pushed)
+
+Writers open a ``Draft`` (which holds the store's lock), write shards, and ``publish`` it: the shards are renamed
+into place, the data folder is moved in with one rename, and the manifest is written last. A writer killed at any
+point leaves either a draft (continued or discarded by the next writer) or a data folder with a pending manifest
+(completed by the next writer); readers never see a partial version. Published versions are immutable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from pydantic import ValidationError
+
+from prefgen import __version__
+from prefgen.core.contract import REQUIRED_COLUMNS, contract_features
+from prefgen.core.errors import StoreError
+from prefgen.core.naming import check_version_name
+from prefgen.store.card import render_card
+from prefgen.store.manifest import FORMAT, Manifest, ShardInfo
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+ROW_GROUP_SIZE = 100  # what datasets uses for image data: keeps the Hub viewer and random access responsive
+_PENDING = "manifest.pending.json"
+_DRAFT_META = "draft.json"
+
+
+class Store:
+    """A store folder. ``Store(path)`` opens an existing one; ``Store.create(path)`` makes (or opens) one."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if not self.root.exists():
+            raise StoreError(f"no store at {self.root} (build one with `prefgen build`, or `prefgen pull` one)")
+        if not (self.root / "versions").is_dir():
+            raise StoreError(f"{self.root} is not a prefgen store (it has no versions/ folder)")
+
+    @classmethod
+    def create(cls, root: str | Path) -> "Store":
+        root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise StoreError(f"cannot create a store at {root}: it is a file")
+        if root.is_dir() and not (root / "versions").is_dir() and any(p.name != ".prefgen" for p in root.iterdir()):
+            raise StoreError(f"cannot create a store at {root}: the folder exists, is not empty and is not a store")
+        (root / "versions").mkdir(parents=True, exist_ok=True)
+        (root / "data").mkdir(exist_ok=True)
+        return cls(root)
+
+    # ------------------------------------------------------------------------------------------------ reading
+
+    def manifests(self) -> list[Manifest]:
+        """Published versions, oldest first."""
+        found = [self._read_manifest(p) for p in (self.root / "versions").glob("*.json")]
+        return sorted(found, key=lambda m: (m.created_at, m.version))
+
+    def versions(self) -> list[str]:
+        return [m.version for m in self.manifests()]
+
+    def latest(self) -> str | None:
+        manifests = self.manifests()
+        return manifests[-1].version if manifests else None
+
+    def manifest(self, version: str | None = None) -> Manifest:
+        """The manifest of ``version``, or of the latest version when None."""
+        if version is None:
+            version = self.latest()
+            if version is None:
+                raise StoreError(f"store {self.root} has no versions yet")
+        check_version_name(version)
+        path = self.root / "versions" / f"{version}.json"
+        if not path.exists():
+            known = ", ".join(self.versions()) or "none"
+            raise StoreError(f"unknown version {version!r} in {self.root} (versions: {known})")
+        return self._read_manifest(path)
+
+    def data_files(self, version: str | None = None) -> list[Path]:
+        """The parquet files of a version, checked to exist."""
+        manifest = self.manifest(version)
+        files = [self.root / "data" / manifest.version / shard.name for shard in manifest.files]
+        missing = [f for f in files if not f.is_file()]
+        if missing:
+            raise StoreError(f"version {manifest.version} is damaged: {missing[0].relative_to(self.root)} is missing")
+        return files
+
+    def rejects_file(self, version: str | None = None) -> Path | None:
+        """rejects/<version>.parquet, when the version has one (versions made by derive or pull may not)."""
+        path = self.root / "rejects" / f"{self.manifest(version).version}.parquet"
+        return path if path.is_file() else None
+
+    def _read_manifest(self, path: Path) -> Manifest:
+        try:
+            raw = json.loads(path.read_bytes())
+            if isinstance(raw, dict) and isinstance(raw.get("format"), int) and raw["format"] > FORMAT:
+                raise StoreError(f"{path.relative_to(self.root)} was written by a newer prefgen (manifest format "
+                                 f"{raw['format']}); upgrade prefgen to read this store")
+            return Manifest.model_validate(raw)
+        except (OSError, ValidationError, ValueError) as exc:
+            first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            raise StoreError(f"corrupt manifest {path.relative_to(self.root)}: {first}") from None
+
+    # ------------------------------------------------------------------------------------------------ writing
+
+    def draft(self, version: str | None = None, *, meta: dict[str, Any] | None = None, fresh: bool = False,
+              timeout: float = 0) -> "Draft":
+        """Open a draft of ``version`` (default: the next ``vN``), taking the store's lock.
+
+        An unfinished draft of the same version is continued when its ``meta`` matches (a resumed build), and
+        refused otherwise unless ``fresh`` discards it.
+        """
+        return Draft(self, version, meta or {}, fresh, timeout)
+
+    def next_version_name(self) -> str:
+        taken = set(self.versions()) | {p.name for p in (self.root / "data").glob("*")}
+        n = 1 + max((int(v[1:]) for v in taken if v[:1] == "v" and v[1:].isdigit()), default=0)
+        return f"v{n}"
+
+    def _recover(self) -> None:
+        """Finish publications a killed writer left between moving data in and writing the manifest."""
+        for pending in (self.root / "data").glob(f"*/{_PENDING}"):
+            version = pending.parent.name
+            target = self.root / "versions" / f"{version}.json"
+            if not target.exists():
+                os.replace(pending, target)
+                write_card(self)
+            else:
+                pending.unlink()
+
+
+class Draft:
+    """A version being written. Holds the store's lock from creation until publish, discard or close."""
+
+    def __init__(self, store: Store, version: str | None, meta: dict[str, Any], fresh: bool, timeout: float):
+        from filelock import FileLock, Timeout
+
+        self.store = store
+        (store.root / ".prefgen").mkdir(exist_ok=True)
+        self._lock = FileLock(store.root / ".prefgen" / "lock")
+        try:
+            self._lock.acquire(timeout=timeout)
+        except Timeout:
+            raise StoreError(f"store {store.root} is being written by another process; try again when it is done") from None
+        try:
+            store._recover()
+            drafts = store.root / ".prefgen" / "drafts"
+            if version is None:
+                existing = [p.name for p in drafts.glob("*") if _read_meta(p) == meta] if drafts.is_dir() else []
+                version = existing[0] if existing and not fresh else store.next_version_name()
+            self.version = check_version_name(version)
+            if (store.root / "versions" / f"{version}.json").exists() or (store.root / "data" / version).exists():
+                raise StoreError(f"version {version!r} already exists in {store.root}; versions are immutable, "
+                                 "choose another name")
+            self.path = drafts / version
+            if self.path.exists() and (fresh or _read_meta(self.path) != meta):
+                if not fresh:
+                    raise StoreError(f"an unfinished draft of {version!r} from a different build exists in "
+                                     f"{store.root}; rerun with --fresh to discard it")
+                shutil.rmtree(self.path)
+            self.path.mkdir(parents=True, exist_ok=True)
+            _atomic_write(self.path / _DRAFT_META, json.dumps(meta, sort_keys=True))
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def __enter__(self) -> "Draft":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the lock; an unpublished draft stays on disk to be continued later."""
+        if self._lock.is_locked:
+            self._lock.release()
+
+    def shards(self) -> dict[int, Path]:
+        """Finished shards by index."""
+        return {int(p.stem.split("-")[1]): p for p in sorted(self.path.glob("shard-*.parquet"))}
+
+    def write_shard(self, index: int, rows: "list[dict] | pa.Table") -> Path:
+        """Write shard ``index`` atomically (a crash leaves the old state or the whole shard, never part of it)."""
+        import pyarrow.parquet as pq
+
+        table = rows if not isinstance(rows, list) else rows_to_table(rows)
+        missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
+        if missing:
+            raise StoreError(f"rows lack the required column(s) {', '.join(missing)}")
+        target = self.path / f"shard-{index:05d}.parquet"
+        tmp = target.with_suffix(".tmp")
+        pq.write_table(table, tmp, row_group_size=ROW_GROUP_SIZE)
+        _fsync(tmp)
+        os.replace(tmp, target)
+        return target
+
+    def publish(self, *, parent: str | None = "latest", message: str = "", origin: str = "build",
+                **info: Any) -> Manifest:
+        """Make the draft a published version and release the lock. ``info`` fills the manifest's other fields."""
+        import pyarrow.parquet as pq
+
+        store, version = self.store, self.version
+        shards = [p for _, p in sorted(self.shards().items())]
+        if not shards:
+            raise StoreError(f"draft {version!r} has no rows to publish")
+        if parent == "latest":
+            parent = store.latest()
+        counts = [pq.read_metadata(p).num_rows for p in shards]
+        if sum(counts) and 0 in counts:  # empty shards add nothing but files
+            shards, counts = [p for p, c in zip(shards, counts) if c], [c for c in counts if c]
+        schemas = [pq.read_schema(p) for p in shards]
+        if any(s.remove_metadata() != schemas[0].remove_metadata() for s in schemas[1:]):
+            raise StoreError(f"draft {version!r} has shards with different columns; it cannot be published as one")
+        rejects = self._collect_rejects()
+        files = []
+        for i, (shard, rows) in enumerate(zip(shards, counts)):
+            final = self.path / f"train-{i:05d}-of-{len(shards):05d}.parquet"
+            os.replace(shard, final)
+            files.append(ShardInfo(name=final.name, rows=rows, bytes=final.stat().st_size, sha256=_sha256(final)))
+        manifest = Manifest(
+            version=version, parent=parent, created_at=datetime.now(timezone.utc), message=message, origin=origin,
+            rows=sum(counts), files=files, columns=schemas[0].names, rejects=rejects, code_version=__version__, **info,
+        )
+        for leftover in self.path.iterdir():
+            if not leftover.name.startswith("train-"):
+                leftover.unlink()
+        _atomic_write(self.path / _PENDING, manifest.model_dump_json(indent=2))
+        for f in self.path.glob("train-*.parquet"):
+            f.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        os.rename(self.path, store.root / "data" / version)
+        store._recover()  # moves the manifest into versions/ and rewrites the card
+        self.close()
+        return manifest
+
+    def write_rejects(self, index: int, rejects: list[dict]) -> None:
+        """Record shard ``index``'s rejected rows (``row_id``, ``stage``, ``reason``, ``detail``). Write them before
+        the shard itself: a finished shard then always has its rejects."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        target = self.path / f"rejects-{index:05d}.parquet"
+        tmp = target.with_suffix(".tmp")
+        pq.write_table(pa.Table.from_pylist(rejects, schema=REJECTS_SCHEMA()), tmp)
+        os.replace(tmp, target)
+
+    def _collect_rejects(self) -> int:
+        """Gather the shards' rejects into rejects/<version>.parquet (invisible until the manifest exists)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        parts = sorted(self.path.glob("rejects-*.parquet"))
+        table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else REJECTS_SCHEMA().empty_table()
+        folder = self.store.root / "rejects"
+        folder.mkdir(exist_ok=True)
+        tmp = folder / f"{self.version}.parquet.tmp"
+        pq.write_table(table, tmp)
+        os.replace(tmp, folder / f"{self.version}.parquet")
+        return table.num_rows
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.close()
+
+
+def REJECTS_SCHEMA():  # noqa: N802 - a constant that needs pyarrow, built when first used
+    import pyarrow as pa
+
+    return pa.schema([("row_id", pa.string()), ("stage", pa.string()), ("reason", pa.string()),
+                      ("detail", pa.string())])
+
+
+def rows_to_table(rows: Iterable[dict]) -> "pa.Table":
+    """Encode rows (PIL images, bytes or paths in ``images``) as an Arrow table with the contract's features.
+
+    Columns outside the contract get the types datasets would infer (PIL images become ``Image()``). The table is
+    built directly rather than through ``Dataset.from_list``, which fingerprints every table by pickling it (half of
+    a cheap build's time went there).
+    """
+    import pyarrow as pa
+    from datasets import Features
+    from datasets.arrow_writer import TypedSequence
+
+    rows = [_embed_images(row) for row in rows]
+    contract = contract_features()
+    names = list(rows[0]) if rows else list(REQUIRED_COLUMNS)
+    columns = {k: [row.get(k) for row in rows] for k in names}
+    features = Features({k: contract[k] if k in contract else TypedSequence(columns[k]).get_inferred_type()
+                         for k in names})
+    encoded = features.encode_batch(columns)
+    if "images" in encoded:
+        encoded["images"] = [None if images is None else [_image_cell(image) for image in images]
+                             for images in columns["images"]]
+    return pa.Table.from_pydict(encoded, schema=features.arrow_schema)
+
+
+def _image_cell(image) -> dict:
+    """An image as stored: always its bytes. (datasets' encoder keeps only the path of a ``{"bytes", "path"}`` image
+    whose path names a file in the current folder, which would make the store depend on that file.)"""
+    from datasets import Image
+
+    if isinstance(image, dict) and image.get("bytes") is not None:
+        return {"bytes": image["bytes"], "path": image.get("path")}
+    cell = Image().encode_example(image)
+    if cell.get("bytes") is None and cell.get("path"):
+        cell = {"bytes": Path(cell["path"]).read_bytes(), "path": Path(cell["path"]).name}
+    return cell
+
+
+def _embed_images(row: dict) -> dict:
+    """Images given as file paths are read in, so a store never depends on files outside itself."""
+    images = row.get("images")
+    if not images or not any(isinstance(im, (str, os.PathLike)) for im in images):
+        return row
+    embedded = []
+    for image in images:
+        if isinstance(image, (str, os.PathLike)):
+            try:
+                image = {"bytes": Path(image).read_bytes(), "path": Path(image).name}
+            except OSError as exc:
+                raise StoreError(f"cannot read image {image}: {exc.strerror}") from None
+        embedded.append(image)
+    return {**row, "images": embedded}
+
+
+def write_card(store: Store) -> None:
+    """Rewrite README.md: YAML configs (one per version, `default` = latest) and a human summary."""
+    _atomic_write(store.root / "README.md", render_card(store.root.name, store.manifests()))
+
+
+def _read_meta(path: Path) -> dict | None:
+    try:
+        return json.loads((path / _DRAFT_META).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    _fsync(tmp)
+    os.replace(tmp, path)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
