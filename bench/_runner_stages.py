@@ -32,8 +32,16 @@ class BenchWork(Stage):
         out = []
         for row in rows:
             _busy(self.params.ms_per_row / 1000)
-            out.append({**row, "question": f"What is in {row['image_id'][:8]}?", "good": "A shape.",
-                        "bad": "A cat.", "good_score": 1.0, "bad_score": 0.0})
+            out.append(
+                {
+                    **row,
+                    "question": f"What is in {row['image_id'][:8]}?",
+                    "good": "A shape.",
+                    "bad": "A cat.",
+                    "good_score": 1.0,
+                    "bad_score": 0.0,
+                }
+            )
         return out
 
 

@@ -36,16 +36,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.model or build_tiny_vlm(args.family, f"{tmp}/{args.family}")
         vlm = VLM.load(path=str(folder), batch_size=args.prompts)
-    prompts = [Prompt(f"Describe picture number {i} in detail.", Image.new("RGB", (64, 48), (7 * i, 90, 200)))
-               for i in range(args.prompts)]
+    prompts = [
+        Prompt(f"Describe picture number {i} in detail.", Image.new("RGB", (64, 48), (7 * i, 90, 200)))
+        for i in range(args.prompts)
+    ]
     batched = lambda: vlm.generate(prompts, max_new_tokens=args.max_new_tokens)  # noqa: E731
     single = lambda: [vlm.generate([p], max_new_tokens=args.max_new_tokens) for p in prompts]  # noqa: E731
     batched(), single()  # warm-up
     same = [c[0].token_ids for c in batched()] == [c[0][0].token_ids for c in single()]
     t_batched, t_single = timed(batched, args.runs), timed(single, args.runs)
     ratio = t_batched / t_single
-    print(f"model: {args.model or 'tiny ' + args.family} on {vlm.device}; {args.prompts} prompts, greedy, "
-          f"{args.max_new_tokens} new tokens")
+    print(
+        f"model: {args.model or 'tiny ' + args.family} on {vlm.device}; {args.prompts} prompts, greedy, "
+        f"{args.max_new_tokens} new tokens"
+    )
     print(f"batched: {t_batched:.3f} s   single calls: {t_single:.3f} s   (median of {args.runs})")
     print(f"identical answers: {same}")
     print(f"batched/single = {ratio:.2f}x (target <= {TARGET}x: {'met' if ratio <= TARGET else 'MISSED'})")

@@ -53,8 +53,12 @@ def main() -> None:
             "prefgen --help": [*prefgen, "--help"],
             "prefgen versions --help": [*prefgen, "versions", "--help"],
             "prefgen versions STORE": [*prefgen, "versions", str(store)],
-            "prefgen query STORE SQL": [*prefgen, "query", str(store), "SELECT method, count(*), avg(margin) "
-                                        "FROM pairs GROUP BY method"],
+            "prefgen query STORE SQL": [
+                *prefgen,
+                "query",
+                str(store),
+                "SELECT method, count(*), avg(margin) FROM pairs GROUP BY method",
+            ],
         }
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         print(f"{'command':<26} {'median s':>9} {'vs target':>10}   ({args.runs} runs each, target {TARGET_S} s)")

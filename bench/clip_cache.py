@@ -57,10 +57,14 @@ def main() -> None:
     t_hashed = statistics.median(_times(lambda: score(cached), args.runs))
     t_uncached = statistics.median(_times(lambda: score(uncached), args.runs))
     ratio = t_cached / t_uncached
-    print(f"model: {args.model or 'tiny open_clip'} on {cached.device}; {CANDIDATES} candidates x {IMAGES} images of "
-          f"{width} x {height}")
-    print(f"cached (image ids): {t_cached:.3f} s   cached (pixel hash): {t_hashed:.3f} s   uncached: "
-          f"{t_uncached:.3f} s   (median of {args.runs})")
+    print(
+        f"model: {args.model or 'tiny open_clip'} on {cached.device}; {CANDIDATES} candidates x {IMAGES} images of "
+        f"{width} x {height}"
+    )
+    print(
+        f"cached (image ids): {t_cached:.3f} s   cached (pixel hash): {t_hashed:.3f} s   uncached: "
+        f"{t_uncached:.3f} s   (median of {args.runs})"
+    )
     print(f"same scores: {same}; pixel-hash keys: {t_hashed / t_uncached:.2f}x")
     print(f"cached/uncached = {ratio:.2f}x (target <= {TARGET}x: {'met' if ratio <= TARGET else 'MISSED'})")
 

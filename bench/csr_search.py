@@ -33,10 +33,14 @@ def main() -> None:
     parser.add_argument("--mode", choices=["paper", "reference"], default="paper")
     parser.add_argument("--max-new-tokens", type=int, default=16, help="Token budget of one sentence.")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (0: torch's default). The tiny model's ops are too small to gain from "
-                        "threads, and on a shared machine threaded small ops stall waiting for each other, which "
-                        "hits the per-node side's many small calls hardest and made timings vary tenfold.")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (0: torch's default). The tiny model's ops are too small to gain from "
+        "threads, and on a shared machine threaded small ops stall waiting for each other, which "
+        "hits the per-node side's many small calls hardest and made timings vary tenfold.",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -62,8 +66,10 @@ def main() -> None:
 
     def batched():
         clip.clear_cache()  # every run starts cold: the cache's gain must come from within the run
-        return [None if not isinstance(out, dict) else (out["csr_chosen"], out["csr_rejected"])
-                for out in stage.process(rows)]
+        return [
+            None if not isinstance(out, dict) else (out["csr_chosen"], out["csr_rejected"])
+            for out in stage.process(rows)
+        ]
 
     per_node = lambda: _per_node(stage, vlm, uncached, rows)  # noqa: E731
     same = batched() == per_node()  # also the warm-up
@@ -75,13 +81,16 @@ def main() -> None:
     samples = _interleaved([batched, per_node], args.runs)
     t_batched, t_node = (statistics.median(times) for times in samples)
     ratio = t_batched / t_node
-    print(f"model: {args.model or 'tiny llava'} + {args.clip or 'tiny open_clip'} on {vlm.device} "
-          f"({torch.get_num_threads()} CPU threads); mode {args.mode}; "
-          f"{PROMPTS} prompts, beam {SETTINGS['beam_width']}, {SETTINGS['candidates_per_step']} candidates, "
-          f"{SETTINGS['max_sentences']} sentences, <= {args.max_new_tokens} tokens each")
+    print(
+        f"model: {args.model or 'tiny llava'} + {args.clip or 'tiny open_clip'} on {vlm.device} "
+        f"({torch.get_num_threads()} CPU threads); mode {args.mode}; "
+        f"{PROMPTS} prompts, beam {SETTINGS['beam_width']}, {SETTINGS['candidates_per_step']} candidates, "
+        f"{SETTINGS['max_sentences']} sentences, <= {args.max_new_tokens} tokens each"
+    )
     for name, counted in counts.items():
-        print(f"{name}: {counted.get('sentence_steps', 0)} sentence_steps calls, "
-              f"{counted.get('cosine', 0)} CLIP calls")
+        print(
+            f"{name}: {counted.get('sentence_steps', 0)} sentence_steps calls, {counted.get('cosine', 0)} CLIP calls"
+        )
     print(f"batched: {t_batched:.3f} s   per node: {t_node:.3f} s   (median of {args.runs}); same answers: {same}")
     print(f"batched/per-node = {ratio:.2f}x (target <= {TARGET}x: {'met' if ratio <= TARGET else 'MISSED'})")
 
@@ -94,20 +103,31 @@ def _per_node(stage, vlm, clip, rows) -> list:
     from prefgen.stages.csr.tree import Node, Sentence, grow, select
 
     p, config = stage.params, stage.config()
-    decoding = (dict(strategy="diverse", diversity_penalty=p.diversity_penalty) if p.mode == "reference"
-                else dict(strategy="sample", temperature=p.temperature))
+    decoding = (
+        dict(strategy="diverse", diversity_penalty=p.diversity_penalty)
+        if p.mode == "reference"
+        else dict(strategy="sample", temperature=p.temperature)
+    )
     answers = []
     for row in rows:
         image = decode_image(row["image"])
         prompt, seed = Prompt(row["question"], (image,)), stage.seed_for(row)
 
-        def propose(pairs):
-            found = [vlm.sentence_steps([prompt], [node.partial()], k=p.candidates_per_step,
-                                        max_new_tokens=p.max_tokens_per_sentence,
-                                        seed=[path_seed(seed, node.path_id())], **decoding)[0] for _, node in pairs]
+        def propose(pairs, prompt=prompt, seed=seed):
+            found = [
+                vlm.sentence_steps(
+                    [prompt],
+                    [node.partial()],
+                    k=p.candidates_per_step,
+                    max_new_tokens=p.max_tokens_per_sentence,
+                    seed=[path_seed(seed, node.path_id())],
+                    **decoding,
+                )[0]
+                for _, node in pairs
+            ]
             return [[Sentence(c.text, c.finished, c.logprob_sum, c.logprob_mean) for c in cands] for cands in found]
 
-        def measure(pairs):
+        def measure(pairs, image=image):
             return [clip.cosine([image], [node.sentence.text.strip()])[0] for _, node in pairs]
 
         root = Node()
@@ -123,14 +143,23 @@ def _rows() -> list[dict]:
     from PIL import Image
 
     rng = np.random.default_rng(0)
-    questions = ["Describe the following image.", "What is this photo about?",
-                 "Analyze the image in a comprehensive and detailed manner."]
+    questions = [
+        "Describe the following image.",
+        "What is this photo about?",
+        "Analyze the image in a comprehensive and detailed manner.",
+    ]
     rows = []
     for i in range(PROMPTS):
         buffer = io.BytesIO()
         Image.fromarray(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)).save(buffer, format="PNG")
-        rows.append({"row_id": f"r{i}", "image_id": f"img{i}", "image": {"bytes": buffer.getvalue(), "path": None},
-                     "question": questions[i % len(questions)]})
+        rows.append(
+            {
+                "row_id": f"r{i}",
+                "image_id": f"img{i}",
+                "image": {"bytes": buffer.getvalue(), "path": None},
+                "question": questions[i % len(questions)],
+            }
+        )
     return rows
 
 

@@ -26,24 +26,62 @@ from _timing import timed  # noqa: E402
 
 DEADLINE_S = 8 * 60
 STEPS, CANDIDATES = 4, 5
-ANSWER = ["The image shows a red square on a white background.", " There is a blue circle next to it.",
-          " A small green triangle is in the corner.", " The sky is clear."]
+ANSWER = [
+    "The image shows a red square on a white background.",
+    " There is a blue circle next to it.",
+    " A small green triangle is in the corner.",
+    " The sky is clear.",
+]
 
 # Published shapes (config.json of the public checkpoints), written out so nothing is downloaded.
 QWEN2_5_VL_7B = dict(
-    text=dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
-              num_attention_heads=28, num_key_value_heads=4, head_dim=128, max_position_embeddings=128000, rms_norm_eps=1e-6,
-              rope_parameters={"rope_type": "default", "mrope_section": [16, 24, 24], "rope_theta": 1000000.0}),
-    vision=dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584,
-                patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
-                fullatt_block_indexes=[7, 15, 23, 31]),
+    text=dict(
+        vocab_size=152064,
+        hidden_size=3584,
+        intermediate_size=18944,
+        num_hidden_layers=28,
+        num_attention_heads=28,
+        num_key_value_heads=4,
+        head_dim=128,
+        max_position_embeddings=128000,
+        rms_norm_eps=1e-6,
+        rope_parameters={"rope_type": "default", "mrope_section": [16, 24, 24], "rope_theta": 1000000.0},
+    ),
+    vision=dict(
+        depth=32,
+        hidden_size=1280,
+        intermediate_size=3420,
+        num_heads=16,
+        out_hidden_size=3584,
+        patch_size=14,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        window_size=112,
+        fullatt_block_indexes=[7, 15, 23, 31],
+    ),
     pixels=448 * 448,  # 16 x 16 merged patches -> 256 image tokens
 )
 LLAVA_1_5_7B = dict(
-    text=dict(vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-              num_attention_heads=32, num_key_value_heads=32, head_dim=128, max_position_embeddings=4096, rms_norm_eps=1e-5),
-    vision=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                image_size=336, patch_size=14, projection_dim=768),
+    text=dict(
+        vocab_size=32064,
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        head_dim=128,
+        max_position_embeddings=4096,
+        rms_norm_eps=1e-5,
+    ),
+    vision=dict(
+        hidden_size=1024,
+        intermediate_size=4096,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        image_size=336,
+        patch_size=14,
+        projection_dim=768,
+    ),
     image_size=336,  # 24 x 24 patches -> 576 image tokens
 )
 
@@ -60,8 +98,10 @@ def main() -> int:
     import torch
 
     if not torch.cuda.is_available():
-        print("gpu_throughput: no CUDA device found; this benchmark builds 7B models and needs a GPU "
-              "(nothing was run)", file=sys.stderr)
+        print(
+            "gpu_throughput: no CUDA device found; this benchmark builds 7B models and needs a GPU (nothing was run)",
+            file=sys.stderr,
+        )
         return 2
     start = time.monotonic()
     results = []
@@ -72,11 +112,15 @@ def main() -> int:
         results.append(measure(family, args, start))
         torch.cuda.empty_cache()
     print()
-    print(f"{'family':<12} {'batch tok/s':>12} {'single tok/s':>13} {'batch x':>8} {'steps s':>8} "
-          f"{'per-node s':>10} {'reuse/node':>10} {'peak GiB':>9}")
+    print(
+        f"{'family':<12} {'batch tok/s':>12} {'single tok/s':>13} {'batch x':>8} {'steps s':>8} "
+        f"{'per-node s':>10} {'reuse/node':>10} {'peak GiB':>9}"
+    )
     for r in results:
-        print(f"{r['family']:<12} {r['batch_tps']:>12.1f} {r['single_tps']:>13.1f} {r['batch_speedup']:>7.2f}x "
-              f"{r['steps_s']:>8.2f} {r['node_s']:>10.2f} {r['reuse_ratio']:>9.2f}x {r['peak_gib']:>9.1f}")
+        print(
+            f"{r['family']:<12} {r['batch_tps']:>12.1f} {r['single_tps']:>13.1f} {r['batch_speedup']:>7.2f}x "
+            f"{r['steps_s']:>8.2f} {r['node_s']:>10.2f} {r['reuse_ratio']:>9.2f}x {r['peak_gib']:>9.1f}"
+        )
     print(f"total {time.monotonic() - start:.0f} s")
     return 0
 
@@ -148,22 +192,38 @@ def measure(family: str, args, start: float) -> dict:
 
     def reuse():
         encoded = vlm.encode(prompts[:1])
-        return [vlm.sentence_steps(encoded, [partial], k=CANDIDATES, seed=step, max_new_tokens=24)[0]
-                for step, partial in enumerate(partials)]
+        return [
+            vlm.sentence_steps(encoded, [partial], k=CANDIDATES, seed=step, max_new_tokens=24)[0]
+            for step, partial in enumerate(partials)
+        ]
 
     def per_node():
-        return [[vlm.sentence_steps(prompts[:1], [partial], k=1, seed=step * CANDIDATES + j, max_new_tokens=24)[0][0]
-                 for j in range(CANDIDATES)] for step, partial in enumerate(partials)]
+        return [
+            [
+                vlm.sentence_steps(prompts[:1], [partial], k=1, seed=step * CANDIDATES + j, max_new_tokens=24)[0][0]
+                for j in range(CANDIDATES)
+            ]
+            for step, partial in enumerate(partials)
+        ]
 
     t_steps = timed(reuse, args.runs)
     t_node = timed(per_node, 1) if time.monotonic() - start < DEADLINE_S * 0.8 else float("nan")
     peak = torch.cuda.max_memory_allocated() / 2**30
-    print(f"{family}: {sum(p.numel() for p in vlm.model.parameters()) / 1e9:.2f}B params, prompt "
-          f"{vlm.encode(prompts[:1]).length} tokens; batch {args.batch}: {t_batch:.2f} s, one by one {t_single:.2f} s; "
-          f"sentence steps {t_steps:.2f} s vs per-node {t_node:.2f} s; peak {peak:.1f} GiB")
-    result = dict(family=family, batch_tps=n_batch / t_batch, single_tps=n_single / t_single,
-                  batch_speedup=(n_batch / t_batch) / (n_single / t_single), steps_s=t_steps, node_s=t_node,
-                  reuse_ratio=t_steps / t_node, peak_gib=peak)
+    print(
+        f"{family}: {sum(p.numel() for p in vlm.model.parameters()) / 1e9:.2f}B params, prompt "
+        f"{vlm.encode(prompts[:1]).length} tokens; batch {args.batch}: {t_batch:.2f} s, one by one {t_single:.2f} s; "
+        f"sentence steps {t_steps:.2f} s vs per-node {t_node:.2f} s; peak {peak:.1f} GiB"
+    )
+    result = dict(
+        family=family,
+        batch_tps=n_batch / t_batch,
+        single_tps=n_single / t_single,
+        batch_speedup=(n_batch / t_batch) / (n_single / t_single),
+        steps_s=t_steps,
+        node_s=t_node,
+        reuse_ratio=t_steps / t_node,
+        peak_gib=peak,
+    )
     return result
 
 

@@ -23,8 +23,12 @@ from pathlib import Path
 
 TARGET = 0.6
 STEPS, CANDIDATES = 4, 5
-ANSWER = ["The image shows a red square on a white background.", " There is a blue circle next to it.",
-          " A small green triangle is in the corner.", " The sky is clear."]
+ANSWER = [
+    "The image shows a red square on a white background.",
+    " There is a blue circle next to it.",
+    " A small green triangle is in the corner.",
+    " The sky is clear.",
+]
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing import timed  # noqa: E402
@@ -73,12 +77,19 @@ def measure(family: str, args) -> tuple[str, str, float, float, float]:
 
     def reuse():
         encoded = vlm.encode([prompt])
-        return [vlm.sentence_steps(encoded, [partial], k=CANDIDATES, seed=step, **budget)[0]
-                for step, partial in enumerate(partials)]
+        return [
+            vlm.sentence_steps(encoded, [partial], k=CANDIDATES, seed=step, **budget)[0]
+            for step, partial in enumerate(partials)
+        ]
 
     def reencode():
-        return [[vlm.sentence_steps([prompt], [partial], k=1, seed=step * CANDIDATES + j, **budget)[0][0]
-                 for j in range(CANDIDATES)] for step, partial in enumerate(partials)]
+        return [
+            [
+                vlm.sentence_steps([prompt], [partial], k=1, seed=step * CANDIDATES + j, **budget)[0][0]
+                for j in range(CANDIDATES)
+            ]
+            for step, partial in enumerate(partials)
+        ]
 
     reuse(), reencode()  # warm-up
     tokens = lambda steps: sum(len(c.token_ids) for cands in steps for c in cands)  # noqa: E731
@@ -86,11 +97,15 @@ def measure(family: str, args) -> tuple[str, str, float, float, float]:
     t_reuse, t_reencode = timed(reuse, args.runs), timed(reencode, args.runs)
     ratio = t_reuse / t_reencode
     per_token = (t_reuse / max(n_reuse, 1)) / (t_reencode / max(n_reencode, 1))
-    print(f"model: {args.model or 'tiny ' + family} on {vlm.device}; {STEPS} steps x {CANDIDATES} candidates, "
-          f"<= {args.max_new_tokens} tokens each; cache {vlm.cache_kind}, prefix path: {path}")
+    print(
+        f"model: {args.model or 'tiny ' + family} on {vlm.device}; {STEPS} steps x {CANDIDATES} candidates, "
+        f"<= {args.max_new_tokens} tokens each; cache {vlm.cache_kind}, prefix path: {path}"
+    )
     print(f"reuse: {t_reuse:.3f} s   re-encode: {t_reencode:.3f} s   (median of {args.runs})")
-    print(f"candidate tokens per run: reuse {n_reuse}, re-encode {n_reencode} (sampled sentences end at different "
-          f"places); per candidate token: {per_token:.2f}x")
+    print(
+        f"candidate tokens per run: reuse {n_reuse}, re-encode {n_reencode} (sampled sentences end at different "
+        f"places); per candidate token: {per_token:.2f}x"
+    )
     print(f"reuse/re-encode = {ratio:.2f}x (target <= {TARGET}x: {'met' if ratio <= TARGET else 'MISSED'})")
     return family, path, t_reuse, t_reencode, ratio
 

@@ -74,11 +74,17 @@ def two_processes(tmp: Path, images: Path, lines: list[str], shard_size: int) ->
         manifest = images / f"half-{part}.jsonl"
         manifest.write_text("".join(lines[part::2]))
         recipe = tmp / f"half-{part}.yaml"
-        recipe.write_text(RECIPE.format(images=images, vlm=ROOT / "prefgen/shapes/checkpoints/shapes-vlm", out=tmp)
-                          .replace("manifest.jsonl", manifest.name))
+        recipe.write_text(
+            RECIPE.format(images=images, vlm=ROOT / "prefgen/shapes/checkpoints/shapes-vlm", out=tmp).replace(
+                "manifest.jsonl", manifest.name
+            )
+        )
         times.append(spawn.Value("d", 0.0))
-        workers.append(spawn.Process(target=_half_build, args=(str(recipe), str(tmp / f"half-{part}"), shard_size,
-                                                                ready, go, times[-1])))
+        workers.append(
+            spawn.Process(
+                target=_half_build, args=(str(recipe), str(tmp / f"half-{part}"), shard_size, ready, go, times[-1])
+            )
+        )
         workers[-1].start()
     ready.wait()  # both have imported everything: time the builds only
     go.wait()
@@ -92,14 +98,21 @@ def two_processes(tmp: Path, images: Path, lines: list[str], shard_size: int) ->
 def steady_state(log: Path, workers: int, began: float) -> dict:
     """Images per second between the moment ``workers`` shards have finished (each worker's first, with its start-up
     and model load) and the last shard, from the build's ``shard_done`` events; and the time to that moment."""
-    done = sorted((e["time"], e["rows"] + e["rejects"]) for e in map(json.loads, log.read_text().splitlines())
-                  if e["event"] == "shard_done")  # images: pairs published plus rows dropped
+    done = sorted(
+        (e["time"], e["rows"] + e["rejects"])
+        for e in map(json.loads, log.read_text().splitlines())
+        if e["event"] == "shard_done"
+    )  # images: pairs published plus rows dropped
     if len(done) <= workers:
         raise SystemExit(f"{log.name}: {len(done)} shards for {workers} workers; use more --images")
     first, last = done[workers - 1][0], done[-1][0]
     images = sum(n for _, n in done[workers:])
-    return {"images": images, "seconds": round(last - first, 2), "rows_per_s": round(images / (last - first), 2),
-            "first_shards_after_s": round(first - began, 2)}
+    return {
+        "images": images,
+        "seconds": round(last - first, 2),
+        "rows_per_s": round(images / (last - first), 2),
+        "first_shards_after_s": round(first - began, 2),
+    }
 
 
 def main() -> None:
@@ -132,8 +145,12 @@ def main() -> None:
             log = tmp / f"{name}.jsonl"
             start = time.perf_counter()
             began = time.time()
-            result = run_build(recipe, BuildOptions(out=tmp / name, shard_size=args.shard_size, quiet=True,
-                                                    log_json=log, workers=workers, **options))
+            result = run_build(
+                recipe,
+                BuildOptions(
+                    out=tmp / name, shard_size=args.shard_size, quiet=True, log_json=log, workers=workers, **options
+                ),
+            )
             seconds = time.perf_counter() - start
             rows.append(result.manifest.rows)
             steady[name] = steady_state(log, workers, began)
@@ -153,7 +170,9 @@ def main() -> None:
     assert len(set(rows)) == 1, f"the executors published different pair counts: {rows}"
     rows = args.images
     report = {
-        "images": rows, "shard_size": args.shard_size, "cpus": os.cpu_count(),
+        "images": rows,
+        "shard_size": args.shard_size,
+        "cpus": os.cpu_count(),
         "in_process": {"seconds": round(local, 2), "rows_per_s": round(rows / local, 2)},
         "ray_1_worker": {"seconds": round(one, 2), "rows_per_s": round(rows / one, 2)},
         "ray_2_workers": {"seconds": round(two, 2), "rows_per_s": round(rows / two, 2)},
@@ -167,11 +186,14 @@ def main() -> None:
         "ray_overhead_per_row_ms": round(1000 * (one - local) / rows, 1),
     }
     print(json.dumps(report, indent=2))
-    print(f"2 workers / 1 worker throughput: {report['steady_ratio_2_over_1_workers']:.2f}x in steady state, "
-          f"{report['ratio_2_over_1_workers']:.2f}x over the whole build (target >= 1.7; two plain "
-          f"processes get {report['ceiling_2_over_1_processes']:.2f}x here); Ray start-up "
-          f"{startup:.1f} s, overhead over in-process {one - local:+.1f} s per build "
-          f"({report['ray_overhead_per_row_ms']:+.0f} ms per row)", file=sys.stderr)
+    print(
+        f"2 workers / 1 worker throughput: {report['steady_ratio_2_over_1_workers']:.2f}x in steady state, "
+        f"{report['ratio_2_over_1_workers']:.2f}x over the whole build (target >= 1.7; two plain "
+        f"processes get {report['ceiling_2_over_1_processes']:.2f}x here); Ray start-up "
+        f"{startup:.1f} s, overhead over in-process {one - local:+.1f} s per build "
+        f"({report['ray_overhead_per_row_ms']:+.0f} ms per row)",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

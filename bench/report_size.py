@@ -32,8 +32,18 @@ from prefgen.stages.corrupt.pixels import describe_corruption
 from prefgen.store.folder import Store
 
 TARGET_MB, TARGET_S = 25.0, 2.0
-WORDS = ("a red square on the left", "two blue circles", "a wooden table", "the sky is cloudy", "a dog sits",
-         "near the window", "a green car parked", "three people walking", "in the background", "a yellow sign")
+WORDS = (
+    "a red square on the left",
+    "two blue circles",
+    "a wooden table",
+    "the sky is cloudy",
+    "a dog sits",
+    "near the window",
+    "a green car parked",
+    "three people walking",
+    "in the background",
+    "a yellow sign",
+)
 
 
 def photo(rng: np.random.Generator, side: int = 336) -> bytes:
@@ -65,20 +75,33 @@ def synthetic_rows(n: int, per_image: int, seed: int = 0) -> list[dict]:
         rejected = [sentence(rng) for _ in range(5)]
         cs, rs = float(rng.normal(25, 3)), float(rng.normal(20, 3))
         row = {
-            "id": f"pair-{i:05d}", "images": [{"bytes": images[i // per_image], "path": f"img-{i // per_image}.jpg"}],
-            "image_id": f"img-{i // per_image}", "question": f"Question {i}: what is in the picture?",
+            "id": f"pair-{i:05d}",
+            "images": [{"bytes": images[i // per_image], "path": f"img-{i // per_image}.jpg"}],
+            "image_id": f"img-{i // per_image}",
+            "question": f"Question {i}: what is in the picture?",
             "question_source": ("self_question", "dataset", "description")[i % 3],
             "prompt": [{"role": "user", "content": f"Question {i}: what is in the picture?"}],
             "chosen": [{"role": "assistant", "content": " ".join(chosen)}],
             "rejected": [{"role": "assistant", "content": " ".join(rejected)}],
-            "chosen_score": cs, "rejected_score": rs, "margin": cs - rs, "method": method, "corruption": None,
-            "csr_chosen_steps": None, "csr_rejected_steps": None,
+            "chosen_score": cs,
+            "rejected_score": rs,
+            "margin": cs - rs,
+            "method": method,
+            "corruption": None,
+            "csr_chosen_steps": None,
+            "csr_rejected_steps": None,
         }
         if method == "csr":
             for side, texts in (("chosen", chosen), ("rejected", rejected)):
-                row[f"csr_{side}_steps"] = [{"text": t, "clip": float(rng.uniform(10, 30)),
-                                            "logprob_mean": float(rng.uniform(-2, 0)),
-                                            "reward": float(rng.uniform(8, 28))} for t in texts]
+                row[f"csr_{side}_steps"] = [
+                    {
+                        "text": t,
+                        "clip": float(rng.uniform(10, 30)),
+                        "logprob_mean": float(rng.uniform(-2, 0)),
+                        "reward": float(rng.uniform(8, 28)),
+                    }
+                    for t in texts
+                ]
         else:
             t = 600 if method == "sena" else 500
             row["corruption"] = describe_corruption([DiffusionNoise(t=t, space="normalized")], seed=i)
@@ -91,7 +114,7 @@ def make_store(root: Path, n: int, per_image: int) -> Store:
     rows = synthetic_rows(n, per_image)
     with store.draft("v1") as draft:
         for k in range(0, n, 1000):
-            draft.write_shard(k // 1000, rows[k:k + 1000])
+            draft.write_shard(k // 1000, rows[k : k + 1000])
         draft.publish(message=f"{n} synthetic pairs")
     return store
 
@@ -103,8 +126,13 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1300,1000"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1300,1000",
+    ):
         options.add_argument(argument)
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
@@ -118,9 +146,13 @@ def measure(page: Path, runs: int) -> tuple[list[float], float]:
             driver.get("about:blank")
             driver.get(page.as_uri())  # returns after the load event; the page script runs before it
             ready.append(driver.execute_script("return window.__reportReady") / 1000)
-        search = driver.execute_script(
-            "const e = document.getElementById('f-text'); const t0 = performance.now(); e.value = 'dog sits';"
-            "e.dispatchEvent(new Event('input')); return performance.now() - t0") / 1000
+        search = (
+            driver.execute_script(
+                "const e = document.getElementById('f-text'); const t0 = performance.now(); e.value = 'dog sits';"
+                "e.dispatchEvent(new Event('input')); return performance.now() - t0"
+            )
+            / 1000
+        )
         return ready, search
     finally:
         driver.quit()
@@ -131,8 +163,12 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=10_000)
     parser.add_argument("--per-image", type=int, default=3, help="Questions (pairs) per image.")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--keep", type=Path, help="Build the store and report here (kept, and reused by later runs "
-                        "with the same --keep) instead of in a temporary folder.")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="Build the store and report here (kept, and reused by later runs "
+        "with the same --keep) instead of in a temporary folder.",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
@@ -149,12 +185,18 @@ def main() -> None:
         ready, search = measure(result.path, args.runs)
         size_mb = result.bytes / 1e6
         tti = statistics.median(ready)
-        print(f"pairs {args.pairs}, images {(args.pairs + args.per_image - 1) // args.per_image} "
-              f"(+ corrupted {sum(1 for i in range(args.pairs) if i % 3 != 1)}), store built in {built:.1f} s")
-        print(f"report: {size_mb:.1f} MB (target <= {TARGET_MB:.0f} MB, ratio {size_mb / TARGET_MB:.2f}), "
-              f"written in {written:.1f} s")
-        print(f"time to interactive: median {tti:.2f} s of {args.runs} "
-              f"({', '.join(f'{r:.2f}' for r in ready)}) (target <= {TARGET_S:.0f} s, ratio {tti / TARGET_S:.2f})")
+        print(
+            f"pairs {args.pairs}, images {(args.pairs + args.per_image - 1) // args.per_image} "
+            f"(+ corrupted {sum(1 for i in range(args.pairs) if i % 3 != 1)}), store built in {built:.1f} s"
+        )
+        print(
+            f"report: {size_mb:.1f} MB (target <= {TARGET_MB:.0f} MB, ratio {size_mb / TARGET_MB:.2f}), "
+            f"written in {written:.1f} s"
+        )
+        print(
+            f"time to interactive: median {tti:.2f} s of {args.runs} "
+            f"({', '.join(f'{r:.2f}' for r in ready)}) (target <= {TARGET_S:.0f} s, ratio {tti / TARGET_S:.2f})"
+        )
         print(f"search over all {args.pairs} pairs: {search * 1000:.0f} ms")
 
 

@@ -47,10 +47,14 @@ def main() -> None:
     results = {n: measure(n) for n in (args.small, args.large)}
     print(f"{'images':>7} {'pairs':>6} {'build s':>8} {'RSS before build MiB':>21} {'peak RSS MiB':>13}")
     for n, r in results.items():
-        print(f"{n:>7} {r['rows']:>6} {r['seconds']:>8.1f} {r['before_kib'] / 1024:>21.1f} {r['peak_kib'] / 1024:>13.1f}")
+        print(
+            f"{n:>7} {r['rows']:>6} {r['seconds']:>8.1f} {r['before_kib'] / 1024:>21.1f} {r['peak_kib'] / 1024:>13.1f}"
+        )
     ratio = results[args.large]["peak_kib"] / results[args.small]["peak_kib"]
-    print(f"peak RSS {args.large} / {args.small} images = {ratio:.2f}x (target <= {TARGET}x: "
-          f"{'met' if ratio <= TARGET else 'missed'})")
+    print(
+        f"peak RSS {args.large} / {args.small} images = {ratio:.2f}x (target <= {TARGET}x: "
+        f"{'met' if ratio <= TARGET else 'missed'})"
+    )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Run: .venv/bin/python bench/train_step.py [--steps 20] [--batch 4]
 The same tiny LLaVA (built offline), the same batch of pairs, full fine-tuning with a frozen reference copy. A step
 is what the trainer does per batch: the loss (policy and reference forwards, every term) and its backward pass;
-the time is the median over ``--steps`` steps after two warm-up steps, the settings taking turns step by step. ICA reuses the policy's log-probs, so it
+the time is the median over ``--steps`` steps after two warm-up steps, the settings taking turns step by step. ICA
+reuses the policy's log-probs, so it
 should cost next to nothing; mDPO's conditional term needs the chosen answers on the cropped images, i.e. one more
 policy and one more reference forward.
 """
@@ -34,11 +35,16 @@ def main() -> None:
     from prefgen.train.run import _make_trainer
 
     torch.manual_seed(0)
-    rows = [{"images": [Image.new("RGB", (64, 48), (40 * i % 256, 90, 160))],
-             "prompt": [{"role": "user", "content": f"Describe picture {i} in detail."}],
-             "chosen": [{"role": "assistant", "content": f"A blue square and a red circle, number {i}."}],
-             "rejected": [{"role": "assistant", "content": f"A green dog sitting on a chair, number {i}."}],
-             "question_source": "description" if i % 2 else "self_question"} for i in range(args.batch)]
+    rows = [
+        {
+            "images": [Image.new("RGB", (64, 48), (40 * i % 256, 90, 160))],
+            "prompt": [{"role": "user", "content": f"Describe picture {i} in detail."}],
+            "chosen": [{"role": "assistant", "content": f"A blue square and a red circle, number {i}."}],
+            "rejected": [{"role": "assistant", "content": f"A green dog sitting on a chair, number {i}."}],
+            "question_source": "description" if i % 2 else "self_question",
+        }
+        for i in range(args.batch)
+    ]
     data = datasets.Dataset.from_list(rows).cast_column("images", datasets.List(datasets.Image()))
     settings = {"plain DPO": {}, "DPO + ICA": {"ica_weight": 1.0}, "DPO + mDPO": {"mdpo": MdpoSettings()}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -47,7 +53,10 @@ def main() -> None:
         for name, extra in settings.items():
             config = TrainConfig(lora=None, batch_size=args.batch, **extra)
             trainer, _ = _make_trainer(data, str(model_dir), Path(tmp) / name, config, quiet=True)
-            runs[name] = (trainer, trainer._prepare_inputs(trainer.data_collator([data[i] for i in range(args.batch)])))
+            runs[name] = (
+                trainer,
+                trainer._prepare_inputs(trainer.data_collator([data[i] for i in range(args.batch)])),
+            )
         samples = {name: [] for name in runs}
         for step in range(args.steps + 2):  # interleaved, so a busy moment of the machine hits every setting alike
             for name, (trainer, batch) in runs.items():

@@ -49,8 +49,15 @@ class ToyAnswer(Stage):
                 raise ValueError(f"cannot answer {row['image_id']}")
             time.sleep(self.params.sleep)
             rng = random.Random(self.seed_for(row))
-            out.append({**row, "good": row["question"].upper() + self.params.suffix, "bad": row["question"].lower(),
-                        "good_score": 1 + rng.random(), "bad_score": rng.random()})
+            out.append(
+                {
+                    **row,
+                    "good": row["question"].upper() + self.params.suffix,
+                    "bad": row["question"].lower(),
+                    "good_score": 1 + rng.random(),
+                    "bad_score": rng.random(),
+                }
+            )
         return out
 
 
@@ -60,8 +67,17 @@ class ToyPairsParams(StageParams):
     type: Literal["toy_pairs"] = "toy_pairs"
     min_margin: float = 0.0
     reads: ClassVar = ("image", "question", "good", "bad", "good_score", "bad_score")
-    writes: ClassVar = ("id", "images", "prompt", "chosen", "rejected", "chosen_score", "rejected_score", "margin",
-                       "method")
+    writes: ClassVar = (
+        "id",
+        "images",
+        "prompt",
+        "chosen",
+        "rejected",
+        "chosen_score",
+        "rejected_score",
+        "margin",
+        "method",
+    )
 
 
 class ToyPairs(Stage):
@@ -72,12 +88,20 @@ class ToyPairs(Stage):
             if margin < self.params.min_margin:
                 out.append(Drop(row, "low_margin", f"{margin:.3f}"))
                 continue
-            out.append({**row, "id": row["row_id"], "images": [row["image"]],
-                        "prompt": [{"role": "user", "content": row["question"]}],
-                        "chosen": [{"role": "assistant", "content": row["good"]}],
-                        "rejected": [{"role": "assistant", "content": row["bad"]}],
-                        "chosen_score": row["good_score"], "rejected_score": row["bad_score"], "margin": margin,
-                        "method": "toy"})
+            out.append(
+                {
+                    **row,
+                    "id": row["row_id"],
+                    "images": [row["image"]],
+                    "prompt": [{"role": "user", "content": row["question"]}],
+                    "chosen": [{"role": "assistant", "content": row["good"]}],
+                    "rejected": [{"role": "assistant", "content": row["bad"]}],
+                    "chosen_score": row["good_score"],
+                    "rejected_score": row["bad_score"],
+                    "margin": margin,
+                    "method": "toy",
+                }
+            )
         return out
 
 

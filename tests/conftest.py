@@ -5,9 +5,15 @@ import tempfile
 
 _CACHE = tempfile.mkdtemp(prefix="prefgen-tests-hf-")
 os.environ.update(
-    HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", NO_ALBUMENTATIONS_UPDATE="1",
-    HF_HOME=_CACHE, HF_DATASETS_CACHE=os.path.join(_CACHE, "datasets"), TOKENIZERS_PARALLELISM="false",
-    HF_HUB_DISABLE_PROGRESS_BARS="1", HF_DATASETS_DISABLE_PROGRESS_BARS="1",
+    HF_HUB_OFFLINE="1",
+    TRANSFORMERS_OFFLINE="1",
+    HF_DATASETS_OFFLINE="1",
+    NO_ALBUMENTATIONS_UPDATE="1",
+    HF_HOME=_CACHE,
+    HF_DATASETS_CACHE=os.path.join(_CACHE, "datasets"),
+    TOKENIZERS_PARALLELISM="false",
+    HF_HUB_DISABLE_PROGRESS_BARS="1",
+    HF_DATASETS_DISABLE_PROGRESS_BARS="1",
 )
 
 import pytest  # noqa: E402

@@ -174,8 +174,11 @@ def test_too_many_errors_stop_the_build_with_a_clear_message(tmp_path):
     make_images(tmp_path / "images", 24)
     recipe = write_recipe(tmp_path, max_error_rate=0.1)
     recipe.write_text(recipe.read_text().replace("    fail_on: null\n", "    fail_all: true\n"))
-    with pytest.raises(PrefgenError, match=r"stage 'toy_answer' failed on 24 of 24 rows \(more than "
-                                           r"limits.max_error_rate = 0.1\).*rerun the same command"):
+    with pytest.raises(
+        PrefgenError,
+        match=r"stage 'toy_answer' failed on 24 of 24 rows \(more than "
+        r"limits.max_error_rate = 0.1\).*rerun the same command",
+    ):
         run_build(recipe, quiet(batch_size=8))
     assert Store(tmp_path / "store").manifests() == []
 
@@ -230,10 +233,16 @@ def test_limit_and_out_override_the_recipe(tmp_path):
 def test_a_stage_without_code_is_refused_before_anything_runs(tmp_path, monkeypatch):
     make_images(tmp_path / "images", 2)
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(write_recipe(tmp_path).read_text().replace(
-        "  - type: toy_pairs\n    min_margin: 0.0\n",
-        "  - type: select_pairs\n    chosen: good\n    rejected: bad\n    method: m\n    max_words: 3\n"
-        "  - type: caption\n").replace("stages:", "models:\n  vlm: {path: m}\nstages:"))
+    recipe.write_text(
+        write_recipe(tmp_path)
+        .read_text()
+        .replace(
+            "  - type: toy_pairs\n    min_margin: 0.0\n",
+            "  - type: select_pairs\n    chosen: good\n    rejected: bad\n    method: m\n    max_words: 3\n"
+            "  - type: caption\n",
+        )
+        .replace("stages:", "models:\n  vlm: {path: m}\nstages:")
+    )
     monkeypatch.setattr(STAGES["caption"], "runtime", None)
     with pytest.raises(PrefgenError, match="caption cannot run in this prefgen yet"):
         run_build(recipe, quiet())
@@ -286,7 +295,11 @@ def test_cli_build_cache_ls_and_prune(tmp_path):
     assert built.output.startswith(f"published v1 in {tmp_path / 'store'}: 3 pairs; dropped: none")
     listing = CliRunner().invoke(cli, ["cache", "ls", str(tmp_path / "store")])
     assert [line.split()[:3] for line in listing.output.splitlines()[1:]] == [
-        ["source", "1", "3"], ["toy_answer", "1", "3"], ["toy_pairs", "1", "3"], ["toy_question", "1", "3"]]
+        ["source", "1", "3"],
+        ["toy_answer", "1", "3"],
+        ["toy_pairs", "1", "3"],
+        ["toy_question", "1", "3"],
+    ]
     run_build(write_recipe(tmp_path, suffix="?"), quiet())
     pruned = CliRunner().invoke(cli, ["cache", "prune", str(tmp_path / "store")])
     assert pruned.output.startswith("removed 2 entries")
@@ -338,8 +351,12 @@ def test_progress_counts_rows_in_against_rows_expected_with_fan_out_and_drops(tm
     low = result.manifest.drops["low_margin"]
     assert 0 < low < 14 and result.manifest.rows == 14 - low
     first = final_counts(reporters[0])
-    assert first == {"source": (9, 9, 7, 2), "toy_question": (7, 7, 14, 0), "toy_answer": (14, 14, 14, 0),
-                     "toy_pairs": (14, 14, 14 - low, low)}
+    assert first == {
+        "source": (9, 9, 7, 2),
+        "toy_question": (7, 7, 14, 0),
+        "toy_answer": (14, 14, 14, 0),
+        "toy_pairs": (14, 14, 14 - low, low),
+    }
     events = [json.loads(line) for line in log.read_text().splitlines()]
     question = [e for e in events if e["event"] == "stage_done" and e["stage"] == "toy_question"]
     assert {"stage", "shard", "rows", "drops", "seconds", "rows_in"} <= set(question[0])
@@ -369,8 +386,12 @@ def test_progress_of_a_continued_build_counts_only_the_shards_left(tmp_path, rep
         build_stages.ToyAnswer.process = original
     continued = run_build(recipe, quiet(shard_size=5, batch_size=10))
     assert continued.manifest.rows == 30
-    assert final_counts(reporters[1]) == {"source": (10, 10, 10, 0), "toy_question": (10, 10, 20, 0),
-                                          "toy_answer": (20, 20, 20, 0), "toy_pairs": (20, 20, 20, 0)}
+    assert final_counts(reporters[1]) == {
+        "source": (10, 10, 10, 0),
+        "toy_question": (10, 10, 20, 0),
+        "toy_answer": (20, 20, 20, 0),
+        "toy_pairs": (20, 20, 20, 0),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------- plan
@@ -401,8 +422,9 @@ def test_plan_counts_the_manifest_lines_the_build_reads(tmp_path):
     lines = ['{"image": "images/img-000.png"}', "", "{not json", '{"image": "images/img-001.png"}']
     (tmp_path / "list.jsonl").write_text("\n".join(lines) + "\n")
     recipe = write_recipe(tmp_path)
-    recipe.write_text(recipe.read_text().replace("  type: image_folder\n  path: images\n",
-                                                 "  type: manifest\n  path: list.jsonl\n"))
+    recipe.write_text(
+        recipe.read_text().replace("  type: image_folder\n  path: images\n", "  type: manifest\n  path: list.jsonl\n")
+    )
     assert f"manifest {tmp_path / 'list.jsonl'}: 3 row(s)" in make_plan(recipe).render()
     manifest = run_build(recipe, quiet()).manifest
     assert manifest.stats["source_items"] == 3 and manifest.rows == 2 and manifest.drops == {"bad_manifest_line": 1}

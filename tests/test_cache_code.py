@@ -25,8 +25,16 @@ def closure(stage: str) -> set[str]:
 
 
 def test_a_stage_s_closure_follows_its_imports_and_its_models_runtime():
-    assert {"stages.csr.stage", "stages.csr.tree", "models.vlm", "models.decoding", "models.kvcache",
-            "models.clip", "stages.base", "core.config"} <= closure("csr_search")
+    assert {
+        "stages.csr.stage",
+        "stages.csr.tree",
+        "models.vlm",
+        "models.decoding",
+        "models.kvcache",
+        "models.clip",
+        "stages.base",
+        "core.config",
+    } <= closure("csr_search")
     assert {"shapes.oracle", "shapes.mentions", "shapes.world"} <= closure("shapes_oracle")
     assert {"stages.corrupt.pixels", "stages.corrupt.ops"} <= closure("answer_corrupted")
     assert not {"models.vlm", "models.clip", "store.export", "store.folder", "cli.main"} & closure("select_pairs")
@@ -65,17 +73,20 @@ def _env(root: Path) -> dict:
     return {**os.environ, "PYTHONPATH": str(root)}
 
 
-@pytest.mark.parametrize("edited, expected", [
-    ("models/decoding.py", VLM_STAGES),
-    ("stages/csr/tree.py", {"csr_search"}),
-    ("stages/corrupt/pixels.py", {"corrupt", "answer_corrupted"}),
-    ("shapes/mentions.py", {"shapes_oracle", "shapes_answer"}),  # shapes_answer: through the judge
-    ("models/clip.py", {"clip_score", "csr_search"}),
-    ("models/sentences.py", VLM_STAGES | {"clip_score", "select_pairs"}),
-    ("store/export.py", set()),
-    ("store/folder.py", set()),
-    ("cli/main.py", set()),
-])
+@pytest.mark.parametrize(
+    "edited, expected",
+    [
+        ("models/decoding.py", VLM_STAGES),
+        ("stages/csr/tree.py", {"csr_search"}),
+        ("stages/corrupt/pixels.py", {"corrupt", "answer_corrupted"}),
+        ("shapes/mentions.py", {"shapes_oracle", "shapes_answer"}),  # shapes_answer: through the judge
+        ("models/clip.py", {"clip_score", "csr_search"}),
+        ("models/sentences.py", VLM_STAGES | {"clip_score", "select_pairs"}),
+        ("store/export.py", set()),
+        ("store/folder.py", set()),
+        ("cli/main.py", set()),
+    ],
+)
 def test_editing_a_file_changes_the_hash_of_exactly_the_stages_that_run_it(package_copy, edited, expected):
     before = hashes(package_copy)
     assert hashes(package_copy) == before  # stable when nothing changed
@@ -112,8 +123,9 @@ print(json.dumps({"computed": result.computed, "cached": result.cached, "up_to_d
 
 
 def build(root: Path, recipe: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", BUILD, str(recipe)], cwd=root, env=_env(root), capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", BUILD, str(recipe)], cwd=root, env=_env(root), capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -122,8 +134,16 @@ def test_a_build_recomputes_what_an_edit_touches_and_reuses_the_rest(package_cop
     lines = []
     for i in range(3):
         Image.new("RGB", (8, 8), (40 * i, 90, 10)).save(tmp_path / f"p{i}.png")
-        lines.append(json.dumps({"image": f"p{i}.png", "question": f"What is {i}?", "good": f"A thing {i}.",
-                                 "bad": f"Nothing at all {i}."}))
+        lines.append(
+            json.dumps(
+                {
+                    "image": f"p{i}.png",
+                    "question": f"What is {i}?",
+                    "good": f"A thing {i}.",
+                    "bad": f"Nothing at all {i}.",
+                }
+            )
+        )
     (tmp_path / "pictures.jsonl").write_text("\n".join(lines) + "\n")
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(RECIPE)

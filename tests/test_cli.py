@@ -50,7 +50,9 @@ def test_build_plan_reads_the_source_and_writes_nothing(tmp_path):
 def test_build_with_a_missing_model_folder_is_one_line_and_writes_nothing(tmp_path):
     recipe = tmp_path / "r.yaml"
     text = (ROOT / "recipes" / "quickstart.yaml").read_text().replace("path: ../examples", f"path: {ROOT}/examples")
-    recipe.write_text(text.replace("path: ../prefgen/shapes/checkpoints/shapes-vlm", f"path: {tmp_path}/no-such-model"))
+    recipe.write_text(
+        text.replace("path: ../prefgen/shapes/checkpoints/shapes-vlm", f"path: {tmp_path}/no-such-model")
+    )
     result = run("build", recipe, "--quiet")
     assert result.exit_code == 1
     assert "no-such-model" in result.stderr and "Traceback" not in result.stderr
@@ -61,7 +63,9 @@ def test_build_with_a_missing_model_folder_is_one_line_and_writes_nothing(tmp_pa
 def test_build_of_a_bad_recipe_is_one_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\n")
-    assert_one_line_error(run("build", bad, "--plan"), f"{bad}: line 1: output: missing required key 'output' (and 2 more")
+    assert_one_line_error(
+        run("build", bad, "--plan"), f"{bad}: line 1: output: missing required key 'output' (and 2 more"
+    )
 
 
 def test_versions_show_and_query(make_store):
@@ -69,7 +73,10 @@ def test_versions_show_and_query(make_store):
     versions = run("versions", store.root)
     assert versions.exit_code == 0
     assert [line.split()[:3] for line in versions.output.splitlines()] == [
-        ["version", "rows", "parent"], ["v1", "3", "-"], ["v2", "2", "v1"]]
+        ["version", "rows", "parent"],
+        ["v1", "3", "-"],
+        ["v2", "2", "v1"],
+    ]
     shown = run("show", f"{store.root}@v1", "-n", "2")
     assert shown.exit_code == 0 and "v1: 3 rows" in shown.output
     assert "A blue square number 1." in shown.output and "number 2" not in shown.output and "PNG" not in shown.output
@@ -84,9 +91,12 @@ def test_query_formats_to_files(make_store, tmp_path):
     csv = run("query", store.root, "SELECT id, chosen FROM pairs", "--format", "csv", "-o", tmp_path / "x.csv")
     assert csv.exit_code == 0
     assert (tmp_path / "x.csv").read_text().splitlines()[:2] == [
-        "id,chosen", 'v10,"[{""role"": ""assistant"", ""content"": ""A blue square number 0.""}]"']
-    parquet = run("query", store.root, "SELECT * FROM pairs", "--format", "parquet", "-o", tmp_path / "x.parquet",
-                  "--images")
+        "id,chosen",
+        'v10,"[{""role"": ""assistant"", ""content"": ""A blue square number 0.""}]"',
+    ]
+    parquet = run(
+        "query", store.root, "SELECT * FROM pairs", "--format", "parquet", "-o", tmp_path / "x.parquet", "--images"
+    )
     assert parquet.exit_code == 0 and "images" in pq.read_schema(tmp_path / "x.parquet").names
     assert_one_line_error(run("query", store.root, "SELECT 1", "--format", "parquet"), "--format parquet needs -o")
 
@@ -97,17 +107,20 @@ def test_derive_through_the_cli(make_store):
     assert result.exit_code == 0 and result.output.strip() == "published v2: 2 rows (parent v1)"
 
 
-@pytest.mark.parametrize("args, starts", [
-    (("versions", "{tmp}/absent"), "no store at"),
-    (("versions", "{tmp}"), "{tmp} is not a prefgen store"),
-    (("show", "{store}@v9"), "unknown version 'v9'"),
-    (("show", "{store}@../v1"), "invalid version name '../v1'"),
-    (("query", "{store}", "SELEC 1"), "bad SQL"),
-    (("query", "{store}", "DROP VIEW pairs"), "the store is read-only"),
-    (("query", "{store}", "SELECT * FROM missing"), "query failed: Catalog Error"),
-    (("derive", "{store}", "--sql", "SELECT * FROM pairs", "-m", "x", "--version", "a/b"), "invalid version name"),
-    (("derive", "{store}", "--sql", "DELETE FROM pairs", "-m", "x"), "the store is read-only"),
-])
+@pytest.mark.parametrize(
+    "args, starts",
+    [
+        (("versions", "{tmp}/absent"), "no store at"),
+        (("versions", "{tmp}"), "{tmp} is not a prefgen store"),
+        (("show", "{store}@v9"), "unknown version 'v9'"),
+        (("show", "{store}@../v1"), "invalid version name '../v1'"),
+        (("query", "{store}", "SELEC 1"), "bad SQL"),
+        (("query", "{store}", "DROP VIEW pairs"), "the store is read-only"),
+        (("query", "{store}", "SELECT * FROM missing"), "query failed: Catalog Error"),
+        (("derive", "{store}", "--sql", "SELECT * FROM pairs", "-m", "x", "--version", "a/b"), "invalid version name"),
+        (("derive", "{store}", "--sql", "DELETE FROM pairs", "-m", "x"), "the store is read-only"),
+    ],
+)
 def test_bad_input_is_one_line_and_changes_nothing(make_store, tmp_path, args, starts):
     store = make_store({"v1": 2}, root=tmp_path / "s")
     before = sorted((p, p.stat().st_mtime_ns) for p in store.root.rglob("*") if p.name != "lock")
@@ -126,7 +139,9 @@ def test_debug_shows_the_traceback(tmp_path):
 
 def test_stages_lists_and_describes():
     listing = run("stages")
-    assert listing.exit_code == 0 and len(listing.output.splitlines()) == 13  # every stage of the catalogue, one line each
+    assert (
+        listing.exit_code == 0 and len(listing.output.splitlines()) == 13
+    )  # every stage of the catalogue, one line each
     one = run("stages", "csr_search")
     assert "writes:  csr_chosen, csr_rejected" in one.output and "lam:" in one.output
     assert run("stages", "csr").exit_code == 2
@@ -136,9 +151,11 @@ def test_stages_lists_and_describes():
 def test_light_commands_never_import_torch_or_transformers(make_store, args):
     store = make_store({"v1": 1})
     args = [store.root.as_posix() if a == "STORE" else a for a in args]
-    code = ("import sys; from prefgen.cli.main import main; sys.argv = ['prefgen', *sys.argv[1:]]\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "heavy = [m for m in ('torch', 'transformers', 'datasets', 'torchvision') if m in sys.modules]\n"
-            "print('HEAVY', heavy, file=sys.stderr)")
+    code = (
+        "import sys; from prefgen.cli.main import main; sys.argv = ['prefgen', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'transformers', 'datasets', 'torchvision') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)"
+    )
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stderr, out.stderr

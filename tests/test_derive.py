@@ -6,8 +6,9 @@ from prefgen.store.derive import derive
 
 
 def snapshot(root):
-    return sorted((p.relative_to(root).as_posix(), p.stat().st_size) for p in root.rglob("*")
-                  if p.is_file() and p.name != "lock")
+    return sorted(
+        (p.relative_to(root).as_posix(), p.stat().st_size) for p in root.rglob("*") if p.is_file() and p.name != "lock"
+    )
 
 
 def test_derive_publishes_the_selected_rows_with_images_and_parent(make_store):
@@ -32,17 +33,22 @@ def test_derived_columns_are_kept_and_typed(make_store):
     derive(store, "SELECT *, length(chosen[1].content) AS chosen_chars FROM pairs", message="lengths")
     ds = datasets.load_dataset(str(store.root), split="train")
     assert ds["chosen_chars"] == [len("A blue square number 0.")] * 3
-    assert ds.features["prompt"] == datasets.List({"role": datasets.Value("string"), "content": datasets.Value("string")})
+    assert ds.features["prompt"] == datasets.List(
+        {"role": datasets.Value("string"), "content": datasets.Value("string")}
+    )
 
 
-@pytest.mark.parametrize("sql, error, match", [
-    ("SELECT * FROM pairs WHERE margin > 5", QueryError, "returned no rows"),
-    ("SELECT id, prompt, chosen, rejected FROM pairs", StoreError, "required column"),
-    ("SELECT id, images, prompt[1].content AS prompt, chosen, rejected FROM pairs", StoreError, "column 'prompt'"),
-    ("DELETE FROM pairs", QueryError, "read-only"),
-    ("SELECT 1 AS x", QueryError, "reads no version"),
-    ("SELECT nonsense FROM pairs", QueryError, "query failed"),
-])
+@pytest.mark.parametrize(
+    "sql, error, match",
+    [
+        ("SELECT * FROM pairs WHERE margin > 5", QueryError, "returned no rows"),
+        ("SELECT id, prompt, chosen, rejected FROM pairs", StoreError, "required column"),
+        ("SELECT id, images, prompt[1].content AS prompt, chosen, rejected FROM pairs", StoreError, "column 'prompt'"),
+        ("DELETE FROM pairs", QueryError, "read-only"),
+        ("SELECT 1 AS x", QueryError, "reads no version"),
+        ("SELECT nonsense FROM pairs", QueryError, "query failed"),
+    ],
+)
 def test_a_failed_derive_changes_nothing(make_store, sql, error, match):
     store = make_store({"v1": 2})
     before = snapshot(store.root)

@@ -17,12 +17,24 @@ def test_a_published_version_trains_in_trl_dpo_as_it_is(make_store, tiny_vlm_dir
     model_dir = tiny_vlm_dir("llava")
     model = AutoModelForImageTextToText.from_pretrained(model_dir)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
-    config = DPOConfig(output_dir=str(tmp_path / "dpo"), per_device_train_batch_size=2, max_steps=2,
-                       learning_rate=1e-2, beta=0.1, max_length=None, bf16=False, use_cpu=True,
-                       activation_checkpointing=False, report_to="none", save_strategy="no", logging_steps=1,
-                       dataloader_num_workers=0)
-    trainer = DPOTrainer(model=model, args=config, train_dataset=rows,
-                         processing_class=AutoProcessor.from_pretrained(model_dir))
+    config = DPOConfig(
+        output_dir=str(tmp_path / "dpo"),
+        per_device_train_batch_size=2,
+        max_steps=2,
+        learning_rate=1e-2,
+        beta=0.1,
+        max_length=None,
+        bf16=False,
+        use_cpu=True,
+        activation_checkpointing=False,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=1,
+        dataloader_num_workers=0,
+    )
+    trainer = DPOTrainer(
+        model=model, args=config, train_dataset=rows, processing_class=AutoProcessor.from_pretrained(model_dir)
+    )
     trainer.train()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert len(losses) == 2 and all(math.isfinite(loss) for loss in losses)

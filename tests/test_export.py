@@ -16,9 +16,9 @@ from PIL import Image
 
 from prefgen.cli.main import cli
 from prefgen.core.errors import PrefgenError, StoreError
+from prefgen.store import export as export_module
 from prefgen.store.export import ExportResult, export_version
 from prefgen.store.folder import Store
-from prefgen.store import export as export_module
 
 CREATED = datetime(2025, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
 
@@ -212,8 +212,12 @@ def test_image_without_id_is_named_by_hash_with_its_real_format(tmp_path):
 
 def test_shared_images_are_written_once(tmp_path):
     store = Store.create(tmp_path / "shared")
-    rows = [_row(1, [_image("red")], image_id="same"), _row(2, [_image("red")], image_id="same"),
-            _row(3, [_image("red")]), _row(4, [_image("red")])]
+    rows = [
+        _row(1, [_image("red")], image_id="same"),
+        _row(2, [_image("red")], image_id="same"),
+        _row(3, [_image("red")]),
+        _row(4, [_image("red")]),
+    ]
     _publish(store, rows)
     out = tmp_path / "out"
     export_version(store, None, "llava", out)
@@ -285,8 +289,9 @@ def test_empty_existing_out_is_filled(store, tmp_path):
 
 
 def test_unknown_format_is_refused(store, tmp_path):
-    with pytest.raises(PrefgenError, match="unknown export format 'parquet'; choose one of llava, seva, "
-                                           "llamafactory, jsonl"):
+    with pytest.raises(
+        PrefgenError, match="unknown export format 'parquet'; choose one of llava, seva, llamafactory, jsonl"
+    ):
         export_version(store, "v1", "parquet", tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -334,10 +339,12 @@ def test_cli_unknown_version_is_one_error_line(store, tmp_path):
 
 
 def test_export_loads_neither_datasets_nor_torch(store, tmp_path):
-    code = ("import sys; from pathlib import Path; from prefgen.store.folder import Store; "
-            "from prefgen.store.export import export_version; "
-            f"export_version(Store({str(store.root)!r}), None, 'jsonl', Path({str(tmp_path / 'out')!r})); "
-            "print(sorted(m for m in ('datasets', 'torch') if m in sys.modules))")
+    code = (
+        "import sys; from pathlib import Path; from prefgen.store.folder import Store; "
+        "from prefgen.store.export import export_version; "
+        f"export_version(Store({str(store.root)!r}), None, 'jsonl', Path({str(tmp_path / 'out')!r})); "
+        "print(sorted(m for m in ('datasets', 'torch') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
     assert (tmp_path / "out" / "data.jsonl").is_file()

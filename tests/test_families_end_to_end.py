@@ -13,8 +13,9 @@ from prefgen.train.run import train
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", FAMILIES)
-def test_a_family_builds_sena_and_csr_pairs_and_trains_a_dpo_step_with_ica(family, tmp_path, tiny_vlm_dir,
-                                                                           tiny_clip_dir, make_store):
+def test_a_family_builds_sena_and_csr_pairs_and_trains_a_dpo_step_with_ica(
+    family, tmp_path, tiny_vlm_dir, tiny_clip_dir, make_store
+):
     built = {}
     for name in ("sena", "csr"):
         recipe = local_recipe(name, tmp_path, tiny_vlm_dir, tiny_clip_dir, family)
@@ -28,6 +29,11 @@ def test_a_family_builds_sena_and_csr_pairs_and_trains_a_dpo_step_with_ica(famil
         assert manifest.rows + sum(manifest.drops.values()) >= 8  # every image became a pair or a counted drop
         built[name] = manifest.rows
     data = tmp_path / "out" / "tiny-sena" if built["sena"] else make_store({"v1": 4}).root
-    lineage = train(str(data), tiny_vlm_dir(family), tmp_path / "m", TrainConfig(max_steps=1, batch_size=2,
-                                                                                 ica_weight=1.0), quiet=True)
+    lineage = train(
+        str(data),
+        tiny_vlm_dir(family),
+        tmp_path / "m",
+        TrainConfig(max_steps=1, batch_size=2, ica_weight=1.0),
+        quiet=True,
+    )
     assert lineage["metrics"]["steps"] == 1 and lineage["metrics"]["train_loss"] > 0

@@ -100,8 +100,15 @@ class FakeHub:
 
     def create_commit(self, repo_id, operations, *, commit_message, repo_type=None, revision=None, **kwargs):
         operations = list(operations)
-        self._call("create_commit", repo_id=repo_id, operations=operations, commit_message=commit_message,
-                   repo_type=repo_type, revision=revision, **kwargs)
+        self._call(
+            "create_commit",
+            repo_id=repo_id,
+            operations=operations,
+            commit_message=commit_message,
+            repo_type=repo_type,
+            revision=revision,
+            **kwargs,
+        )
         repo = self._repo(repo_id)
         added = {}
         for op in operations:
@@ -114,12 +121,23 @@ class FakeHub:
             else:
                 added[op.path_in_repo] = source.read()
         oid = repo._commit(added, commit_message)
-        return CommitInfo(commit_url=f"https://huggingface.co/datasets/{repo_id}/commit/{oid}",
-                          commit_message=commit_message, commit_description="", oid=oid)
+        return CommitInfo(
+            commit_url=f"https://huggingface.co/datasets/{repo_id}/commit/{oid}",
+            commit_message=commit_message,
+            commit_description="",
+            oid=oid,
+        )
 
     def create_tag(self, repo_id, *, tag, tag_message=None, revision=None, repo_type=None, exist_ok=False, **kwargs):
-        self._call("create_tag", repo_id=repo_id, tag=tag, tag_message=tag_message, revision=revision,
-                   repo_type=repo_type, **kwargs)
+        self._call(
+            "create_tag",
+            repo_id=repo_id,
+            tag=tag,
+            tag_message=tag_message,
+            revision=revision,
+            repo_type=repo_type,
+            **kwargs,
+        )
         repo = self._repo(repo_id)
         if tag in repo.tags:
             raise http_error(409, message=f"Tag reference {tag} already exists")
@@ -136,8 +154,15 @@ class FakeHub:
         )
 
     def hf_hub_download(self, repo_id, filename, *, repo_type=None, revision=None, local_dir=None, **kwargs):
-        self._call("hf_hub_download", repo_id=repo_id, filename=filename, repo_type=repo_type, revision=revision,
-                   local_dir=local_dir, **kwargs)
+        self._call(
+            "hf_hub_download",
+            repo_id=repo_id,
+            filename=filename,
+            repo_type=repo_type,
+            revision=revision,
+            local_dir=local_dir,
+            **kwargs,
+        )
         files = self._repo(repo_id).files_at(revision)
         if filename not in files:
             raise http_error(404, "EntryNotFound")
@@ -146,10 +171,18 @@ class FakeHub:
         target.write_bytes(files[filename])
         return str(target)
 
-    def snapshot_download(self, repo_id, *, repo_type=None, revision=None, local_dir=None, allow_patterns=None,
-                          **kwargs):
-        self._call("snapshot_download", repo_id=repo_id, repo_type=repo_type, revision=revision,
-                   local_dir=local_dir, allow_patterns=allow_patterns, **kwargs)
+    def snapshot_download(
+        self, repo_id, *, repo_type=None, revision=None, local_dir=None, allow_patterns=None, **kwargs
+    ):
+        self._call(
+            "snapshot_download",
+            repo_id=repo_id,
+            repo_type=repo_type,
+            revision=revision,
+            local_dir=local_dir,
+            allow_patterns=allow_patterns,
+            **kwargs,
+        )
         files = self._repo(repo_id).files_at(revision)
         local_dir = Path(local_dir)
         (local_dir / ".cache" / "huggingface").mkdir(parents=True, exist_ok=True)  # as the real one does
@@ -223,7 +256,8 @@ def test_first_push_is_one_commit_of_card_manifests_and_data_then_a_tag(store_v1
     assert hub.names().count("create_commit") == 1
     commit = repo.commits[-1]
     expected = ["README.md", "images/v1-scores.png", "versions/v1.json", "rejects/v1.parquet"] + [
-        f"data/v1/{f.name}" for f in store_v1.data_files("v1")]
+        f"data/v1/{f.name}" for f in store_v1.data_files("v1")
+    ]
     assert commit["added"] == sorted(expected)
     assert not any(p.startswith(".prefgen") for p in commit["files"])
     assert commit["message"] == "prefgen: publish v1"
@@ -254,8 +288,10 @@ def test_push_of_v2_after_v1_lists_both_in_the_card_and_leaves_the_v1_tag(store,
     assert result.commit == repo.head != v1_commit
     configs = card_configs(repo.files_at("v2")["README.md"])
     assert configs == {"default": ["data/v2/*.parquet"], "v2": ["data/v2/*.parquet"], "v1": ["data/v1/*.parquet"]}
-    assert card_configs(repo.files_at("v1")["README.md"]) == {"default": ["data/v1/*.parquet"],
-                                                              "v1": ["data/v1/*.parquet"]}
+    assert card_configs(repo.files_at("v1")["README.md"]) == {
+        "default": ["data/v1/*.parquet"],
+        "v1": ["data/v1/*.parquet"],
+    }
 
 
 def test_pushing_the_same_version_twice_changes_nothing(store_v1, hub):
@@ -288,8 +324,10 @@ def test_push_of_an_older_version_holds_only_that_version(store, hub):
     commit = hub.repos["u/d"].commits[-1]
     assert not any(p.startswith(("data/v2", "versions/v2", "rejects/v2")) for p in commit["files"])
     assert {p.split("/")[0] for p in commit["added"]} == {"README.md", "images", "versions", "data", "rejects"}
-    assert card_configs(commit["files"]["README.md"]) == {"default": ["data/v1/*.parquet"],
-                                                          "v1": ["data/v1/*.parquet"]}
+    assert card_configs(commit["files"]["README.md"]) == {
+        "default": ["data/v1/*.parquet"],
+        "v1": ["data/v1/*.parquet"],
+    }
     assert result.tagged == ["v1"] and hub.repos["u/d"].tags == {"v1": commit["oid"]}
 
 
@@ -306,14 +344,19 @@ def test_push_of_an_unknown_version_fails_before_any_hub_call(store_v1, hub):
     assert hub.calls == []
 
 
-@pytest.mark.parametrize(("error", "expected"), [
-    (http_error(401, message="Invalid credentials in Authorization header"),
-     "not logged in to the Hub: set HF_TOKEN or run `hf auth login`"),
-    (http_error(403), "your token cannot write to u/d"),
-    (http_error(404, "RepoNotFound"), "dataset repo u/d not found"),
-    (http_error(500, message="Internal Error"), "the Hub refused the request for u/d (HTTP 500): Internal Error"),
-    (httpx2.ConnectError("[Errno -2] Name or service not known"), "cannot reach the Hub (ConnectError)"),
-])
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            http_error(401, message="Invalid credentials in Authorization header"),
+            "not logged in to the Hub: set HF_TOKEN or run `hf auth login`",
+        ),
+        (http_error(403), "your token cannot write to u/d"),
+        (http_error(404, "RepoNotFound"), "dataset repo u/d not found"),
+        (http_error(500, message="Internal Error"), "the Hub refused the request for u/d (HTTP 500): Internal Error"),
+        (httpx2.ConnectError("[Errno -2] Name or service not known"), "cannot reach the Hub (ConnectError)"),
+    ],
+)
 def test_hub_errors_become_one_line(store_v1, tmp_path, monkeypatch, error, expected):
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
     with pytest.raises(PrefgenError) as info:
@@ -375,8 +418,7 @@ def test_pull_of_an_unknown_revision_is_one_line_and_leaves_nothing(store_v1, hu
 
 def test_pull_of_a_repo_that_is_not_a_store_is_refused(hub, tmp_path):
     hub.create_repo("u/plain", repo_type="dataset")
-    hub.create_commit("u/plain", [CommitOperationAdd("README.md", b"# hi\n")], commit_message="x",
-                      repo_type="dataset")
+    hub.create_commit("u/plain", [CommitOperationAdd("README.md", b"# hi\n")], commit_message="x", repo_type="dataset")
     with pytest.raises(PrefgenError, match="u/plain is not a prefgen store"):
         pull("u/plain", tmp_path / "copy", api=hub)
     assert not (tmp_path / "copy").exists()
@@ -441,10 +483,13 @@ def test_cli_push_of_a_folder_that_is_not_a_store_is_one_error_line(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error:") and "not a prefgen store" in lines[0]
 
 
-@pytest.mark.parametrize(("error", "expected"), [
-    (http_error(401, message="Invalid credentials in Authorization header"), "error: not logged in to the Hub"),
-    (http_error(404, "RepoNotFound"), "error: dataset repo u/d not found"),
-])
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (http_error(401, message="Invalid credentials in Authorization header"), "error: not logged in to the Hub"),
+        (http_error(404, "RepoNotFound"), "error: dataset repo u/d not found"),
+    ],
+)
 def test_cli_hub_errors_are_one_line_without_traceback(store_v1, tmp_path, monkeypatch, error, expected):
     monkeypatch.setattr(prefgen.store.hub, "HfApi", lambda: FakeHub(tmp_path, fail=error))
     result = CliRunner().invoke(cli, ["push", str(store_v1.root), "--repo", "u/d"])

@@ -17,8 +17,9 @@ LINT = Path(sys.executable).parent / "lint-imports"
 
 def lint(root: Path, config: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(root)}
-    return subprocess.run([str(LINT), "--config", str(config), "--no-cache"], cwd=root, env=env, capture_output=True,
-                          text=True)
+    return subprocess.run(
+        [str(LINT), "--config", str(config), "--no-cache"], cwd=root, env=env, capture_output=True, text=True
+    )
 
 
 def test_the_package_keeps_every_contract():
@@ -27,17 +28,23 @@ def test_the_package_keeps_every_contract():
     assert "Contracts: 3 kept, 0 broken." in result.stdout
 
 
-@pytest.mark.parametrize("module, line, broken", [
-    # an upward import, hidden inside a function as the old code did
-    ("models/images.py", "def _late():\n    from prefgen.engine import runner\n", "Layers:"),
-    ("stages/base.py", "def _late():\n    import prefgen.store.folder\n", "touch storage"),
-    ("shapes/world.py", "def _late():\n    from prefgen.store import query\n", "touch storage"),
-    ("store/folder.py", "from prefgen.models import images\n", "Layers:"),
-    ("stages/csr/tree.py", "def _late():\n    from prefgen.stages.csr import stage\n", "No import cycles"),
-])
+@pytest.mark.parametrize(
+    "module, line, broken",
+    [
+        # an upward import, hidden inside a function as the old code did
+        ("models/images.py", "def _late():\n    from prefgen.engine import runner\n", "Layers:"),
+        ("stages/base.py", "def _late():\n    import prefgen.store.folder\n", "touch storage"),
+        ("shapes/world.py", "def _late():\n    from prefgen.store import query\n", "touch storage"),
+        ("store/folder.py", "from prefgen.models import images\n", "Layers:"),
+        ("stages/csr/tree.py", "def _late():\n    from prefgen.stages.csr import stage\n", "No import cycles"),
+    ],
+)
 def test_an_upward_import_or_a_cycle_breaks_a_contract(tmp_path, module, line, broken):
-    shutil.copytree(Path(prefgen.__file__).parent, tmp_path / "prefgen",
-                    ignore=shutil.ignore_patterns("__pycache__", "checkpoints"))
+    shutil.copytree(
+        Path(prefgen.__file__).parent,
+        tmp_path / "prefgen",
+        ignore=shutil.ignore_patterns("__pycache__", "checkpoints"),
+    )
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     path = tmp_path / "prefgen" / module
     path.write_text(path.read_text() + "\n\n" + line)

@@ -27,8 +27,14 @@ NO_PREFGEN = (
 
 
 def _python(code: str, cwd: Path, *flags: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *flags, "-c", textwrap.dedent(code)], cwd=cwd, capture_output=True,
-                          text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, *flags, "-c", textwrap.dedent(code)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def _plain(code: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -37,8 +43,10 @@ def _plain(code: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def _ok(result: subprocess.CompletedProcess) -> None:
-    hint = (f"is the start-up hook installed? `{sys.executable} -m prefgen._compat.startup_hook status` "
-            f"(scripts/setup.sh installs it)")
+    hint = (
+        f"is the start-up hook installed? `{sys.executable} -m prefgen._compat.startup_hook status` "
+        f"(scripts/setup.sh installs it)"
+    )
     assert result.returncode == 0, f"{hint}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
     assert result.stdout.rstrip().endswith("prefgen not imported"), result.stdout
     assert "torchvision::nms does not exist" not in result.stderr
@@ -46,7 +54,8 @@ def _ok(result: subprocess.CompletedProcess) -> None:
 
 
 def test_transformers_image_processor_and_torchvision_v2(tmp_path):
-    result = _plain(f"""
+    result = _plain(
+        f"""
         from PIL import Image
         from transformers import AutoProcessor, CLIPImageProcessor
 
@@ -62,13 +71,16 @@ def test_transformers_image_processor_and_torchvision_v2(tmp_path):
         out = v2.Resize((8, 8))(torch.zeros(3, 16, 16))
         assert tuple(out.shape) == (3, 8, 8)
         print("transformers ok")
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     _ok(result)
     assert "transformers ok" in result.stdout
 
 
 def test_open_clip_and_timm(tmp_path):
-    result = _plain("""
+    result = _plain(
+        """
         import open_clip
         import timm
         import torch
@@ -85,22 +97,28 @@ def test_open_clip_and_timm(tmp_path):
             text = model.encode_text(tokenizer(["a blue square"]))
         assert tuple(image.shape) == tuple(text.shape) == (1, 16)
         print("open_clip ok")
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     _ok(result)
     assert "open_clip ok" in result.stdout
 
 
 def test_trl_dpo_trainer(tmp_path):
-    result = _plain("""
+    result = _plain(
+        """
         from trl import DPOConfig, DPOTrainer
         print(DPOTrainer.__name__, DPOConfig.__name__)
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     _ok(result)
     assert "DPOTrainer DPOConfig" in result.stdout
 
 
 def test_importing_prefgen_after_the_hook_adds_no_second_finder(tmp_path):
-    result = _python("""
+    result = _python(
+        """
         import sys
         import prefgen, prefgen.models, prefgen.shapes
         from prefgen._compat import tvshim as _tvshim
@@ -110,13 +128,16 @@ def test_importing_prefgen_after_the_hook_adds_no_second_finder(tmp_path):
         import torchvision
         # the hook ran the shim prefgen had already imported: one state, no stand-alone copy
         print(_tvshim._applied, "_prefgen_tvshim_startup" in sys.modules)
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [startup_hook.HOOK_CLASS, "1", "True", "False"], result.stdout
 
 
 def test_hook_defines_nothing_when_the_ops_already_exist(tmp_path):
-    result = _plain("""
+    result = _plain(
+        """
         import sys
         import torch
         library = torch.library.Library("torchvision", "DEF")  # stands in for a torchvision whose _C loads
@@ -125,7 +146,9 @@ def test_hook_defines_nothing_when_the_ops_already_exist(tmp_path):
         import torchvision
         shim = sys.modules["_prefgen_tvshim_startup"]
         print(shim._applied, shim._library is None)
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     _ok(result)
     assert result.stdout.split()[:2] == ["True", "True"], result.stdout
 
@@ -142,7 +165,9 @@ def _bare(code: str, site_dir: Path | None, cwd: Path) -> subprocess.CompletedPr
 def test_the_pth_file_alone_arms_a_bare_interpreter(tmp_path):
     site_dir = tmp_path / "site"
     site_dir.mkdir()
-    install = _python(f"from prefgen._compat import startup_hook; print(startup_hook.install({str(site_dir)!r}))", tmp_path)
+    install = _python(
+        f"from prefgen._compat import startup_hook; print(startup_hook.install({str(site_dir)!r}))", tmp_path
+    )
     assert install.returncode == 0, install.stderr
     code = """
         import torch, torchvision
@@ -173,8 +198,13 @@ def test_install_command_writes_into_target_and_is_idempotent(tmp_path):
     real_before = REAL_PTH.stat().st_mtime_ns if REAL_PTH.exists() else None
 
     def command(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "prefgen._compat.startup_hook", *args, "--target", str(tmp_path)],
-                              capture_output=True, text=True, timeout=60, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "prefgen._compat.startup_hook", *args, "--target", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     pth = tmp_path / startup_hook.PTH_NAME
     assert command("status").returncode == 1
@@ -201,7 +231,12 @@ def test_install_command_writes_into_target_and_is_idempotent(tmp_path):
 
 
 def test_install_into_a_missing_directory_is_an_error(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "prefgen._compat.startup_hook", "install", "--target",
-                             str(tmp_path / "absent")], capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "prefgen._compat.startup_hook", "install", "--target", str(tmp_path / "absent")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 1
     assert "is not a directory" in result.stderr and not (tmp_path / "absent").exists()

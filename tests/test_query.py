@@ -33,15 +33,18 @@ def test_image_bytes_are_left_out_unless_asked(make_store):
     assert with_images.column("b").to_pylist()[0].startswith(b"\x89PNG")
 
 
-@pytest.mark.parametrize("sql, kind", [
-    ("DELETE FROM pairs", "DELETE"),
-    ("INSERT INTO pairs VALUES (1)", "INSERT"),
-    ("CREATE TABLE t AS SELECT 1", "CREATE"),
-    ("COPY (SELECT 1) TO 'x.csv'", "COPY"),
-    ("DROP VIEW pairs", "DROP"),
-    ("ATTACH 'other.db'", "ATTACH"),
-    ("SET enable_external_access = true", "SET"),
-])
+@pytest.mark.parametrize(
+    "sql, kind",
+    [
+        ("DELETE FROM pairs", "DELETE"),
+        ("INSERT INTO pairs VALUES (1)", "INSERT"),
+        ("CREATE TABLE t AS SELECT 1", "CREATE"),
+        ("COPY (SELECT 1) TO 'x.csv'", "COPY"),
+        ("DROP VIEW pairs", "DROP"),
+        ("ATTACH 'other.db'", "ATTACH"),
+        ("SET enable_external_access = true", "SET"),
+    ],
+)
 def test_statements_that_change_things_are_refused(make_store, sql, kind):
     store = make_store({"v1": 1})
     with pytest.raises(QueryError, match=f"read-only: only SELECT queries run here \\(got {kind}"):
@@ -86,7 +89,7 @@ def test_parse_ref_splits_store_and_version(make_store):
 
 
 def test_stores_under_awkward_paths_are_queryable(make_store, tmp_path):
-    store = make_store({"v1": 2}, root=tmp_path / "it's a \"store\"")
+    store = make_store({"v1": 2}, root=tmp_path / 'it\'s a "store"')
     assert run_query(store, "SELECT count(*) AS n FROM pairs").column("n").to_pylist() == [2]
 
 

@@ -68,11 +68,27 @@ def cluster(tmp_path_factory):
     # by some processes and not others)
     saved = os.environ.get("RAY_AUTH_MODE")
     os.environ["RAY_AUTH_MODE"] = "disabled"
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0",
-           "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")])),
+    }
     ray_bin = Path(sys.executable).with_name("ray")
-    subprocess.run([str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-                    f"--temp-dir={temp}", "--disable-usage-stats"], check=True, env=env, capture_output=True)
+    subprocess.run(
+        [
+            str(ray_bin),
+            "start",
+            "--head",
+            f"--port={port}",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            f"--temp-dir={temp}",
+            "--disable-usage-stats",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     address = f"127.0.0.1:{port}"
     yield address
     if ray.is_initialized():
@@ -111,8 +127,18 @@ def test_ray_rows_equal_in_process_rows_for_one_and_two_workers(recipe, tmp_path
     local = run_build(recipe, BuildOptions(out=tmp_path / "local", shard_size=2, quiet=True))
     for workers in (1, 2):
         log = tmp_path / f"ray-{workers}.jsonl"
-        result = run_build(recipe, BuildOptions(out=tmp_path / f"ray-{workers}", shard_size=2, quiet=True,
-                                                executor="ray", address=cluster, workers=workers, log_json=log))
+        result = run_build(
+            recipe,
+            BuildOptions(
+                out=tmp_path / f"ray-{workers}",
+                shard_size=2,
+                quiet=True,
+                executor="ray",
+                address=cluster,
+                workers=workers,
+                log_json=log,
+            ),
+        )
         manifest = result.manifest
         assert _rows(tmp_path / f"ray-{workers}") == _rows(tmp_path / "local")
         assert manifest.rows == local.manifest.rows > 0
@@ -124,8 +150,11 @@ def test_ray_rows_equal_in_process_rows_for_one_and_two_workers(recipe, tmp_path
         assert all(image["bytes"] for row in _rows(tmp_path / f"ray-{workers}") for image in row["images"])
         events = [json.loads(line) for line in log.read_text().splitlines()]
         done = {(e["stage"], e["shard"]) for e in events if e["event"] == "stage_done"}
-        assert done == {(stage, shard) for stage in ("source", "answer", "corrupt", "answer_corrupted",
-                                                     "select_pairs") for shard in range(5)}
+        assert done == {
+            (stage, shard)
+            for stage in ("source", "answer", "corrupt", "answer_corrupted", "select_pairs")
+            for shard in range(5)
+        }
         assert sorted(e["shard"] for e in events if e["event"] == "shard_done") == list(range(5))
     assert local.manifest.stats["executor"] == "local" and local.manifest.stats["workers"] == 1
 
@@ -136,8 +165,9 @@ def test_caches_written_by_one_executor_serve_the_other(recipe, tmp_path, cluste
     assert sum(first.computed.values()) == 5 * 3  # five steps over three shards
     again = run_build(recipe, BuildOptions(out=store, shard_size=4, quiet=True, version="v2"))
     assert sum(again.computed.values()) == 0 and sum(again.cached.values()) == 15
-    back = run_build(recipe, BuildOptions(out=store, shard_size=4, quiet=True, version="v3", executor="ray",
-                                          address=cluster))
+    back = run_build(
+        recipe, BuildOptions(out=store, shard_size=4, quiet=True, version="v3", executor="ray", address=cluster)
+    )
     assert sum(back.computed.values()) == 0 and sum(back.cached.values()) == 15
     assert _rows(store, "v1") == _rows(store, "v2") == _rows(store, "v3")
 
@@ -163,8 +193,9 @@ def test_killed_driver_resumes_from_finished_shards(tmp_path, cluster, toy_stage
     recipe = write_recipe(tmp_path, sleep=0.4, two="true")  # about a second per shard
     run_build(recipe, BuildOptions(out=tmp_path / "reference", shard_size=2, quiet=True))
     script = DRIVER.format(tests=str(TESTS), recipe=str(recipe), address=cluster, log=str(tmp_path / "first.jsonl"))
-    driver = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
+    driver = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     drafts = tmp_path / "store" / ".prefgen" / "drafts"
     deadline = time.monotonic() + 300
     while not list(drafts.glob("*/shard-*.parquet")):
@@ -190,8 +221,20 @@ def test_a_worker_killed_mid_build_is_replaced(recipe, tmp_path, cluster):
     """A model stage's actor is killed while the build runs: Ray starts another, the shard it held is retried, and
     the build's rows are still those of an in-process build."""
     run_build(recipe, BuildOptions(out=tmp_path / "reference", shard_size=1, quiet=True))
-    command = [*PREFGEN, "build", str(recipe), "--shard-size", "1", "-q", "--executor", "ray", "--address", cluster,
-               "--workers", "1"]
+    command = [
+        *PREFGEN,
+        "build",
+        str(recipe),
+        "--shard-size",
+        "1",
+        "-q",
+        "--executor",
+        "ray",
+        "--address",
+        cluster,
+        "--workers",
+        "1",
+    ]
     driver = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not _processes("_StageActor"):
@@ -223,16 +266,22 @@ def test_a_failing_row_is_the_same_counted_drop_on_ray(tmp_path, cluster, toy_st
     victim = published_rows(tmp_path / "probe")[0]["image_id"]
     recipe = write_recipe(tmp_path, fail_on=victim[:10])
     local = run_build(recipe, BuildOptions(out=tmp_path / "local", quiet=True, batch_size=8, shard_size=8))
-    remote = run_build(recipe, BuildOptions(out=tmp_path / "ray", quiet=True, batch_size=8, shard_size=8,
-                                            executor="ray", address=cluster, workers=2))
+    remote = run_build(
+        recipe,
+        BuildOptions(
+            out=tmp_path / "ray", quiet=True, batch_size=8, shard_size=8, executor="ray", address=cluster, workers=2
+        ),
+    )
     assert remote.manifest.drops == local.manifest.drops == {"stage_error": 1}
     assert remote.manifest.stats["stages"]["toy_answer"]["errors"] == 1
     assert published_rows(tmp_path / "ray") == published_rows(tmp_path / "local")
     rejects = "SELECT row_id, stage, reason, detail FROM rejects ORDER BY row_id"
     from prefgen.store.query import run_query
 
-    assert run_query(Store(tmp_path / "ray"), rejects).to_pylist() == \
-        run_query(Store(tmp_path / "local"), rejects).to_pylist()
+    assert (
+        run_query(Store(tmp_path / "ray"), rejects).to_pylist()
+        == run_query(Store(tmp_path / "local"), rejects).to_pylist()
+    )
 
 
 def test_too_many_errors_stop_a_ray_build_with_the_in_process_message(tmp_path, cluster, toy_stages):
@@ -243,28 +292,45 @@ def test_too_many_errors_stop_a_ray_build_with_the_in_process_message(tmp_path, 
     make_images(tmp_path / "images", 24)
     recipe = write_recipe(tmp_path, max_error_rate=0.1)
     recipe.write_text(recipe.read_text().replace("    fail_on: null\n", "    fail_all: true\n"))
-    with pytest.raises(PrefgenError, match=r"stage 'toy_answer' failed on 24 of 24 rows \(more than "
-                                           r"limits.max_error_rate = 0.1\)"):
+    with pytest.raises(
+        PrefgenError,
+        match=r"stage 'toy_answer' failed on 24 of 24 rows \(more than "
+        r"limits.max_error_rate = 0.1\)",
+    ):
         run_build(recipe, BuildOptions(quiet=True, batch_size=8, executor="ray", address=cluster))
     assert Store(tmp_path / "store").manifests() == []
 
 
 def test_ray_without_a_cluster_at_the_address_is_a_clear_error(recipe, tmp_path):
-    result = subprocess.run([*PREFGEN, "build", str(recipe), "-q", "--executor", "ray", "--address",
-                             f"127.0.0.1:{_free_port()}"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [*PREFGEN, "build", str(recipe), "-q", "--executor", "ray", "--address", f"127.0.0.1:{_free_port()}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode != 0
     assert "cannot reach a Ray cluster" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_stages_asking_for_every_cpu_are_refused_with_the_numbers(recipe, tmp_path, cluster):
     """Two actors of 1 CPU each on a 2-CPU cluster leave nothing for the source: Ray would wait for ever."""
-    text = recipe.read_text().replace("    output: clean_answer\n", "    output: clean_answer\n    resources: {num_cpus: 1}\n")
+    text = recipe.read_text().replace(
+        "    output: clean_answer\n", "    output: clean_answer\n    resources: {num_cpus: 1}\n"
+    )
     recipe.write_text(text)
-    result = subprocess.run([*PREFGEN, "build", str(recipe), "-q", "--executor", "ray", "--address", cluster,
-                             "--workers", "2"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [*PREFGEN, "build", str(recipe), "-q", "--executor", "ray", "--address", cluster, "--workers", "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "the stages' workers ask for more than the cluster has: answer 2 x 1 CPU, answer_corrupted 2 x " in \
-        result.stderr
+    assert (
+        "the stages' workers ask for more than the cluster has: answer 2 x 1 CPU, answer_corrupted 2 x "
+        in result.stderr
+    )
     assert "the cluster has 2 CPU and 0 GPU" in result.stderr
 
 
@@ -282,8 +348,12 @@ def test_the_default_shares_always_fit():
         for workers in (1, 2, 8):
             check_fits(runs, workers, cpus / (workers * (len(runs) + 1)), {"CPU": float(cpus)})
     with pytest.raises(Exception, match=r"answer 1 x 1 CPU \+ 1 GPU.* hold 1.4 CPU and 1 GPU.*0 GPU"):
-        check_fits([run("answer", resources=Resources(num_gpus=1, num_cpus=1, concurrency=1)), run("answer_corrupted")],
-                   1, 0.4, {"CPU": 2.0})
+        check_fits(
+            [run("answer", resources=Resources(num_gpus=1, num_cpus=1, concurrency=1)), run("answer_corrupted")],
+            1,
+            0.4,
+            {"CPU": 2.0},
+        )
 
 
 def _processes(marker: str) -> list[int]:

@@ -51,7 +51,9 @@ def test_shipped_recipes_point_editors_at_the_schema(path):
 
 
 def test_questions_from_the_source_satisfy_answer(tmp_path):
-    text = MINIMAL.replace("path: imgs", "path: imgs\n  question_column: q").replace("type: image_folder", "type: manifest")
+    text = MINIMAL.replace("path: imgs", "path: imgs\n  question_column: q").replace(
+        "type: image_folder", "type: manifest"
+    )
     text = text.replace("path: imgs", "path: list.jsonl")
     recipe = load_recipe(write(tmp_path, text))
     assert [s.stage_type() for s in recipe.stages] == ["answer", "corrupt", "answer_corrupted", "select_pairs"]
@@ -60,11 +62,21 @@ def test_questions_from_the_source_satisfy_answer(tmp_path):
 
 def test_reading_a_column_nobody_writes_is_reported_with_its_line(tmp_path):
     assert messages(tmp_path, MINIMAL) == [
-        (8, "stages[0]", "stage 'answer' reads column 'question', which neither the source nor an earlier stage writes"),
-        (10, "stages[2]",
-         "stage 'answer_corrupted' reads column 'question', which neither the source nor an earlier stage writes"),
-        (11, "stages[3]",
-         "stage 'select_pairs' reads column 'question', which neither the source nor an earlier stage writes"),
+        (
+            8,
+            "stages[0]",
+            "stage 'answer' reads column 'question', which neither the source nor an earlier stage writes",
+        ),
+        (
+            10,
+            "stages[2]",
+            "stage 'answer_corrupted' reads column 'question', which neither the source nor an earlier stage writes",
+        ),
+        (
+            11,
+            "stages[3]",
+            "stage 'select_pairs' reads column 'question', which neither the source nor an earlier stage writes",
+        ),
     ]
 
 
@@ -84,12 +96,14 @@ def test_unknown_stage_type_suggests_the_nearest(tmp_path):
 def test_unknown_key_suggests_the_nearest(tmp_path):
     text = MINIMAL.replace("  - type: answer\n", "  - type: answer\n    max_new_token: 5\n", 1)
     assert (9, "stages[0].max_new_token", "unknown key 'max_new_token' (did you mean 'max_new_tokens'?)") in messages(
-        tmp_path, text)
+        tmp_path, text
+    )
 
 
 def test_wrong_types_and_ranges_are_located(tmp_path):
-    text = MINIMAL.replace("name: demo", "name: demo\nseed: many").replace("  - type: corrupt\n",
-                                                                         "  - type: corrupt\n    ops: [{op: diffusion_noise, t: 5000}]\n")
+    text = MINIMAL.replace("name: demo", "name: demo\nseed: many").replace(
+        "  - type: corrupt\n", "  - type: corrupt\n    ops: [{op: diffusion_noise, t: 5000}]\n"
+    )
     found = {(m[0], m[1]) for m in messages(tmp_path, text)}
     assert (2, "seed") in found
     assert (11, "stages[1].ops[0].t") in found
@@ -99,8 +113,15 @@ def test_all_problems_are_reported_at_once_in_file_order(tmp_path):
     text = MINIMAL.replace("name: demo", "name: demo\nsed: 1").replace("type: corrupt", "type: corupt")
     text = text.replace("store: out", "store: out\n  version: ../escape")
     found = messages(tmp_path, text)
-    assert [m[1] for m in found] == ["sed", "stages[0]", "stages[1].type", "stages[2]", "stages[2]", "stages[3]",
-                                    "output.version"]
+    assert [m[1] for m in found] == [
+        "sed",
+        "stages[0]",
+        "stages[1].type",
+        "stages[2]",
+        "stages[2]",
+        "stages[3]",
+        "output.version",
+    ]
     assert [m[0] for m in found] == sorted(m[0] for m in found)
 
 
@@ -154,13 +175,32 @@ def test_load_recipe_raises_with_every_problem(tmp_path):
 
 
 def test_fingerprint_ignores_output_but_not_params(tmp_path):
-    base = load_recipe(write(tmp_path, MINIMAL.replace("name: demo", "name: demo").replace(
-        "type: image_folder", "type: manifest").replace("path: imgs", "path: l.jsonl\n  question_column: q")))
-    moved = load_recipe(write(tmp_path, MINIMAL.replace("type: image_folder", "type: manifest").replace(
-        "path: imgs", "path: l.jsonl\n  question_column: q").replace("store: out", "store: elsewhere"), "b.yaml"))
-    changed = load_recipe(write(tmp_path, MINIMAL.replace("type: image_folder", "type: manifest").replace(
-        "path: imgs", "path: l.jsonl\n  question_column: q").replace(
-        "  - type: answer\n", "  - type: answer\n    n: 2\n    temperature: 0.7\n", 1), "c.yaml"))
+    base = load_recipe(
+        write(
+            tmp_path,
+            MINIMAL.replace("name: demo", "name: demo")
+            .replace("type: image_folder", "type: manifest")
+            .replace("path: imgs", "path: l.jsonl\n  question_column: q"),
+        )
+    )
+    moved = load_recipe(
+        write(
+            tmp_path,
+            MINIMAL.replace("type: image_folder", "type: manifest")
+            .replace("path: imgs", "path: l.jsonl\n  question_column: q")
+            .replace("store: out", "store: elsewhere"),
+            "b.yaml",
+        )
+    )
+    changed = load_recipe(
+        write(
+            tmp_path,
+            MINIMAL.replace("type: image_folder", "type: manifest")
+            .replace("path: imgs", "path: l.jsonl\n  question_column: q")
+            .replace("  - type: answer\n", "  - type: answer\n    n: 2\n    temperature: 0.7\n", 1),
+            "c.yaml",
+        )
+    )
     assert base.fingerprint() == moved.fingerprint() != changed.fingerprint()
 
 

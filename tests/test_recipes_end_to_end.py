@@ -32,8 +32,9 @@ def test_tiny_recipe_publishes_pairs_in_the_output_contract(name, method, tmp_pa
     assert manifest.rows > 0
     assert manifest.rows + sum(manifest.drops.values()) >= 8  # every image became a pair or a counted drop
     store = Store(tmp_path / "out" / f"tiny-{name}")
-    rows = run_query(store, "SELECT method, prompt, chosen, rejected, chosen_score, rejected_score, margin, question "
-                            "FROM pairs").to_pylist()
+    rows = run_query(
+        store, "SELECT method, prompt, chosen, rejected, chosen_score, rejected_score, margin, question FROM pairs"
+    ).to_pylist()
     assert {r["method"] for r in rows} == {method}
     for row in rows:
         assert row["prompt"] == [{"role": "user", "content": row["question"]}]
@@ -52,11 +53,26 @@ def test_tiny_sena_pairs_train_one_dpo_step(tmp_path, tiny_vlm_dir, tiny_clip_di
     run_build(local_recipe("sena", tmp_path, tiny_vlm_dir, tiny_clip_dir), BuildOptions(quiet=True))
     rows = datasets.load_dataset(str(tmp_path / "out" / "tiny-sena"), split="train")
     model_dir = tiny_vlm_dir("llava")
-    config = DPOConfig(output_dir=str(tmp_path / "dpo"), per_device_train_batch_size=2, max_steps=1, beta=0.1,
-                       max_length=None, bf16=False, use_cpu=True, activation_checkpointing=False, report_to="none",
-                       save_strategy="no", logging_steps=1, dataloader_num_workers=0)
-    trainer = DPOTrainer(model=AutoModelForImageTextToText.from_pretrained(model_dir), args=config,
-                         train_dataset=rows, processing_class=AutoProcessor.from_pretrained(model_dir))
+    config = DPOConfig(
+        output_dir=str(tmp_path / "dpo"),
+        per_device_train_batch_size=2,
+        max_steps=1,
+        beta=0.1,
+        max_length=None,
+        bf16=False,
+        use_cpu=True,
+        activation_checkpointing=False,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=1,
+        dataloader_num_workers=0,
+    )
+    trainer = DPOTrainer(
+        model=AutoModelForImageTextToText.from_pretrained(model_dir),
+        args=config,
+        train_dataset=rows,
+        processing_class=AutoProcessor.from_pretrained(model_dir),
+    )
     trainer.train()
     [loss] = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert loss == pytest.approx(math.log(2), abs=1e-3)

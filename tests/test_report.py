@@ -46,14 +46,35 @@ def gallery_rows(n: int = 6) -> list[dict]:
     rows[1]["images"], rows[1]["image_id"] = rows[0]["images"], rows[0]["image_id"]
     rows[0].update(method="sena", corruption=describe_corruption([DiffusionNoise(t=500)], seed=7))
     rows[1].update(method="sena", corruption=describe_corruption([DiffusionNoise(t=500)], seed=8))
-    steps = [{"text": "A blue square.", "clip_cosine": 0.31, "clip": 31.0, "logprob_sum": -2.0, "logprob_mean": -0.5,
-              "reward": 28.0},
-             {"text": "It sits on grass.", "clip_cosine": 0.12, "clip": 12.0, "logprob_sum": -3.0,
-              "logprob_mean": -0.75, "reward": 10.7}]
-    rows[2].update(method="csr", chosen=[{"role": "assistant", "content": "A blue square. It sits on grass."}],
-                   csr_chosen_steps=steps, csr_rejected_steps=steps[1:])
-    rows[3].update(method="plain", chosen=[{"role": "assistant", "content": f"Look: {EVIL} done."}],
-                   question=f"Is this </script><!-- a question? {EVIL}")
+    steps = [
+        {
+            "text": "A blue square.",
+            "clip_cosine": 0.31,
+            "clip": 31.0,
+            "logprob_sum": -2.0,
+            "logprob_mean": -0.5,
+            "reward": 28.0,
+        },
+        {
+            "text": "It sits on grass.",
+            "clip_cosine": 0.12,
+            "clip": 12.0,
+            "logprob_sum": -3.0,
+            "logprob_mean": -0.75,
+            "reward": 10.7,
+        },
+    ]
+    rows[2].update(
+        method="csr",
+        chosen=[{"role": "assistant", "content": "A blue square. It sits on grass."}],
+        csr_chosen_steps=steps,
+        csr_rejected_steps=steps[1:],
+    )
+    rows[3].update(
+        method="plain",
+        chosen=[{"role": "assistant", "content": f"Look: {EVIL} done."}],
+        question=f"Is this </script><!-- a question? {EVIL}",
+    )
     return rows
 
 
@@ -61,14 +82,21 @@ def gallery_rows(n: int = 6) -> list[dict]:
 def store(tmp_path) -> Store:
     store = Store.create(tmp_path / "pairs")
     with store.draft("v1") as draft:
-        draft.write_rejects(0, [{"row_id": f"x{i}", "stage": "select_pairs", "reason": "yes_no", "detail": ""}
-                                for i in range(3)] + [{"row_id": "y", "stage": "source", "reason": "undecodable_image",
-                                                       "detail": "truncated"}])
+        draft.write_rejects(
+            0,
+            [{"row_id": f"x{i}", "stage": "select_pairs", "reason": "yes_no", "detail": ""} for i in range(3)]
+            + [{"row_id": "y", "stage": "source", "reason": "undecodable_image", "detail": "truncated"}],
+        )
         draft.write_shard(0, gallery_rows())
-        draft.publish(message="first", drops={"yes_no": 3, "undecodable_image": 1},
-                      stats={"source_items": 10, "stages": {"answer": {"rows_seen": 10, "errors": 0, "seconds": 1.25}}},
-                      recipe={"name": "test-recipe", "stages": [{"type": "select_pairs", "chosen": "answer",
-                                                                  "rejected": "answer"}]})
+        draft.publish(
+            message="first",
+            drops={"yes_no": 3, "undecodable_image": 1},
+            stats={"source_items": 10, "stages": {"answer": {"rows_seen": 10, "errors": 0, "seconds": 1.25}}},
+            recipe={
+                "name": "test-recipe",
+                "stages": [{"type": "select_pairs", "chosen": "answer", "rejected": "answer"}],
+            },
+        )
     with store.draft("v2") as draft:
         draft.write_shard(0, gallery_rows(4)[:2] + pair_rows("n", 3))
         draft.publish(message="second")
@@ -89,9 +117,18 @@ def embedded(html: str, element_id: str):
 def make_rounds(root: Path, chair: list[float], accuracy: list[float]) -> Path:
     """A rounds folder as `prefgen train --rounds --eval` leaves it, written by hand (no training)."""
     root.mkdir(parents=True)
-    (root / "round-0.json").write_text(json.dumps({"round": 0, "model": "base-vlm", "eval": {
-        "chair": {"chair_s": chair[0], "chair_i": chair[0] / 2, "recall": 0.6, "captions": 50},
-        "pope": {"random": {"f1": 0.5, "questions": 100}}}}))
+    (root / "round-0.json").write_text(
+        json.dumps(
+            {
+                "round": 0,
+                "model": "base-vlm",
+                "eval": {
+                    "chair": {"chair_s": chair[0], "chair_i": chair[0] / 2, "recall": 0.6, "captions": 50},
+                    "pope": {"random": {"f1": 0.5, "questions": 100}},
+                },
+            }
+        )
+    )
     store = Store.create(root / "data")
     for r in range(1, len(chair)):
         with store.draft(f"r{r}") as draft:
@@ -100,18 +137,30 @@ def make_rounds(root: Path, chair: list[float], accuracy: list[float]) -> Path:
         model = root / f"round-{r}" / "model"
         model.mkdir(parents=True)
         parent = "base-vlm" if r == 1 else str(root / f"round-{r - 1}" / "model")
-        lineage = {"parent_model": parent, "round": r,
-                   "data": {"store": str(root / "data"), "version": f"r{r}", "rows": 4, "model": parent},
-                   "metrics": {"train_loss": 0.69 - 0.01 * r, "steps": 2, "rewards/accuracies": accuracy[r - 1],
-                               "rewards/margins": 0.1 * r},
-                   "eval": {"chair": {"chair_s": chair[r], "chair_i": chair[r] / 2, "recall": 0.6 + 0.05 * r,
-                                      "captions": 50},
-                            "pope": {"random": {"f1": 0.5 + 0.1 * r, "questions": 100}},
-                            "pairs": {"pairs": 4, "accuracy": 0.75, "better": 3, "tie": 0, "worse": 1}}}
+        lineage = {
+            "parent_model": parent,
+            "round": r,
+            "data": {"store": str(root / "data"), "version": f"r{r}", "rows": 4, "model": parent},
+            "metrics": {
+                "train_loss": 0.69 - 0.01 * r,
+                "steps": 2,
+                "rewards/accuracies": accuracy[r - 1],
+                "rewards/margins": 0.1 * r,
+            },
+            "eval": {
+                "chair": {"chair_s": chair[r], "chair_i": chair[r] / 2, "recall": 0.6 + 0.05 * r, "captions": 50},
+                "pope": {"random": {"f1": 0.5 + 0.1 * r, "questions": 100}},
+                "pairs": {"pairs": 4, "accuracy": 0.75, "better": 3, "tie": 0, "worse": 1},
+            },
+        }
         (model / "lineage.json").write_text(json.dumps(lineage))
-        (model / "metrics.jsonl").write_text("".join(
-            json.dumps({"loss": 0.69, "rewards/accuracies": 0.5 * s, "rewards/margins": 0.01 * s, "step": s}) + "\n"
-            for s in (1, 2)))
+        (model / "metrics.jsonl").write_text(
+            "".join(
+                json.dumps({"loss": 0.69, "rewards/accuracies": 0.5 * s, "rewards/margins": 0.01 * s, "step": s})
+                + "\n"
+                for s in (1, 2)
+            )
+        )
     return root
 
 
@@ -121,11 +170,16 @@ def make_rounds(root: Path, chair: list[float], accuracy: list[float]) -> Path:
 def test_version_report_holds_the_summary_drops_stages_and_recipe(store, tmp_path):
     html = report(f"{store.root}@v1", tmp_path)
     assert "<title>pairs@v1</title>" in html
-    summary = html[html.index('id="summary"'):html.index('id="scores"')]
-    for fact in ("<dt>pairs</dt><dd>6</dd>", "<dt>dropped</dt><dd>4</dd>", "<dt>candidate pairs</dt><dd>10</dd>",
-                 "<dt>message</dt><dd>first</dd>", "<dt>source images</dt><dd>10</dd>"):
+    summary = html[html.index('id="summary"') : html.index('id="scores"')]
+    for fact in (
+        "<dt>pairs</dt><dd>6</dd>",
+        "<dt>dropped</dt><dd>4</dd>",
+        "<dt>candidate pairs</dt><dd>10</dd>",
+        "<dt>message</dt><dd>first</dd>",
+        "<dt>source images</dt><dd>10</dd>",
+    ):
         assert fact in summary
-    drops = html[html.index("<h2>Drops</h2>"):html.index("<h2>Stages</h2>")]
+    drops = html[html.index("<h2>Drops</h2>") : html.index("<h2>Stages</h2>")]
     assert re.search(r"<td>select_pairs</td><td>yes_no</td><td class=\"n\">3</td>", drops)
     assert re.search(r"<td>source</td><td>undecodable_image</td><td class=\"n\">1</td>", drops)
     assert re.search(r"<td>answer</td><td class=\"n\">10</td><td class=\"n\">0</td><td class=\"n\">1.25</td>", html)
@@ -144,8 +198,10 @@ def test_gallery_rows_carry_texts_scores_sentences_and_deduplicated_thumbnails(s
     sizes = {Image.open(io.BytesIO(base64.b64decode(t))).size for t in thumbs}
     assert sizes == {(40, 30)}  # small images are not enlarged
     assert rows[0]["cd"] == "diffusion_noise t=500 pixel" and "ct" not in rows[4]
-    assert rows[2]["csn"] == [["A blue square.", {"clip": 31.0, "logp": -0.5, "reward": 28.0}],
-                              ["It sits on grass.", {"clip": 12.0, "logp": -0.75, "reward": 10.7}]]
+    assert rows[2]["csn"] == [
+        ["A blue square.", {"clip": 31.0, "logp": -0.5, "reward": 28.0}],
+        ["It sits on grass.", {"clip": 12.0, "logp": -0.75, "reward": 10.7}],
+    ]
     assert rows[2]["rsn"] == [["It sits on grass.", {"clip": 12.0, "logp": -0.75, "reward": 10.7}]]
 
 
@@ -192,7 +248,7 @@ def test_scores_of_a_picked_candidate_come_from_its_columns(tmp_path):
 def test_no_text_from_the_data_can_become_markup(store, tmp_path):
     html = report(f"{store.root}@v1", tmp_path)
     assert EVIL not in html and "</script><!--" not in html
-    data = html[html.index('id="pairs-data">'):html.index('id="thumbs-data"')]
+    data = html[html.index('id="pairs-data">') : html.index('id="thumbs-data"')]
     assert data.count("</script>") == 1  # only the element's own end tag
     assert "\\u003cscript\\u003ewindow.__pwned = 1\\u003c/script\\u003e" in data
     assert embedded(html, "pairs-data")[3]["c"] == f"Look: {EVIL} done."
@@ -220,11 +276,11 @@ def test_compare_shows_counts_drops_and_scores_of_both_versions(store, tmp_path)
     html = report(store.root, tmp_path, compare=("v1", "v2"))
     assert "<title>pairs: v1 vs v2</title>" in html
     assert "<tr><td>pairs</td><td>6</td><td>5</td></tr>" in html
-    assert "<td>select_pairs</td><td>yes_no</td><td class=\"n\">3</td><td class=\"n\">0</td><td class=\"n\">-3</td>" in html
+    assert '<td>select_pairs</td><td>yes_no</td><td class="n">3</td><td class="n">0</td><td class="n">-3</td>' in html
     assert "2 in both, 4 only in v1, 3 only in v2" in html
     assert html.count('<svg class="chart"') == 3 and "The recipes differ" in html
-    assert "<tr><td>sena</td><td class=\"n\">2</td><td class=\"n\">2</td><td class=\"n\">+0</td></tr>" in html
-    assert "<tr><td>test</td><td class=\"n\">2</td><td class=\"n\">3</td><td class=\"n\">+1</td></tr>" in html
+    assert '<tr><td>sena</td><td class="n">2</td><td class="n">2</td><td class="n">+0</td></tr>' in html
+    assert '<tr><td>test</td><td class="n">2</td><td class="n">3</td><td class="n">+1</td></tr>' in html
 
 
 # ---------------------------------------------------------------------------------------------------- rounds
@@ -233,15 +289,24 @@ def test_compare_shows_counts_drops_and_scores_of_both_versions(store, tmp_path)
 def test_rounds_report_charts_every_metric_and_the_lineage(tmp_path):
     run = make_rounds(tmp_path / "csr", chair=[0.4, 0.3, 0.2], accuracy=[0.6, 0.7])
     html = report([str(run)], tmp_path)
-    for title in ("chair.chair_s", "chair.chair_i", "chair.recall", "pope.random.f1", "pairs.accuracy",
-                  "rewards/accuracies", "rewards/margins", "train_loss", "pair verdicts (chosen vs rejected)",
-                  "rewards/margins per step"):
+    for title in (
+        "chair.chair_s",
+        "chair.chair_i",
+        "chair.recall",
+        "pope.random.f1",
+        "pairs.accuracy",
+        "rewards/accuracies",
+        "rewards/margins",
+        "train_loss",
+        "pair verdicts (chosen vs rejected)",
+        "rewards/margins per step",
+    ):
         assert f'aria-label="{title}"' in html, title
     assert 'aria-label="chair.captions"' not in html  # counts are tabled, not charted
-    lineage = re.sub(r"\s+", " ", html[html.index('class="lineage"'):html.index("Hallucination")])
+    lineage = re.sub(r"\s+", " ", html[html.index('class="lineage"') : html.index("Hallucination")])
     assert re.findall(r"<b>(.*?)</b>", lineage) == ["base model", "data r1", "model 1", "data r2", "model 2"]
     assert "built by round-1" in lineage and "CHAIR_s 0.2" in lineage and "dropped 2" in lineage
-    assert "<td class=\"n\">0.3</td>" in html  # round 1's CHAIR_s in the table of every value
+    assert '<td class="n">0.3</td>' in html  # round 1's CHAIR_s in the table of every value
 
 
 def test_several_runs_are_overlaid(tmp_path):
@@ -284,8 +349,13 @@ def test_push_puts_the_score_histogram_beside_the_card(store, tmp_path):
 
 
 def test_histogram_png_draws_both_panels():
-    png = Image.open(io.BytesIO(score_histogram_png({"chosen_score": [1, 2, 2, 3], "rejected_score": [0, 1],
-                                                     "margin": [1, 1, 2]}, title="t")))
+    png = Image.open(
+        io.BytesIO(
+            score_histogram_png(
+                {"chosen_score": [1, 2, 2, 3], "rejected_score": [0, 1], "margin": [1, 1, 2]}, title="t"
+            )
+        )
+    )
     colours = {c for _, c in png.convert("RGB").getcolors(100000)}
     assert (46, 139, 87) in colours and (200, 64, 64) in colours and (70, 110, 190) in colours
 
@@ -300,14 +370,17 @@ def test_cli_writes_the_report_and_says_where(store, tmp_path):
     assert result.output.startswith(f"wrote the version report of pairs@v1 to {out} (") and out.is_file()
 
 
-@pytest.mark.parametrize("args, starts", [
-    (["{tmp}/absent"], "{tmp}/absent does not exist"),
-    (["{tmp}"], "{tmp} is neither a prefgen store"),
-    (["{store}@v9"], "unknown version 'v9'"),
-    (["{store}", "--compare", "v1", "v7"], "unknown version 'v7'"),
-    (["{store}@v1", "--compare", "v1", "v2"], "give the store without @VERSION"),
-    (["{store}", "{store}"], "give one store at a time"),
-])
+@pytest.mark.parametrize(
+    "args, starts",
+    [
+        (["{tmp}/absent"], "{tmp}/absent does not exist"),
+        (["{tmp}"], "{tmp} is neither a prefgen store"),
+        (["{store}@v9"], "unknown version 'v9'"),
+        (["{store}", "--compare", "v1", "v7"], "unknown version 'v7'"),
+        (["{store}@v1", "--compare", "v1", "v2"], "give the store without @VERSION"),
+        (["{store}", "{store}"], "give one store at a time"),
+    ],
+)
 def test_bad_input_is_one_line_without_a_traceback(store, tmp_path, args, starts):
     fill = {"tmp": tmp_path, "store": store.root}
     out = tmp_path / "out.html"
@@ -338,15 +411,22 @@ def browser():
     except ImportError:
         missing.append("the selenium package")
     if missing:
-        reason = f"{', '.join(missing)} not installed (apt-get install chromium chromium-driver; pip install -e .[test])"
+        reason = (
+            f"{', '.join(missing)} not installed (apt-get install chromium chromium-driver; pip install -e .[test])"
+        )
         if os.environ.get("CI") or os.environ.get("PREFGEN_REQUIRE_BROWSER"):
             pytest.fail(f"browser tests must run here: {reason}")
         pytest.skip(reason)
     os.environ["SE_OFFLINE"] = "true"
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1300,1000"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1300,1000",
+    ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
@@ -387,12 +467,14 @@ def test_gallery_in_chromium_loads_filters_sorts_pages_and_escapes(browser, tmp_
 
     assert len(visible_ids(browser)) == 50  # the first page of 66
     assert browser.find_element(By.ID, "count").text == "pairs 1–50 of 66"
-    margins = browser.execute_script("return JSON.parse(document.getElementById('pairs-data').textContent)"
-                                     ".map(r => [r.id, r.m])")
+    margins = browser.execute_script(
+        "return JSON.parse(document.getElementById('pairs-data').textContent).map(r => [r.id, r.m])"
+    )
     assert visible_ids(browser)[:3] == [i for i, _ in sorted(margins, key=lambda x: -x[1])][:3]
     images = browser.find_elements(By.CSS_SELECTOR, "img.thumb")
-    assert len(images) == 50 and all(browser.execute_script("return arguments[0].complete && "
-                                                            "arguments[0].naturalWidth > 0", im) for im in images)
+    assert len(images) == 50 and all(
+        browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", im) for im in images
+    )
 
     Select(browser.find_element(By.ID, "f-method")).select_by_value("sena")
     assert visible_ids(browser) == ["p1", "p0"]  # margin 0.1 before 0.0
@@ -404,12 +486,14 @@ def test_gallery_in_chromium_loads_filters_sorts_pages_and_escapes(browser, tmp_
     Select(browser.find_element(By.ID, "f-source")).select_by_value("")
     browser.find_element(By.ID, "f-text").send_keys("number 2.")
     assert set(visible_ids(browser)) == {"p2", "q2"}  # the rejected "A red dog number 2." and q2's answers
-    browser.execute_script("const e = document.getElementById('f-text'); e.value = ''; "
-                           "e.dispatchEvent(new Event('input'))")
+    browser.execute_script(
+        "const e = document.getElementById('f-text'); e.value = ''; e.dispatchEvent(new Event('input'))"
+    )
     browser.find_element(By.ID, "f-margin").send_keys("5.5")
     assert sorted(visible_ids(browser)) == ["q55", "q56", "q57", "q58", "q59"]
-    browser.execute_script("const e = document.getElementById('f-margin'); e.value = ''; "
-                           "e.dispatchEvent(new Event('input'))")
+    browser.execute_script(
+        "const e = document.getElementById('f-margin'); e.value = ''; e.dispatchEvent(new Event('input'))"
+    )
     Select(browser.find_element(By.ID, "f-sort")).select_by_value("m-asc")
     browser.find_element(By.ID, "next").click()
     assert browser.find_element(By.ID, "count").text == "pairs 51–66 of 66" and len(visible_ids(browser)) == 16
@@ -431,12 +515,15 @@ def test_gallery_in_chromium_loads_filters_sorts_pages_and_escapes(browser, tmp_
 def test_rounds_and_compare_pages_in_chromium(browser, store, tmp_path):
     one = make_rounds(tmp_path / "csr", chair=[0.4, 0.3, 0.2], accuracy=[0.6, 0.7])
     two = make_rounds(tmp_path / "likelihood", chair=[0.4, 0.45, 0.5], accuracy=[0.5, 0.5])
-    for targets, kwargs, name in (([str(one), str(two)], {}, "rounds"),
-                                  ([str(store.root)], {"compare": ("v1", "v2")}, "compare")):
+    for targets, kwargs, name in (
+        ([str(one), str(two)], {}, "rounds"),
+        ([str(store.root)], {"compare": ("v1", "v2")}, "compare"),
+    ):
         page = write_report(targets, tmp_path / f"{name}.html", **kwargs).path
         open_page(browser, page)
-        charts = browser.execute_script("return [...document.querySelectorAll('svg.chart')]"
-                                        ".map(s => s.getBoundingClientRect().width)")
+        charts = browser.execute_script(
+            "return [...document.querySelectorAll('svg.chart')].map(s => s.getBoundingClientRect().width)"
+        )
         assert charts and all(width > 100 for width in charts)
         assert console_errors(browser) == []
         shot = tmp_path / f"{name}.png"
@@ -448,9 +535,15 @@ def test_the_report_command_stays_torch_free(store, tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys; from prefgen.cli.main import main; sys.argv = ['prefgen', *sys.argv[1:]]\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "print('HEAVY', [m for m in ('torch', 'transformers', 'datasets') if m in sys.modules], file=sys.stderr)")
-    out = subprocess.run([sys.executable, "-c", code, "report", f"{store.root}@v1", "-o", str(tmp_path / "r.html")],
-                         capture_output=True, text=True, check=True)
+    code = (
+        "import sys; from prefgen.cli.main import main; sys.argv = ['prefgen', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('HEAVY', [m for m in ('torch', 'transformers', 'datasets') if m in sys.modules], file=sys.stderr)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, "report", f"{store.root}@v1", "-o", str(tmp_path / "r.html")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "HEAVY []" in out.stderr and (tmp_path / "r.html").is_file(), out.stderr

@@ -21,9 +21,21 @@ def test_committed_schemas_match_the_models(tmp_path):
 def test_recipe_schema_knows_every_stage_and_its_params():
     recipe = schemas()["recipe"]
     stage_refs = recipe["properties"]["stages"]["items"]["discriminator"]["mapping"]
-    assert set(stage_refs) == {"self_question", "caption", "answer", "self_enhance", "corrupt", "answer_corrupted",
-                               "csr_search", "clip_score", "logprob_score", "reward_mix", "shapes_oracle", "shapes_answer",
-                               "select_pairs"}
+    assert set(stage_refs) == {
+        "self_question",
+        "caption",
+        "answer",
+        "self_enhance",
+        "corrupt",
+        "answer_corrupted",
+        "csr_search",
+        "clip_score",
+        "logprob_score",
+        "reward_mix",
+        "shapes_oracle",
+        "shapes_answer",
+        "select_pairs",
+    }
     csr = recipe["$defs"]["CsrSearchParams"]["properties"]
     assert csr["lam"]["default"] == 0.9 and csr["lam"]["maximum"] == 1.0
     assert csr["mode"]["enum"] == ["paper", "reference"]

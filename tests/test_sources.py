@@ -76,8 +76,8 @@ def png_claiming_size(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims another size: what a decompression bomb looks like before decoding."""
     data = bytearray(encode(Image.new("L", (8, 8)), "PNG"))
     start = data.index(b"IHDR")
-    data[start + 4:start + 12] = struct.pack(">II", width, height)
-    data[start + 17:start + 21] = struct.pack(">I", zlib.crc32(bytes(data[start:start + 17])))
+    data[start + 4 : start + 12] = struct.pack(">II", width, height)
+    data[start + 17 : start + 21] = struct.pack(">I", zlib.crc32(bytes(data[start : start + 17])))
     return bytes(data)
 
 
@@ -92,6 +92,7 @@ def truncated(fmt):
     def make(path):
         data = encode(noise(), fmt)
         write(path, data[: len(data) // 2])
+
     return make
 
 
@@ -105,14 +106,17 @@ def folder_named_like_an_image(path):
     path.mkdir(parents=True)
 
 
-@pytest.mark.parametrize("name, make, reason", [
-    ("empty.png", lambda p: write(p, b""), "empty_file"),
-    ("text.jpg", text_as_jpeg, "not_an_image"),
-    ("cut.jpg", truncated("JPEG"), "truncated_image"),
-    ("cut.png", truncated("PNG"), "truncated_image"),
-    ("bomb.png", lambda p: write(p, png_claiming_size(30000, 30000)), "decompression_bomb"),
-    ("dangling.png", dangling_symlink, "unreadable_file"),
-])
+@pytest.mark.parametrize(
+    "name, make, reason",
+    [
+        ("empty.png", lambda p: write(p, b""), "empty_file"),
+        ("text.jpg", text_as_jpeg, "not_an_image"),
+        ("cut.jpg", truncated("JPEG"), "truncated_image"),
+        ("cut.png", truncated("PNG"), "truncated_image"),
+        ("bomb.png", lambda p: write(p, png_claiming_size(30000, 30000)), "decompression_bomb"),
+        ("dangling.png", dangling_symlink, "unreadable_file"),
+    ],
+)
 def test_a_bad_file_becomes_a_drop_with_its_reason(tmp_path, name, make, reason):
     make(tmp_path / "images" / name)
     write(tmp_path / "images" / "good.png", png())
@@ -205,17 +209,25 @@ def animated(fmt: str, **options) -> bytes:
     return encode(frames[0], fmt, save_all=True, append_images=frames[1:], **options)
 
 
-@pytest.mark.parametrize("name, data, pixel, expected", [
-    ("cmyk.jpg", lambda: encode(Image.new("CMYK", (8, 6), (0, 255, 255, 0)), "JPEG", quality=95), (3, 3), (255, 0, 0)),
-    ("gray16.png", lambda: encode(Image.fromarray(np.full((6, 8), 32768, np.uint16)), "PNG"), (3, 3), (128,) * 3),
-    ("palette.png", lambda: encode(palette_with_transparency(), "PNG"), (0, 0), WHITE),
-    ("palette-opaque.png", lambda: encode(palette_with_transparency(), "PNG"), (3, 3), RED),
-    ("rgba.png", lambda: encode(Image.new("RGBA", (8, 6), (0, 0, 0, 0)), "PNG"), (3, 3), WHITE),
-    ("la.png", lambda: encode(Image.new("LA", (8, 6), (0, 128)), "PNG"), (3, 3), (127,) * 3),
-    ("anim.gif", lambda: animated("GIF"), (3, 3), RED),
-    ("anim.webp", lambda: animated("WEBP", lossless=True), (3, 3), RED),
-    ("plain.bmp", lambda: encode(Image.new("RGB", (8, 6), RED), "BMP"), (3, 3), RED),
-])
+@pytest.mark.parametrize(
+    "name, data, pixel, expected",
+    [
+        (
+            "cmyk.jpg",
+            lambda: encode(Image.new("CMYK", (8, 6), (0, 255, 255, 0)), "JPEG", quality=95),
+            (3, 3),
+            (255, 0, 0),
+        ),
+        ("gray16.png", lambda: encode(Image.fromarray(np.full((6, 8), 32768, np.uint16)), "PNG"), (3, 3), (128,) * 3),
+        ("palette.png", lambda: encode(palette_with_transparency(), "PNG"), (0, 0), WHITE),
+        ("palette-opaque.png", lambda: encode(palette_with_transparency(), "PNG"), (3, 3), RED),
+        ("rgba.png", lambda: encode(Image.new("RGBA", (8, 6), (0, 0, 0, 0)), "PNG"), (3, 3), WHITE),
+        ("la.png", lambda: encode(Image.new("LA", (8, 6), (0, 128)), "PNG"), (3, 3), (127,) * 3),
+        ("anim.gif", lambda: animated("GIF"), (3, 3), RED),
+        ("anim.webp", lambda: animated("WEBP", lossless=True), (3, 3), RED),
+        ("plain.bmp", lambda: encode(Image.new("RGB", (8, 6), RED), "BMP"), (3, 3), RED),
+    ],
+)
 def test_unusual_images_are_converted_to_rgb_png(tmp_path, name, data, pixel, expected):
     write(tmp_path / "images" / name, data())
     _, [row] = read(*folder(tmp_path))
@@ -255,11 +267,14 @@ def test_images_above_the_pixel_budget_are_shrunk(tmp_path, monkeypatch):
     assert image.width / image.height == pytest.approx(2, rel=0.05)
 
 
-@pytest.mark.parametrize("name, fmt, options", [
-    ("photo.jpg", "JPEG", {}),
-    ("shot.png", "PNG", {"compress_level": 0}),  # not what a re-encoding would write
-    ("pic.webp", "WEBP", {}),
-])
+@pytest.mark.parametrize(
+    "name, fmt, options",
+    [
+        ("photo.jpg", "JPEG", {}),
+        ("shot.png", "PNG", {"compress_level": 0}),  # not what a re-encoding would write
+        ("pic.webp", "WEBP", {}),
+    ],
+)
 def test_rgb_images_needing_no_change_keep_their_original_bytes(tmp_path, name, fmt, options):
     data = encode(noise(), fmt, **options)
     write(tmp_path / "images" / name, data)
@@ -367,14 +382,25 @@ def jsonl_manifest(tmp_path) -> ManifestSource:
         json.dumps({"file": str(tmp_path / "data" / "imgs" / "c.png"), "q": "Absolute?"}),
     ]
     write(tmp_path / "data" / "list.jsonl", b"\xef\xbb\xbf" + "\n".join(lines).encode())  # with a BOM
-    return ManifestSource(type="manifest", path="data/list.jsonl", image_column="file", question_column="q",
-                          extra_columns=["answer", "meta"])
+    return ManifestSource(
+        type="manifest",
+        path="data/list.jsonl",
+        image_column="file",
+        question_column="q",
+        extra_columns=["answer", "meta"],
+    )
 
 
 def test_a_jsonl_manifest_gives_rows_with_questions_and_extra_columns(tmp_path):
     items, out = read(jsonl_manifest(tmp_path), tmp_path)
-    assert [i.key for i in items] == ["1:imgs/a.png", "3:", "4:imgs/missing.png", "5:imgs/b.png", "6:",
-                                      f"7:{tmp_path}/data/imgs/c.png"]
+    assert [i.key for i in items] == [
+        "1:imgs/a.png",
+        "3:",
+        "4:imgs/missing.png",
+        "5:imgs/b.png",
+        "6:",
+        f"7:{tmp_path}/data/imgs/c.png",
+    ]
     first, last = out[0], out[-1]
     assert first["image_id"] == sha16(png(RED)) and first["image_path"] == "imgs/a.png"
     assert (first["question"], first["answer"], first["meta"]) == ("What colour?", "red", {"k": [1, 2]})
@@ -385,8 +411,12 @@ def test_a_jsonl_manifest_gives_rows_with_questions_and_extra_columns(tmp_path):
 def test_bad_manifest_rows_become_drops(tmp_path):
     _, out = read(jsonl_manifest(tmp_path), tmp_path)
     drops = [(o.reason, o.row["row_id"]) for o in out if isinstance(o, Drop)]
-    assert drops == [("bad_manifest_line", "3:"), ("unreadable_file", "4:imgs/missing.png"),
-                     ("missing_question", "5:imgs/b.png"), ("missing_image", "6:")]
+    assert drops == [
+        ("bad_manifest_line", "3:"),
+        ("unreadable_file", "4:imgs/missing.png"),
+        ("missing_question", "5:imgs/b.png"),
+        ("missing_image", "6:"),
+    ]
     assert "line 3" in out[1].detail
 
 
@@ -426,7 +456,9 @@ def test_a_parquet_manifest_is_read_like_jsonl(tmp_path):
     items, out = read(source, tmp_path)
     assert [i.key for i in items] == ["0:imgs/b.png", "1:imgs/a.png"]
     assert [(r["image_id"], r["question"], r["score"]) for r in out] == [
-        (sha16(png(BLUE)), "Blue?", 0.5), (sha16(png(RED)), "Red?", 1.5)]
+        (sha16(png(BLUE)), "Blue?", 0.5),
+        (sha16(png(RED)), "Red?", 1.5),
+    ]
 
 
 def test_editing_a_manifest_row_changes_its_fingerprint(tmp_path):
@@ -444,10 +476,14 @@ def test_editing_a_manifest_row_changes_its_fingerprint(tmp_path):
 def parquet_dataset(folder, n=3):
     import datasets
 
-    features = datasets.Features({"img": datasets.Image(), "prompt": datasets.Value("string"),
-                                  "label": datasets.Value("int64")})
-    rows = {"img": [{"bytes": png((i * 50, 0, 0)), "path": f"p{i}.png"} for i in range(n)],
-            "prompt": [f"Question {i}?" for i in range(n)], "label": list(range(n))}
+    features = datasets.Features(
+        {"img": datasets.Image(), "prompt": datasets.Value("string"), "label": datasets.Value("int64")}
+    )
+    rows = {
+        "img": [{"bytes": png((i * 50, 0, 0)), "path": f"p{i}.png"} for i in range(n)],
+        "prompt": [f"Question {i}?" for i in range(n)],
+        "label": list(range(n)),
+    }
     rows["prompt"][1] = None
     (folder / "data").mkdir(parents=True)
     datasets.Dataset.from_dict(rows, features=features).to_parquet(str(folder / "data" / "train-0.parquet"))
@@ -455,14 +491,17 @@ def parquet_dataset(folder, n=3):
 
 def test_a_local_hf_dataset_gives_rows(tmp_path):
     parquet_dataset(tmp_path / "ds")
-    source = HFDatasetSource(type="hf_dataset", path="ds", image_column="img", question_column="prompt",
-                             extra_columns=["label"])
+    source = HFDatasetSource(
+        type="hf_dataset", path="ds", image_column="img", question_column="prompt", extra_columns=["label"]
+    )
     items, out = read(source, tmp_path)
     assert [i.key for i in items] == ["0", "1", "2"]
     assert len({i.fingerprint.rsplit(":", 1)[0] for i in items}) == 1  # one dataset fingerprint, then the row
     assert isinstance(out[1], Drop) and out[1].reason == "missing_question"
     assert [(r["question"], r["label"], r["image_path"]) for r in (out[0], out[2])] == [
-        ("Question 0?", 0, "0"), ("Question 2?", 2, "2")]
+        ("Question 0?", 0, "0"),
+        ("Question 2?", 2, "2"),
+    ]
     assert out[2]["image_id"] == sha16(png((100, 0, 0))) and out[2]["image"]["path"] == "p2.png"
 
 
@@ -472,7 +511,8 @@ def test_hf_dataset_images_stored_as_paths_are_read_from_the_dataset_folder(tmp_
     write(tmp_path / "ds" / "pics" / "x.png", png(BLUE))
     (tmp_path / "ds" / "data").mkdir()
     datasets.Dataset.from_dict({"image": ["pics/x.png", "pics/gone.png", None]}).to_parquet(
-        str(tmp_path / "ds" / "data" / "train.parquet"))
+        str(tmp_path / "ds" / "data" / "train.parquet")
+    )
     _, out = read(HFDatasetSource(type="hf_dataset", path="ds"), tmp_path)
     assert out[0]["image_id"] == sha16(png(BLUE)) and out[0]["image"]["path"] == "x.png"
     assert [(d.reason, d.row["row_id"]) for d in out[1:]] == [("unreadable_file", "1"), ("missing_image", "2")]
@@ -488,8 +528,12 @@ def test_an_hf_dataset_can_be_a_single_data_file(tmp_path):
 def test_an_hf_dataset_naming_an_absent_column_is_a_recipe_error(tmp_path):
     parquet_dataset(tmp_path / "ds")
     with pytest.raises(PrefgenError, match="'answer'"):
-        list_items(HFDatasetSource(type="hf_dataset", path="ds", image_column="img", extra_columns=["answer"]),
-                   Limits(), 0, tmp_path)
+        list_items(
+            HFDatasetSource(type="hf_dataset", path="ds", image_column="img", extra_columns=["answer"]),
+            Limits(),
+            0,
+            tmp_path,
+        )
 
 
 def test_a_hub_dataset_not_downloaded_says_how_to_download_it(tmp_path):

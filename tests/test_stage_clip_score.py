@@ -21,8 +21,12 @@ def image(color) -> Image.Image:
 def row(row_id: str, color=(200, 30, 30), **columns) -> dict:
     buffer = io.BytesIO()
     image(color).save(buffer, format="PNG")
-    return {"row_id": row_id, "image_id": f"img-{row_id}", "image": {"bytes": buffer.getvalue(), "path": None},
-            **columns}
+    return {
+        "row_id": row_id,
+        "image_id": f"img-{row_id}",
+        "image": {"bytes": buffer.getvalue(), "path": None},
+        **columns,
+    }
 
 
 class Counting:
@@ -87,8 +91,12 @@ def test_list_column_gives_one_score_per_answer_in_one_call(tiny_clip, reduce):
 
 def test_batching_does_not_change_scores_and_bad_rows_drop(tiny_clip):
     st, _ = stage(tiny_clip)
-    rows = [row("r1", answer=ANSWER), row("r2", answer=None), row("r3", color=(0, 90, 0), answer=ANSWERS),
-            {**row("r4", answer="Text."), "image": {"bytes": b"junk", "path": None}}]
+    rows = [
+        row("r1", answer=ANSWER),
+        row("r2", answer=None),
+        row("r3", color=(0, 90, 0), answer=ANSWERS),
+        {**row("r4", answer="Text."), "image": {"bytes": b"junk", "path": None}},
+    ]
     together = st.process(rows)
     alone = [st.process([r])[0] for r in rows]
     assert [o.reason for o in together if isinstance(o, Drop)] == ["missing_column", "undecodable_image"]

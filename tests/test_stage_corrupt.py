@@ -146,6 +146,7 @@ def test_params_reject_even_blur_kernels():
     with pytest.raises(ValueError, match="blur_limit sizes must be odd"):
         CorruptParams(ops=[{"op": "gaussian_blur", "blur_limit": [4, 4]}])
 
+
 # ---------------------------------------------------------------------------------------------- the stage
 
 
@@ -161,8 +162,13 @@ def test_corruption_column_describes_ops_and_row_seed():
 
 
 def test_stored_image_is_recreated_from_the_corruption_json():
-    stage = Corrupt(CorruptParams(ops=[{"op": "diffusion_noise", "t": 600, "space": "normalized"},
-                                       {"op": "random_resized_crop"}], store_images=True), seed=0)
+    stage = Corrupt(
+        CorruptParams(
+            ops=[{"op": "diffusion_noise", "t": 600, "space": "normalized"}, {"op": "random_resized_crop"}],
+            store_images=True,
+        ),
+        seed=0,
+    )
     source = row("r1")
     [out] = stage.process([source])
     assert out["corrupted_image"]["path"] is None
@@ -195,11 +201,14 @@ def test_exif_rotated_source_is_corrupted_upright():
     assert Image.open(io.BytesIO(out["corrupted_image"]["bytes"])).size == (20, 40)
 
 
-@pytest.mark.parametrize(("image", "detail"), [
-    ({"bytes": b"not an image", "path": "x.png"}, "UnidentifiedImageError"),
-    ({"bytes": None, "path": "x.png"}, "no image bytes"),
-    ({"bytes": png(textured())[:60], "path": "x.png"}, "OSError"),
-])
+@pytest.mark.parametrize(
+    ("image", "detail"),
+    [
+        ({"bytes": b"not an image", "path": "x.png"}, "UnidentifiedImageError"),
+        ({"bytes": None, "path": "x.png"}, "no image bytes"),
+        ({"bytes": png(textured())[:60], "path": "x.png"}, "OSError"),
+    ],
+)
 def test_undecodable_image_is_dropped_not_raised(image, detail):
     source = {"row_id": "bad", "image_id": "i", "image": image}
     good = row("good")
@@ -218,7 +227,9 @@ def test_setup_fails_fast_on_parameters_albumentations_rejects():
 
 def test_declaring_every_stage_imports_nothing_heavy():
     # numpy and PIL (the template decodes images) cost tens of milliseconds; these cost seconds
-    code = ("import sys, prefgen.recipe.catalogue; print(sorted(m for m in ('albumentations', 'cv2', 'torch', "
-            "'torchvision', 'transformers', 'open_clip', 'datasets') if m in sys.modules))")
+    code = (
+        "import sys, prefgen.recipe.catalogue; print(sorted(m for m in ('albumentations', 'cv2', 'torch', "
+        "'torchvision', 'transformers', 'open_clip', 'datasets') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

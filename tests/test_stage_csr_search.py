@@ -36,8 +36,13 @@ class ScriptedVLM:
 
     def sentence_steps(self, encoded, partials, *, rows, **options):
         self.calls.append({"partials": list(partials), **options})
-        return [[SimpleNamespace(text=text, finished=finished, logprob_sum=lp, logprob_mean=lp / 2)
-                 for text, finished, lp in self.script[(encoded[r], partial)]] for r, partial in zip(rows, partials)]
+        return [
+            [
+                SimpleNamespace(text=text, finished=finished, logprob_sum=lp, logprob_mean=lp / 2)
+                for text, finished, lp in self.script[(encoded[r], partial)]
+            ]
+            for r, partial in zip(rows, partials)
+        ]
 
 
 class ScriptedClip:
@@ -67,8 +72,18 @@ PAPER_SCRIPT = {
     ("Q", "A1. A3."): [(" A4.", False, HALF)],  # level 3 = max_sentences: every path ends
     ("Q", "C1. C3."): [(" C4.", False, HALF), (" C5.", False, HALF)],
 }
-PAPER_COSINES = {"A1.": 0.30, "B1.": 0.20, "C1.": 0.10, "A2.": 0.25, "A3.": 0.05, "C2.": -0.10, "C3.": 0.40,
-                 "A4.": 0.50, "C4.": 0.0, "C5.": 0.20}
+PAPER_COSINES = {
+    "A1.": 0.30,
+    "B1.": 0.20,
+    "C1.": 0.10,
+    "A2.": 0.25,
+    "A3.": 0.05,
+    "C2.": -0.10,
+    "C3.": 0.40,
+    "A4.": 0.50,
+    "C4.": 0.0,
+    "C5.": 0.20,
+}
 # Ended paths and their summed rewards:
 #   A1 A2 = 27.05 + 22.55 = 49.60        C1 C2 = 9.05 + 0.05 (cos < 0 gives R_img 0) = 9.10   <- rejected
 #   A1 A3 A4 = 27.05 + 4.55 + 45.05 = 76.65   <- chosen
@@ -76,8 +91,9 @@ PAPER_COSINES = {"A1.": 0.30, "B1.": 0.20, "C1.": 0.10, "A2.": 0.25, "A3.": 0.05
 
 
 def test_paper_mode_chooses_the_highest_and_rejects_the_lowest_summed_reward():
-    [out], vlm, clip = run(PAPER_SCRIPT, PAPER_COSINES, [row("r1")], beam_width=2, candidates_per_step=3,
-                           max_sentences=3)
+    [out], vlm, clip = run(
+        PAPER_SCRIPT, PAPER_COSINES, [row("r1")], beam_width=2, candidates_per_step=3, max_sentences=3
+    )
     assert out["csr_chosen"] == "A1. A3. A4."
     assert out["csr_rejected"] == "C1. C2."
     assert out["csr_chosen_reward"] == pytest.approx(76.65)
@@ -99,16 +115,29 @@ def test_paper_mode_chooses_the_highest_and_rejects_the_lowest_summed_reward():
 
 
 def test_paper_mode_mean_path_reward_is_length_neutral():
-    [out], _, _ = run(PAPER_SCRIPT, PAPER_COSINES, [row("r1")], beam_width=2, candidates_per_step=3,
-                      max_sentences=3, path_reward="mean")
+    [out], _, _ = run(
+        PAPER_SCRIPT,
+        PAPER_COSINES,
+        [row("r1")],
+        beam_width=2,
+        candidates_per_step=3,
+        max_sentences=3,
+        path_reward="mean",
+    )
     assert out["csr_chosen"] == "A1. A3. A4." and out["csr_chosen_reward"] == pytest.approx(76.65 / 3)
     assert out["csr_rejected"] == "C1. C2." and out["csr_rejected_reward"] == pytest.approx(9.10 / 2)
 
 
 def test_rows_are_searched_together_one_model_call_per_level():
     other = {("P", partial): cands for (_, partial), cands in PAPER_SCRIPT.items()}
-    outs, vlm, clip = run({**PAPER_SCRIPT, **other}, PAPER_COSINES, [row("r1"), row("r2", question="P")],
-                          beam_width=2, candidates_per_step=3, max_sentences=3)
+    outs, vlm, clip = run(
+        {**PAPER_SCRIPT, **other},
+        PAPER_COSINES,
+        [row("r1"), row("r2", question="P")],
+        beam_width=2,
+        candidates_per_step=3,
+        max_sentences=3,
+    )
     assert [o["csr_chosen"] for o in outs] == ["A1. A3. A4."] * 2
     assert len(vlm.calls) == 3 and len(clip.calls) == 3
     assert len(vlm.calls[1]["partials"]) == 4  # two paths of each row in one call
@@ -119,10 +148,12 @@ def test_rows_are_searched_together_one_model_call_per_level():
 
 
 def test_a_candidate_that_only_ends_the_answer_ends_its_parent_path():
-    script = {("Q", ""): [("Good one.", False, HALF), ("Bad one.", False, HALF)],
-              ("Q", "Good one."): [("", True, HALF), (" More text.", False, HALF)],
-              ("Q", "Bad one."): [(" Worse text.", True, HALF)],
-              ("Q", "Good one. More text."): [(" x", True, HALF)]}  # too short: this path never ends
+    script = {
+        ("Q", ""): [("Good one.", False, HALF), ("Bad one.", False, HALF)],
+        ("Q", "Good one."): [("", True, HALF), (" More text.", False, HALF)],
+        ("Q", "Bad one."): [(" Worse text.", True, HALF)],
+        ("Q", "Good one. More text."): [(" x", True, HALF)],
+    }  # too short: this path never ends
     cosines = {"Good one.": 0.5, "Bad one.": 0.1, "More text.": 0.1, "Worse text.": 0.0}
     [out], _, _ = run(script, cosines, [row("r1")], beam_width=4, candidates_per_step=2, max_sentences=5)
     assert out["csr_chosen"] == "Good one." and out["csr_chosen_reward"] == pytest.approx(45.05)
@@ -130,12 +161,19 @@ def test_a_candidate_that_only_ends_the_answer_ends_its_parent_path():
 
 
 def test_rows_without_a_finished_path_or_with_one_answer_are_dropped():
-    script = {("Q", ""): [("No.", True, HALF), ("Yes it is.", False, HALF)],  # "No.": shorter than 4 characters
-              ("Q", "Yes it is."): [(" ttttttttttttttt", True, HALF)],
-              ("P", ""): [("Only answer.", True, HALF), ("Only answer.", True, HALF)]}
+    script = {
+        ("Q", ""): [("No.", True, HALF), ("Yes it is.", False, HALF)],  # "No.": shorter than 4 characters
+        ("Q", "Yes it is."): [(" ttttttttttttttt", True, HALF)],
+        ("P", ""): [("Only answer.", True, HALF), ("Only answer.", True, HALF)],
+    }
     cosines = {"Yes it is.": 0.2, "Only answer.": 0.2}
-    outs, _, _ = run(script, cosines, [row("r1"), row("r2", question="P"), row("r3", question=" ")],
-                     max_sentences=4, min_sentence_chars=4)
+    outs, _, _ = run(
+        script,
+        cosines,
+        [row("r1"), row("r2", question="P"), row("r3", question=" ")],
+        max_sentences=4,
+        min_sentence_chars=4,
+    )
     assert [o.reason for o in outs] == ["no_finished_path", "equal_answers", "missing_question"]
     assert all(isinstance(o, Drop) for o in outs)
 
@@ -196,8 +234,15 @@ REFERENCE_COSINES = {"X is.": 0.2, "Y is.": 0.3, "Z is.": 0.1, "X1 is.": 0.1, "X
 
 
 def test_reference_mode_reproduces_the_released_rank_fusion():
-    [out], vlm, _ = run(REFERENCE_SCRIPT, REFERENCE_COSINES, [row("r1")], mode="reference", beam_width=5,
-                        candidates_per_step=3, max_sentences=2)
+    [out], vlm, _ = run(
+        REFERENCE_SCRIPT,
+        REFERENCE_COSINES,
+        [row("r1")],
+        mode="reference",
+        beam_width=5,
+        candidates_per_step=3,
+        max_sentences=2,
+    )
     assert out["csr_chosen"] == "X is. X2 is."
     assert out["csr_rejected"] == "X is. X1 is."
     assert out["csr_chosen_reward"] == pytest.approx(-(0.1 / 3 + 0.6 + 0.55) / 3)  # -0.3944
@@ -211,11 +256,12 @@ def test_reference_mode_reproduces_the_released_rank_fusion():
 
 
 def test_reference_mode_falls_back_to_every_leaf_when_no_path_ended():
-    script = {("Q", ""): [("First one.", False, -1.0), ("Second one.", False, -2.0)],
-              ("Q", "First one."): [(" aaaaaaaaaaaaa", False, -1.0)],  # garbage: the search dies at level 2
-              ("Q", "Second one."): [(" bb", False, -1.0)]}
-    [out], _, _ = run(script, {"First one.": 0.1, "Second one.": 0.3}, [row("r1")], mode="reference",
-                      max_sentences=3)
+    script = {
+        ("Q", ""): [("First one.", False, -1.0), ("Second one.", False, -2.0)],
+        ("Q", "First one."): [(" aaaaaaaaaaaaa", False, -1.0)],  # garbage: the search dies at level 2
+        ("Q", "Second one."): [(" bb", False, -1.0)],
+    }
+    [out], _, _ = run(script, {"First one.": 0.1, "Second one.": 0.3}, [row("r1")], mode="reference", max_sentences=3)
     # ranks: First lm 1/2 clip 1 -> 0.95; Second lm 1 clip 1/2 -> 0.55; keys /2
     assert (out["csr_chosen"], out["csr_rejected"]) == ("Second one.", "First one.")
     assert (out["csr_chosen_reward"], out["csr_rejected_reward"]) == pytest.approx((-0.275, -0.475))
@@ -255,8 +301,10 @@ def test_tiny_models_end_to_end_and_independent_of_the_batch(tiny_llava, tiny_cl
         assert set(CsrSearchParams.writes) <= set(out)
         assert out["csr_chosen"] and out["csr_rejected"] and out["csr_chosen"] != out["csr_rejected"]
         assert out["csr_chosen_reward"] >= out["csr_rejected_reward"]
-        for steps, answer in ((out["csr_chosen_steps"], out["csr_chosen"]),
-                              (out["csr_rejected_steps"], out["csr_rejected"])):
+        for steps, answer in (
+            (out["csr_chosen_steps"], out["csr_chosen"]),
+            (out["csr_rejected_steps"], out["csr_rejected"]),
+        ):
             assert 1 <= len(steps) <= 2  # a new sentence need not start with a space: compare without any
             assert "".join("".join(s["text"].split()) for s in steps) == "".join(answer.split())
             assert {"text", "clip_cosine", "clip", "logprob_sum", "logprob_mean", "reward"} <= set(steps[0])
@@ -273,5 +321,6 @@ def test_tiny_models_end_to_end_and_independent_of_the_batch(tiny_llava, tiny_cl
         for side in ("csr_chosen_steps", "csr_rejected_steps"):
             assert [s["text"] for s in a[side]] == [s["text"] for s in b[side]]
             for x, y in zip(a[side], b[side]):
-                assert {k: v for k, v in x.items() if k != "text"} == \
-                    pytest.approx({k: v for k, v in y.items() if k != "text"}, rel=1e-5, abs=1e-5)
+                assert {k: v for k, v in x.items() if k != "text"} == pytest.approx(
+                    {k: v for k, v in y.items() if k != "text"}, rel=1e-5, abs=1e-5
+                )

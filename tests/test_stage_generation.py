@@ -29,8 +29,17 @@ class ScriptedVLM:
 
     def generate(self, prompts, *, n=1, max_new_tokens=256, temperature=0.0, top_p=1.0, stop=(), seed=0):
         prompts = list(prompts)
-        self.calls.append({"prompts": prompts, "n": n, "temperature": temperature, "top_p": top_p,
-                           "stop": list(stop), "seed": seed, "max_new_tokens": max_new_tokens})
+        self.calls.append(
+            {
+                "prompts": prompts,
+                "n": n,
+                "temperature": temperature,
+                "top_p": top_p,
+                "stop": list(stop),
+                "seed": seed,
+                "max_new_tokens": max_new_tokens,
+            }
+        )
         return [[Candidate.build([1], self.reply(p, k), [-1.0], "eos") for k in range(n)] for p in prompts]
 
 
@@ -89,7 +98,9 @@ def test_caption_and_detailed_caption_come_from_one_greedy_call_over_the_batch()
     vlm = ScriptedVLM(lambda p, k: f"{'detailed' if p.text == DETAILED_PROMPT else 'short'} {color_of(p)}")
     out = ready(Caption(CaptionParams(detailed=True, max_new_tokens=9), seed=0), vlm).process([row(0), row(1)])
     assert [(r["caption"], r["detailed_caption"]) for r in out] == [
-        (f"short {COLORS[0]}", f"detailed {COLORS[0]}"), (f"short {COLORS[1]}", f"detailed {COLORS[1]}")]
+        (f"short {COLORS[0]}", f"detailed {COLORS[0]}"),
+        (f"short {COLORS[1]}", f"detailed {COLORS[1]}"),
+    ]
     [call] = vlm.calls
     assert [p.text for p in call["prompts"]] == [CONCISE_PROMPT] * 2 + [DETAILED_PROMPT] * 2
     assert (call["temperature"], call["n"], call["max_new_tokens"]) == (0.0, 1, 9)
@@ -140,11 +151,17 @@ def test_greedy_answer_asks_question_plus_suffix_and_cuts_at_the_stop_string():
 def test_description_rows_get_their_own_suffix_when_one_is_set():
     vlm = ScriptedVLM(lambda p, k: "ok")
     params = AnswerParams(prompt_suffix="\nOne word.", description_suffix="\nOne sentence.")
-    rows = [row(0, question="What color?", question_source="self_question"),
-            row(1, question="Describe it.", question_source="description"), row(2, question="Why?")]
+    rows = [
+        row(0, question="What color?", question_source="self_question"),
+        row(1, question="Describe it.", question_source="description"),
+        row(2, question="Why?"),
+    ]
     ready(Answer(params, seed=0), vlm).process(rows)
     assert [p.text for p in vlm.calls[0]["prompts"]] == [
-        "What color?\nOne word.", "Describe it.\nOne sentence.", "Why?\nOne word."]
+        "What color?\nOne word.",
+        "Describe it.\nOne sentence.",
+        "Why?\nOne word.",
+    ]
     ready(Answer(AnswerParams(prompt_suffix="\nOne word."), seed=0), vlm).process(rows[1:2])  # unset: one suffix
     assert vlm.calls[1]["prompts"][0].text == "Describe it.\nOne word."
 
@@ -154,8 +171,10 @@ def test_the_prompt_as_asked_is_written_when_asked_for():
     assert params.output_columns() == ["answer", "asked"]
     rows = [row(0, question="What color?"), row(1, question="Describe it.", question_source="description")]
     out = ready(Answer(params, seed=0), ScriptedVLM(lambda p, k: "ok")).process(rows)
-    assert [(r["asked"], r["answer"]) for r in out] == [("What color?\nOne word.", "ok"),
-                                                         ("Describe it.\nOne sentence.", "ok")]
+    assert [(r["asked"], r["answer"]) for r in out] == [
+        ("What color?\nOne word.", "ok"),
+        ("Describe it.\nOne sentence.", "ok"),
+    ]
     assert "asked" not in ready(Answer(AnswerParams(), seed=0), ScriptedVLM()).process(rows[:1])[0]
 
 
@@ -233,20 +252,32 @@ def test_output_replaces_the_answer_only_when_it_starts_with_the_prefix():
     replies = {"square": "Improved Answer: A red square.", "circle": "The answer is a circle."}
     vlm = ScriptedVLM(lambda p, k: next(v for key, v in replies.items() if f"Current Answer: {key}" in p.text))
     out = ready(SelfEnhance(SelfEnhanceParams(), seed=0), vlm).process(
-        [enhance_row(0, "square"), enhance_row(1, "circle")])
+        [enhance_row(0, "square"), enhance_row(1, "circle")]
+    )
     assert [(r["enhanced_answer"], r["enhanced_answer_improved"]) for r in out] == [
-        ("A red square.", True), ("circle", False)]
-    assert "Image Description: A red square on white.\nQuestion: What shape is it?\nCurrent Answer: square" in \
-        vlm.calls[0]["prompts"][0].text
+        ("A red square.", True),
+        ("circle", False),
+    ]
+    assert (
+        "Image Description: A red square on white.\nQuestion: What shape is it?\nCurrent Answer: square"
+        in vlm.calls[0]["prompts"][0].text
+    )
 
 
 def test_a_list_of_answers_is_improved_element_by_element_in_one_call():
-    vlm = ScriptedVLM(lambda p, k: "oops" if "Current Answer: b" in p.text else
-                      "Improved Answer: better " + p.text.split("Current Answer: ")[1].split("\n")[0])
+    vlm = ScriptedVLM(
+        lambda p, k: (
+            "oops"
+            if "Current Answer: b" in p.text
+            else "Improved Answer: better " + p.text.split("Current Answer: ")[1].split("\n")[0]
+        )
+    )
     stage = ready(SelfEnhance(SelfEnhanceParams(input="samples", output="best"), seed=0), vlm)
     out = stage.process([{**enhance_row(0, None), "samples": ["a", "b"]}, {**enhance_row(1, None), "samples": ["c"]}])
     assert [(r["best"], r["best_improved"]) for r in out] == [
-        (["better a", "b"], [True, False]), (["better c"], [True])]
+        (["better a", "b"], [True, False]),
+        (["better c"], [True]),
+    ]
     [call] = vlm.calls
     assert len(call["prompts"]) == 3 and call["temperature"] == 0.0
 
@@ -257,23 +288,29 @@ def test_a_yes_or_no_caption_uses_the_template_without_description(caption):
     ready(SelfEnhance(SelfEnhanceParams(), seed=0), vlm).process([enhance_row(0, "square", caption=caption)])
     [prompt] = vlm.calls[0]["prompts"]
     assert prompt.text == ENHANCE_PROMPT_NO_CAPTION.replace("{question}", "What shape is it?").replace(
-        "{answer}", "square")
+        "{answer}", "square"
+    )
 
 
 def test_rows_of_a_kept_source_keep_their_answer_without_a_prompt():
     vlm = ScriptedVLM(lambda p, k: "Improved Answer: better")
-    rows = [{**enhance_row(0, "a red square."), "question_source": "description"},
-            {**enhance_row(1, "square"), "question_source": "self_question"}]
+    rows = [
+        {**enhance_row(0, "a red square."), "question_source": "description"},
+        {**enhance_row(1, "square"), "question_source": "self_question"},
+    ]
     out = ready(SelfEnhance(SelfEnhanceParams(keep_sources=["description"]), seed=0), vlm).process(rows)
     assert [(r["enhanced_answer"], r["enhanced_answer_improved"]) for r in out] == [
-        ("a red square.", False), ("better", True)]
+        ("a red square.", False),
+        ("better", True),
+    ]
     [call] = vlm.calls
     assert len(call["prompts"]) == 1 and "Current Answer: square" in call["prompts"][0].text
 
 
 def test_rows_without_an_answer_are_dropped():
     out = ready(SelfEnhance(SelfEnhanceParams(), seed=0), ScriptedVLM()).process(
-        [enhance_row(0, None), enhance_row(1, []), enhance_row(2, ["a", 3])])
+        [enhance_row(0, None), enhance_row(1, []), enhance_row(2, ["a", 3])]
+    )
     assert [d.reason for d in out] == ["missing_column"] * 3
     assert out[0].detail == "answer is not a text or a list of texts: None"
 

@@ -22,13 +22,16 @@ def test_logprob_score_equals_the_runtime_for_strings_and_lists(tiny_llava):
     from prefgen.models import Prompt
     from prefgen.models.images import decode_image
 
-    rows = [{"row_id": "a", "image": image_cell("red"), "question": "What is it?", "answers": ["A red box.", "", "Hm"]},
-            {"row_id": "b", "image": image_cell("blue"), "question": "Colour?", "answers": "Blue."}]
+    rows = [
+        {"row_id": "a", "image": image_cell("red"), "question": "What is it?", "answers": ["A red box.", "", "Hm"]},
+        {"row_id": "b", "image": image_cell("blue"), "question": "Colour?", "answers": "Blue."},
+    ]
     stage = LogprobScore(LogprobScoreParams(column="answers"), seed=0)
     stage.setup(SimpleNamespace(vlm=tiny_llava))
     one, two = stage.process(rows)
-    direct = tiny_llava.logprobs([Prompt("What is it?", decode_image(rows[0]["image"]))], ["A red box.", "Hm"],
-                                 rows=[0, 0])
+    direct = tiny_llava.logprobs(
+        [Prompt("What is it?", decode_image(rows[0]["image"]))], ["A red box.", "Hm"], rows=[0, 0]
+    )
     assert one["answers_logp"][0] == pytest.approx(direct[0].logprob_mean, abs=1e-5)
     assert one["answers_logp"][1] is None and one["answers_logp"][2] == pytest.approx(direct[1].logprob_mean, abs=1e-5)
     [alone] = tiny_llava.logprobs([Prompt("Colour?", decode_image(rows[1]["image"]))], ["Blue."])
@@ -55,8 +58,13 @@ def test_reward_mix_weights_terms_and_zscores_among_candidates():
 
 def test_shapes_oracle_counts_hits_minus_weighted_hallucinations():
     stage = ShapesOracle(ShapesOracleParams(column="answers"), seed=0)
-    rows = [{"row_id": "r", "objects": ["red circle", "blue square"],
-             "answers": ["a red circle and a blue square.", "a red circle and a green cross.", "nothing", None]}]
+    rows = [
+        {
+            "row_id": "r",
+            "objects": ["red circle", "blue square"],
+            "answers": ["a red circle and a blue square.", "a red circle and a green cross.", "nothing", None],
+        }
+    ]
     [row] = stage.process(rows)
     assert row["answers_oracle"] == [2.0, 1.0 - 2.0, 0.0, None]
     [bad] = stage.process([{"row_id": "x", "objects": None, "answers": "a red circle"}])

@@ -13,8 +13,15 @@ def stage(**params) -> SelectPairs:
 
 
 def row(good="A cat sits on a red sofa.", bad="A dog sleeps on the floor.", **extra) -> dict:
-    return {"row_id": "r1", "image_id": "img1", "image": IMAGE, "question": "What is on the sofa?",
-            "good": good, "bad": bad, **extra}
+    return {
+        "row_id": "r1",
+        "image_id": "img1",
+        "image": IMAGE,
+        "question": "What is on the sofa?",
+        "good": good,
+        "bad": bad,
+        **extra,
+    }
 
 
 def one(st: SelectPairs, r: dict):
@@ -40,12 +47,17 @@ def test_good_pair_is_written_in_the_output_contract():
     assert (out["chosen_score"], out["rejected_score"]) == (0.9, 0.25)
     assert out["margin"] == pytest.approx(0.65)
     assert out["method"] == "sena"
-    assert out["id"] == pair_id("img1", "What is on the sofa?", "A cat sits on a red sofa.",
-                                "A dog sleeps on the floor.")
+    assert out["id"] == pair_id(
+        "img1", "What is on the sofa?", "A cat sits on a red sofa.", "A dog sleeps on the floor."
+    )
     # input columns stay for the runner to store or leave
     assert {k: out[k] for k in ("row_id", "image_id", "question", "good", "bad")} == {
-        "row_id": "r1", "image_id": "img1", "question": "What is on the sofa?",
-        "good": "A cat sits on a red sofa.", "bad": "A dog sleeps on the floor."}
+        "row_id": "r1",
+        "image_id": "img1",
+        "question": "What is on the sofa?",
+        "good": "A cat sits on a red sofa.",
+        "bad": "A dog sleeps on the floor.",
+    }
     assert set(SelectPairsParams.writes) <= set(out)
 
 
@@ -53,10 +65,12 @@ def test_id_is_stable_and_depends_on_every_part():
     first = pair_id("img1", "Q?", "yes it is.", "no it is not.")
     assert first == pair_id("img1", "Q?", "yes it is.", "no it is not.")
     assert len(first) == 16 and int(first, 16) >= 0
-    others = {pair_id("img2", "Q?", "yes it is.", "no it is not."),
-              pair_id("img1", "Q!", "yes it is.", "no it is not."),
-              pair_id("img1", "Q?", "yes it was.", "no it is not."),
-              pair_id("img1", "Q?", "yes it is.", "no it was not.")}
+    others = {
+        pair_id("img2", "Q?", "yes it is.", "no it is not."),
+        pair_id("img1", "Q!", "yes it is.", "no it is not."),
+        pair_id("img1", "Q?", "yes it was.", "no it is not."),
+        pair_id("img1", "Q?", "yes it is.", "no it was not."),
+    }
     assert first not in others and len(others) == 4
     assert one(stage(), row())["id"] == one(stage(), row())["id"]
 

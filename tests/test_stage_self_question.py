@@ -35,8 +35,11 @@ def run(vlm, rows=None, seed=0, **params):
 
 
 def kept(out):
-    return [(r["row_id"], r["question"], r["question_source"], r["question_attempts"]) for r in out
-            if not isinstance(r, Drop)]
+    return [
+        (r["row_id"], r["question"], r["question_source"], r["question_attempts"])
+        for r in out
+        if not isinstance(r, Drop)
+    ]
 
 
 def drops(out):
@@ -53,8 +56,10 @@ def check_calls(vlm):
 def test_questions_are_the_sentences_ending_with_a_question_mark_without_banned_words():
     ask = "QUESTION: What color is the car? The car is red. What is the NAME of the dog? Is it sunny?\nWhy"
     out = run(script(ask), check=False, questions_per_image=5)
-    assert kept(out) == [("r0-q0", "What color is the car?", "self_question", ["What color is the car?"]),
-                         ("r0-q1", "Is it sunny?", "self_question", ["Is it sunny?"])]
+    assert kept(out) == [
+        ("r0-q0", "What color is the car?", "self_question", ["What color is the car?"]),
+        ("r0-q1", "Is it sunny?", "self_question", ["Is it sunny?"]),
+    ]
     assert out[0]["image_id"] == "img0" and out[0]["image"] == row(0)["image"]
 
 
@@ -64,8 +69,9 @@ def test_banned_words_are_matched_in_any_case_and_extra_questions_are_not_kept()
 
 
 def test_without_the_mark_requirement_every_sentence_is_a_question():
-    out = run(script("Describe the scene. Count the cars."), check=False, require_question_mark=False,
-              questions_per_image=2)
+    out = run(
+        script("Describe the scene. Count the cars."), check=False, require_question_mark=False, questions_per_image=2
+    )
     assert [q for _, q, _, _ in kept(out)] == ["Describe the scene.", "Count the cars."]
 
 
@@ -78,13 +84,18 @@ def test_an_image_without_a_usable_question_is_dropped_with_the_reason():
 
 
 def test_greedy_asking_samples_the_extra_questions_from_the_row_seed_and_dedupes():
-    vlm = ScriptedVLM(lambda p, k: "Is it red?" if vlm.calls[-1]["temperature"] == 0 else
-                      ["is it  RED?", "Is it blue?"][k])
+    vlm = ScriptedVLM(
+        lambda p, k: "Is it red?" if vlm.calls[-1]["temperature"] == 0 else ["is it  RED?", "Is it blue?"][k]
+    )
     rows = [row(0), row(1)]
     stage = ready(SelfQuestion(SelfQuestionParams(questions_per_image=3, check=False), seed=7), vlm)
     out = stage.process(rows)
     assert [(r["row_id"], r["question"]) for r in out] == [
-        ("r0-q0", "Is it red?"), ("r0-q1", "Is it blue?"), ("r1-q0", "Is it red?"), ("r1-q1", "Is it blue?")]
+        ("r0-q0", "Is it red?"),
+        ("r0-q1", "Is it blue?"),
+        ("r1-q0", "Is it red?"),
+        ("r1-q1", "Is it blue?"),
+    ]
     greedy, sampled = vlm.calls
     assert (greedy["n"], greedy["temperature"], len(greedy["prompts"])) == (1, 0.0, 2)
     assert (sampled["n"], sampled["temperature"], sampled["seed"]) == (2, 1.0, [stage.seed_for(r) for r in rows])
@@ -122,16 +133,28 @@ def test_a_question_the_check_repeats_or_does_not_answer_is_kept():
 
 def test_a_rewritten_question_replaces_the_original():
     out = run(script("What is he thinking?", {"What is he thinking?": "QUESTION: What is he holding? It is red."}))
-    assert kept(out) == [("r0-q0", "What is he holding?", "regenerated",
-                          ["What is he thinking?", "What is he holding?"])]
+    assert kept(out) == [
+        ("r0-q0", "What is he holding?", "regenerated", ["What is he thinking?", "What is he holding?"])
+    ]
 
 
 def test_a_rewrite_failing_the_filters_is_checked_again():
-    vlm = script("What is he thinking?", {"What is he thinking?": "QUESTION: What is his name?",
-                                          "What is his name?": "QUESTION: How many people are there?"})
+    vlm = script(
+        "What is he thinking?",
+        {
+            "What is he thinking?": "QUESTION: What is his name?",
+            "What is his name?": "QUESTION: How many people are there?",
+        },
+    )
     out = run(vlm, max_regenerations=2)
-    assert kept(out) == [("r0-q0", "How many people are there?", "regenerated",
-                          ["What is he thinking?", "What is his name?", "How many people are there?"])]
+    assert kept(out) == [
+        (
+            "r0-q0",
+            "How many people are there?",
+            "regenerated",
+            ["What is he thinking?", "What is his name?", "How many people are there?"],
+        )
+    ]
     assert len(check_calls(vlm)) == 2
 
 
@@ -155,8 +178,10 @@ def test_the_check_standing_by_a_failing_rewrite_ends_the_loop():
 
 
 def test_questions_rewritten_into_one_are_kept_once_and_failures_do_not_hide_the_rest():
-    vlm = script("Is it day? Is it night? Who is it?", {"Is it night?": "QUESTION: Is it day?",
-                                                         "Who is it?": "QUESTION: What is her name?"})
+    vlm = script(
+        "Is it day? Is it night? Who is it?",
+        {"Is it night?": "QUESTION: Is it day?", "Who is it?": "QUESTION: What is her name?"},
+    )
     out = run(vlm, questions_per_image=3, max_regenerations=0)
     assert kept(out) == [("r0-q0", "Is it day?", "self_question", ["Is it day?"])]
     assert drops(out) == [("r0-q2", "unusable_question")]
@@ -174,8 +199,9 @@ def test_checks_run_batched_over_every_pending_question_of_the_batch():
 
 def test_self_question_on_tiny_llava_checks_with_the_image_and_ignores_batching(tiny_llava):
     rows = textured_rows()
-    params = dict(questions_per_image=2, max_new_tokens=6, banned_words=[], require_question_mark=False,
-                  max_regenerations=0)
+    params = dict(
+        questions_per_image=2, max_new_tokens=6, banned_words=[], require_question_mark=False, max_regenerations=0
+    )
     out = run(tiny_llava, rows, **params)
     assert {r["row_id"].split("-")[0] for r in out if not isinstance(r, Drop)} == {"r0", "r1", "r2"}
     alone = []
@@ -200,7 +226,8 @@ def test_description_rows_ask_for_a_seeded_concise_description_beside_the_questi
     assert [r["row_id"] for r in descriptions] == ["r0-d", "r1-d", "r2-d", "r3-d"]
     assert all(r["question"] in DESCRIPTION_PROMPTS and r["question_attempts"] == [] for r in descriptions)
     again = run(script("Is it day?"), rows=[row(i) for i in range(4)][::-1], check=False, description_row=True)
-    assert {r["row_id"]: r["question"] for r in again if not isinstance(r, Drop)} == \
-        {r["row_id"]: r["question"] for r in out if not isinstance(r, Drop)}
+    assert {r["row_id"]: r["question"] for r in again if not isinstance(r, Drop)} == {
+        r["row_id"]: r["question"] for r in out if not isinstance(r, Drop)
+    }
     [only] = [r for r in run(script("A cat."), check=False, description_row=True)]
     assert not isinstance(only, Drop) and only["question_source"] == "description"  # the image still gets a row

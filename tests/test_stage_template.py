@@ -40,8 +40,16 @@ class Shout(ModelStage):
     def run(self, items: list[Item]) -> list[Row]:
         texts = [answer for item in items for answer in item.answers if answer is not None]
         loud = iter(self.vlm.shout(texts, [item.image.size for item in items]))
-        return [item.update(**{f"{self.params.column}_loud": item.shaped(
-            [None if answer is None else next(loud) for answer in item.answers])}) for item in items]
+        return [
+            item.update(
+                **{
+                    f"{self.params.column}_loud": item.shaped(
+                        [None if answer is None else next(loud) for answer in item.answers]
+                    )
+                }
+            )
+            for item in items
+        ]
 
 
 ShoutParams.runtime = Shout
@@ -82,11 +90,23 @@ def test_the_template_binds_the_declared_models_and_shapes_results_like_the_cell
 
 
 def test_bad_rows_become_counted_drops_in_input_order_and_never_reach_the_model():
-    rows = [row(0, "ok"), row(1, question="  "), row(2, answer=3), row(3, image={"bytes": b"not an image"}),
-            row(4, answer=[]), row(5, "fine")]
+    rows = [
+        row(0, "ok"),
+        row(1, question="  "),
+        row(2, answer=3),
+        row(3, image={"bytes": b"not an image"}),
+        row(4, answer=[]),
+        row(5, "fine"),
+    ]
     out, vlm = shout(rows)
     assert [o.reason if isinstance(o, Drop) else o["answer_loud"] for o in out] == [
-        "OK!", "missing_question", "missing_column", "undecodable_image", "missing_column", "FINE!"]
+        "OK!",
+        "missing_question",
+        "missing_column",
+        "undecodable_image",
+        "missing_column",
+        "FINE!",
+    ]
     assert [o.row["row_id"] for o in out if isinstance(o, Drop)] == ["r1", "r2", "r3", "r4"]
     assert vlm.calls[0][0] == ["ok", "fine"]
 
@@ -133,10 +153,17 @@ def test_fan_out_from_a_model_stage_is_flattened_in_order():
     stage.setup(SimpleNamespace(vlm=None))
     out = stage.process([row(0), row(1, question=""), row(2)])
     assert [(o["row_id"], o["copy"]) if isinstance(o, dict) else o.reason for o in out] == [
-        ("r0", 0), ("r0", 1), "missing_question", ("r2", 0), ("r2", 1)]
+        ("r0", 0),
+        ("r0", 1),
+        "missing_question",
+        ("r2", 0),
+        ("r2", 1),
+    ]
 
 
-@pytest.mark.parametrize("cell, expected", [("a", ["a"]), (["a", None], ["a", None]), ([], None), (None, None),
-                                            (["a", 1], None), (("a",), ["a"])])
+@pytest.mark.parametrize(
+    "cell, expected",
+    [("a", ["a"]), (["a", None], ["a", None]), ([], None), (None, None), (["a", 1], None), (("a",), ["a"])],
+)
 def test_the_one_or_many_cell_rule(cell, expected):
     assert base.answer_list(cell) == expected

@@ -21,9 +21,11 @@ def card_header(store):
 
 def test_publish_writes_the_layout_and_manifest(make_store):
     store = make_store({"v1": 3})
-    assert sorted(p.relative_to(store.root).as_posix() for p in store.root.rglob("*") if p.is_file()
-                  and ".prefgen" not in p.parts) == [
-        "README.md", "data/v1/train-00000-of-00001.parquet", "rejects/v1.parquet", "versions/v1.json"]
+    assert sorted(
+        p.relative_to(store.root).as_posix()
+        for p in store.root.rglob("*")
+        if p.is_file() and ".prefgen" not in p.parts
+    ) == ["README.md", "data/v1/train-00000-of-00001.parquet", "rejects/v1.parquet", "versions/v1.json"]
     manifest = json.loads((store.root / "versions" / "v1.json").read_text())
     assert manifest["version"] == "v1" and manifest["rows"] == 3 and manifest["parent"] is None
     assert manifest["message"] == "v1 rows" and manifest["origin"] == "build"
@@ -172,7 +174,7 @@ import sys, time
 sys.path.insert(0, {str(os.path.dirname(__file__))!r})
 from conftest import pair_rows
 from prefgen.store.folder import Store
-store = Store.create({str(tmp_path / 's')!r})
+store = Store.create({str(tmp_path / "s")!r})
 draft = store.draft(meta={{"job": 1}})
 for i in range(100):
     draft.write_shard(i, pair_rows(f"s{{i}}-", 2))
@@ -237,8 +239,9 @@ def test_images_given_as_paths_are_embedded(make_store, tmp_path):
     assert image.size == (5, 4) and image.getpixel((0, 0)) == (1, 2, 3)
 
 
-def test_image_bytes_are_stored_even_when_a_file_of_that_name_is_in_the_current_folder(make_store, tmp_path,
-                                                                                       monkeypatch):
+def test_image_bytes_are_stored_even_when_a_file_of_that_name_is_in_the_current_folder(
+    make_store, tmp_path, monkeypatch
+):
     """datasets' encoder would keep only the path of such an image; a store must never depend on outside files."""
     import io
 

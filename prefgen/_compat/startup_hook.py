@@ -1,15 +1,16 @@
 """Arm the torchvision shim in every interpreter of an environment, not only in those that ``import prefgen``.
 
-    python -m prefgen._compat.startup_hook install      # write prefgen-tvshim.pth into this interpreter's site-packages
-    python -m prefgen._compat.startup_hook uninstall    # remove it
-    python -m prefgen._compat.startup_hook status       # is it there and current? (exit status 1 when not)
-    ... --target DIR                            # use DIR instead of this interpreter's purelib directory
+    python -m prefgen._compat.startup_hook install    # write prefgen-tvshim.pth into this interpreter's site-packages
+    python -m prefgen._compat.startup_hook uninstall  # remove it
+    python -m prefgen._compat.startup_hook status     # is it there and current? (exit status 1 when not)
+    ... --target DIR                                  # use DIR instead of this interpreter's purelib directory
 
 At start-up, Python's ``site`` module executes each line of a site-packages ``*.pth`` file that begins with
 ``import``. The line written here defines one small finder class and puts an instance first on ``sys.meta_path``;
 it imports nothing (not the ``prefgen`` package, not torch) and only checks that the shim file exists, so it adds
 well under a millisecond to start-up. On the first ``import torchvision`` that finder runs the real shim:
-``prefgen._compat.tvshim`` when prefgen is already imported, else ``prefgen/_compat/tvshim.py`` loaded from its path as the
+``prefgen._compat.tvshim`` when prefgen is already imported, else ``prefgen/_compat/tvshim.py`` loaded from its path
+as the
 stand-alone module ``_prefgen_tvshim_startup``. The shim does nothing where torchvision's compiled ops load (see
 its docstring).
 
@@ -38,7 +39,8 @@ HOOK_CLASS = "PrefgenTorchvisionHook"
 # Run by the .pth line in a fresh namespace; "@SHIM@" becomes the quoted path of _compat/tvshim.py. At start-up it only
 # defines the class and inserts the finder (after a stat of the shim file, so a stale .pth arms nothing). The finder
 # acts once, on the first import of torchvision, by calling the real shim's finder; it stays on sys.meta_path,
-# inert, so that prefgen._compat.tvshim.install() still sees the interpreter as armed. A failure to load the shim is one
+# inert, so that prefgen._compat.tvshim.install() still sees the interpreter as armed. A failure to load the shim is
+# one
 # line on stderr, and torchvision's import then goes on (and fails) as it would without the hook.
 _BOOT = """\
 import os, sys
@@ -75,7 +77,8 @@ if os.path.isfile(@CLASS@.shim_path) and not any(
 
 
 def shim_path() -> Path:
-    """The ``_compat/tvshim.py`` this prefgen runs from: in the checkout for an editable install, else in site-packages."""
+    """The ``_compat/tvshim.py`` this prefgen runs from: in the checkout for an editable install, else in
+    site-packages."""
     from prefgen._compat import tvshim as _tvshim
 
     return Path(_tvshim.__file__).resolve()
@@ -85,11 +88,16 @@ def pth_text(shim: Path | None = None) -> str:
     """The content of ``prefgen-tvshim.pth``: two comment lines and the one ``import`` line that site executes."""
     shim = shim_path() if shim is None else shim
     boot = _BOOT
-    for key, value in {"@CLASS@": HOOK_CLASS, "@MODULE@": STARTUP_MODULE, "@PTH@": PTH_NAME,
-                       "@SHIM@": repr(str(shim))}.items():
+    for key, value in {
+        "@CLASS@": HOOK_CLASS,
+        "@MODULE@": STARTUP_MODULE,
+        "@PTH@": PTH_NAME,
+        "@SHIM@": repr(str(shim)),
+    }.items():
         boot = boot.replace(key, value)
     return (
-        "# Written by `python -m prefgen._compat.startup_hook install`: arms prefgen's torchvision shim at interpreter\n"
+        "# Written by `python -m prefgen._compat.startup_hook install`: arms prefgen's torchvision shim at "
+        "interpreter\n"
         "# start-up (torchvision on CPU torch). Remove with `python -m prefgen._compat.startup_hook uninstall`.\n"
         f"import sys; exec({boot!r}, {{'__name__': {PTH_NAME!r}}})\n"
     )
@@ -145,21 +153,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m prefgen._compat.startup_hook",
         description="Arm prefgen's torchvision shim at interpreter start-up through a .pth file, so that "
-                    "torchvision, open_clip, timm and transformers' image processors import on CPU torch in "
-                    "scripts that never import prefgen.")
+        "torchvision, open_clip, timm and transformers' image processors import on CPU torch in "
+        "scripts that never import prefgen.",
+    )
     parser.add_argument("action", choices=["install", "uninstall", "status"])
-    parser.add_argument("--target", type=Path, metavar="DIR",
-                        help=f"site directory to use (default: this interpreter's purelib, {default_target()})")
+    parser.add_argument(
+        "--target",
+        type=Path,
+        metavar="DIR",
+        help=f"site directory to use (default: this interpreter's purelib, {default_target()})",
+    )
     args = parser.parse_args(argv)
     try:
         if args.action == "install":
             pth, what = install(args.target)
-            print({"written": f"wrote {pth}", "updated": f"updated {pth}",
-                   "unchanged": f"{pth} is already current, left as is"}[what])
+            print(
+                {
+                    "written": f"wrote {pth}",
+                    "updated": f"updated {pth}",
+                    "unchanged": f"{pth} is already current, left as is",
+                }[what]
+            )
             print(f"  at start-up it arms a finder that runs {shim_path()} on the first import of torchvision")
             if args.target is not None and Path(args.target).resolve() not in _site_dirs():
-                print(f"  note: {args.target} is not a site directory of {sys.executable}; only interpreters that "
-                      "use it as one (site.addsitedir) read it")
+                print(
+                    f"  note: {args.target} is not a site directory of {sys.executable}; only interpreters that "
+                    "use it as one (site.addsitedir) read it"
+                )
         elif args.action == "uninstall":
             pth, removed = uninstall(args.target)
             print(f"removed {pth}" if removed else f"nothing to remove: {pth} does not exist")

@@ -11,9 +11,11 @@ imports torch itself, so installing it costs nothing. Where torchvision's ``_C.s
 build), the fix loads it and defines nothing: the shim is then a no-op.
 
 Two things arm it: ``import prefgen`` (also ``prefgen.models`` and ``prefgen.shapes``) calls ``install()``, and the
-``prefgen-tvshim.pth`` start-up hook that ``python -m prefgen._compat.startup_hook install`` writes into site-packages puts
+``prefgen-tvshim.pth`` start-up hook that ``python -m prefgen._compat.startup_hook install`` writes into
+site-packages puts
 a small stand-in finder on ``sys.meta_path`` in every interpreter, which runs this module's finder on the first
-``import torchvision`` (see ``prefgen/_compat/startup_hook.py``). Both finders carry the ``prefgen_tvshim_finder`` marker,
+``import torchvision`` (see ``prefgen/_compat/startup_hook.py``). Both finders carry the ``prefgen_tvshim_finder``
+marker,
 and ``install()`` adds nothing when one is already there, so arming twice is harmless.
 """
 

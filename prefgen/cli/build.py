@@ -20,8 +20,10 @@ def validate(recipes: tuple[Path, ...]) -> None:
         if problems:
             failed += 1
             for problem in problems:
-                click.echo(f"{path}:{problem.line or 0}: {problem.path + ': ' if problem.path else ''}"
-                           f"{problem.message}", err=True)
+                click.echo(
+                    f"{path}:{problem.line or 0}: {problem.path + ': ' if problem.path else ''}{problem.message}",
+                    err=True,
+                )
         else:
             click.echo(f"{path}: ok")
     if failed:
@@ -30,8 +32,14 @@ def validate(recipes: tuple[Path, ...]) -> None:
 
 
 @click.command()
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("schemas"),
-              show_default=True, help="Folder for the JSON Schema files.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("schemas"),
+    show_default=True,
+    help="Folder for the JSON Schema files.",
+)
 def schema(out: Path) -> None:
     """Write the JSON Schemas of recipes, output rows and manifests."""
     from prefgen.cli.schemas import write_schemas
@@ -61,37 +69,81 @@ def stages(name: str | None) -> None:
 
 def executor_options(fn):
     """``--executor``, ``--address`` and ``--workers``: where a build's stages run (shared by build and train)."""
-    fn = click.option("--workers", type=click.IntRange(min=1),
-                      help="Ray: workers per stage unless its `resources` say (default: the cluster's CPUs).")(fn)
-    fn = click.option("--address", help="Ray: the cluster to join (`auto`: the one running here); none starts a "
-                      "local cluster for this build.")(fn)
-    return click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-                        help="Run the stages in this process, or on a Ray cluster (same rows either way).")(fn)
+    fn = click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        help="Ray: workers per stage unless its `resources` say (default: the cluster's CPUs).",
+    )(fn)
+    fn = click.option(
+        "--address",
+        help="Ray: the cluster to join (`auto`: the one running here); none starts a local cluster for this build.",
+    )(fn)
+    return click.option(
+        "--executor",
+        type=click.Choice(["local", "ray"]),
+        default="local",
+        show_default=True,
+        help="Run the stages in this process, or on a Ray cluster (same rows either way).",
+    )(fn)
 
 
 @click.command()
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--plan", is_flag=True, help="Validate, read the source listing and print what would run; write nothing.")
+@click.option(
+    "--plan", is_flag=True, help="Validate, read the source listing and print what would run; write nothing."
+)
 @click.option("--preview", type=click.IntRange(min=1), help="Run this many images, print the pairs, publish nothing.")
 @click.option("--limit", type=click.IntRange(min=1), help="Read at most this many source images.")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), help="Store folder (overrides the recipe).")
+@click.option(
+    "--out", "out", type=click.Path(file_okay=False, path_type=Path), help="Store folder (overrides the recipe)."
+)
 @click.option("--version", "version", help="Version name (default: the recipe's, else the next vN).")
 @click.option("-m", "--message", help="Version message (default: the recipe's).")
 @click.option("--push", "push_repo", help="Push the new version to this Hub dataset repo.")
 @click.option("--fresh", is_flag=True, help="Discard an unfinished draft instead of continuing it.")
-@click.option("--shard-size", default=64, show_default=True, type=click.IntRange(min=1),
-              help="Images per shard: the unit of resume and of caching.")
-@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1),
-              help="Rows per stage call (does not change the results).")
+@click.option(
+    "--shard-size",
+    default=64,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Images per shard: the unit of resume and of caching.",
+)
+@click.option(
+    "--batch-size",
+    default=16,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Rows per stage call (does not change the results).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--log-json", type=click.Path(dir_okay=False, path_type=Path), help="Append JSON-lines events here.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Change a recipe value, e.g. stages.select_pairs.chosen_score=answers_oracle (repeatable).")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change a recipe value, e.g. stages.select_pairs.chosen_score=answers_oracle (repeatable).",
+)
 @executor_options
-def build(recipe: Path, plan: bool, preview: int | None, limit: int | None, out: Path | None, version: str | None,
-          message: str | None, push_repo: str | None, fresh: bool, shard_size: int, batch_size: int, quiet: bool,
-          log_json: Path | None, overrides: tuple[str, ...], executor: str, address: str | None,
-          workers: int | None) -> None:
+def build(
+    recipe: Path,
+    plan: bool,
+    preview: int | None,
+    limit: int | None,
+    out: Path | None,
+    version: str | None,
+    message: str | None,
+    push_repo: str | None,
+    fresh: bool,
+    shard_size: int,
+    batch_size: int,
+    quiet: bool,
+    log_json: Path | None,
+    overrides: tuple[str, ...],
+    executor: str,
+    address: str | None,
+    workers: int | None,
+) -> None:
     """Build a new dataset version from a recipe (resumes an interrupted build of the same recipe)."""
     if plan:
         from prefgen.engine.plan import make_plan
@@ -100,10 +152,23 @@ def build(recipe: Path, plan: bool, preview: int | None, limit: int | None, out:
         return
     from prefgen.engine.runner import BuildOptions, run_build
 
-    options = BuildOptions(out=out, version=version, message=message, limit=limit, preview=preview, fresh=fresh,
-                           push=push_repo, quiet=quiet, log_json=log_json, shard_size=shard_size,
-                           batch_size=batch_size, overrides=overrides, executor=executor, address=address,
-                           workers=workers)
+    options = BuildOptions(
+        out=out,
+        version=version,
+        message=message,
+        limit=limit,
+        preview=preview,
+        fresh=fresh,
+        push=push_repo,
+        quiet=quiet,
+        log_json=log_json,
+        shard_size=shard_size,
+        batch_size=batch_size,
+        overrides=overrides,
+        executor=executor,
+        address=address,
+        workers=workers,
+    )
     result = run_build(recipe, options)
     drops = ", ".join(f"{reason} {n}" for reason, n in result.drops.most_common()) or "none"
     if result.manifest is None:
@@ -119,4 +184,3 @@ def build(recipe: Path, plan: bool, preview: int | None, limit: int | None, out:
     click.echo(f"published {m.version} in {result.store}: {m.rows} pairs; dropped: {drops}")
     if result.push_summary:
         click.echo(result.push_summary)
-

@@ -19,8 +19,10 @@ def versions(store: Path) -> None:
     if not manifests:
         click.echo(f"{store}: no versions yet")
         return
-    rows = [(m.version, str(m.rows), m.parent or "-", f"{m.created_at:%Y-%m-%d %H:%M:%S}", m.origin, m.message)
-            for m in manifests]
+    rows = [
+        (m.version, str(m.rows), m.parent or "-", f"{m.created_at:%Y-%m-%d %H:%M:%S}", m.origin, m.message)
+        for m in manifests
+    ]
     print_columns(("version", "rows", "parent", "created (UTC)", "origin", "message"), rows)
 
 
@@ -39,8 +41,14 @@ def show(ref: str, limit: int) -> None:
 @click.command()
 @click.argument("store", type=click.Path(path_type=Path))
 @click.argument("sql")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table",
-              show_default=True, help="Output format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "parquet"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
 @click.option("--images", is_flag=True, help="Keep image bytes in the views (left out by default).")
 def query(store: Path, sql: str, fmt: str, output: Path | None, images: bool) -> None:
@@ -80,11 +88,21 @@ def derive(store: Path, sql: str, message: str, version: str | None) -> None:
 
 @click.command()
 @click.argument("ref", metavar="STORE[@VERSION]")
-@click.option("--format", "fmt", type=click.Choice(["llava", "seva", "llamafactory", "jsonl"]), required=True,
-              help="llava: CSR's LLaVA json; seva: SeVa/SENA json; llamafactory: sharegpt ranking data; "
-                   "jsonl: every column, one row per line.")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder to write (created; must be empty if it exists).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["llava", "seva", "llamafactory", "jsonl"]),
+    required=True,
+    help="llava: CSR's LLaVA json; seva: SeVa/SENA json; llamafactory: sharegpt ranking data; "
+    "jsonl: every column, one row per line.",
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write (created; must be empty if it exists).",
+)
 def export(ref: str, fmt: str, out: Path) -> None:
     """Export a version for other trainers, with its images written as files beside the data."""
     from prefgen.store.export import export_version
@@ -93,7 +111,6 @@ def export(ref: str, fmt: str, out: Path) -> None:
     store, version = parse_ref(ref)
     result = export_version(store, version, fmt, out)
     click.echo(f"exported {result.rows} rows of {result.version} as {fmt} to {out}")
-
 
 
 @click.command()
@@ -119,6 +136,7 @@ def pull(ref: str, dest: Path) -> None:
 
     repo, _, revision = ref.partition("@")
     store = hub_pull(repo, dest, revision=revision or None)
-    click.echo(f"pulled {repo}{'@' + revision if revision else ''} to {store.root} "
-               f"(versions: {', '.join(store.versions()) or 'none'})")
-
+    click.echo(
+        f"pulled {repo}{'@' + revision if revision else ''} to {store.root} "
+        f"(versions: {', '.join(store.versions()) or 'none'})"
+    )

@@ -46,7 +46,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.meta["prefgen.debug"] = debug
 
 
-
 def _register_commands() -> None:
     # each module imports click and small tables only; the heavy libraries load inside the commands
     from prefgen.cli.build import build, schema, stages, validate
@@ -58,8 +57,26 @@ def _register_commands() -> None:
     from prefgen.cli.shapes import shapes
     from prefgen.cli.train import rounds_cmd, train
 
-    for command in (validate, schema, stages, build, versions, show, query, derive, export, report, push, pull, train,
-                    rounds_cmd, cache, models, shapes, eval_command):
+    for command in (
+        validate,
+        schema,
+        stages,
+        build,
+        versions,
+        show,
+        query,
+        derive,
+        export,
+        report,
+        push,
+        pull,
+        train,
+        rounds_cmd,
+        cache,
+        models,
+        shapes,
+        eval_command,
+    ):
         cli.add_command(command)
 
 

@@ -25,8 +25,10 @@ def write_rows(columns: Sequence[str], rows: Sequence[tuple], fmt: str, output: 
     elif fmt == "csv":
         text = _csv(columns, rows)
     elif fmt == "json":
-        text = json.dumps([dict(zip(columns, row)) for row in rows], default=_json_default, ensure_ascii=False,
-                          indent=1) + "\n"
+        text = (
+            json.dumps([dict(zip(columns, row)) for row in rows], default=_json_default, ensure_ascii=False, indent=1)
+            + "\n"
+        )
     else:
         raise ValueError(f"not a row format: {fmt}")
     if output is None:
@@ -84,8 +86,16 @@ def _csv(columns: Sequence[str], rows: Sequence[tuple]) -> str:
     writer = csv.writer(out)
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([json.dumps(v, default=_json_default, ensure_ascii=False) if isinstance(v, (list, dict))
-                         else v if isinstance(v, (str, int, float, type(None))) else _json_default(v) for v in row])
+        writer.writerow(
+            [
+                json.dumps(v, default=_json_default, ensure_ascii=False)
+                if isinstance(v, (list, dict))
+                else v
+                if isinstance(v, (str, int, float, type(None)))
+                else _json_default(v)
+                for v in row
+            ]
+        )
     return out.getvalue()
 
 

@@ -18,27 +18,62 @@ def shapes() -> None:
 
 
 @shapes.command()
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for shapes-clip/, shapes-vlm/ and pretrain.json.")
-@click.option("--clip-steps", default=CLIP_STEPS, show_default=True, type=click.IntRange(1),
-              help="CLIP training steps.")
-@click.option("--vlm-steps", default=VLM_STEPS, show_default=True, type=click.IntRange(1),
-              help="VLM SFT steps at a constant rate: fewer steps, more hallucination (see the README's table).")
-@click.option("--cooldown-steps", default=COOLDOWN_STEPS, show_default=True, type=click.IntRange(0),
-              help="VLM SFT steps after those, with the rate falling to 0; 0: none.")
-@click.option("--seconds", type=click.FloatRange(1), help="A wall-clock budget for data and both models instead of "
-              "steps (split by --clip-share); results then depend on the machine's speed.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for shapes-clip/, shapes-vlm/ and pretrain.json.",
+)
+@click.option(
+    "--clip-steps", default=CLIP_STEPS, show_default=True, type=click.IntRange(1), help="CLIP training steps."
+)
+@click.option(
+    "--vlm-steps",
+    default=VLM_STEPS,
+    show_default=True,
+    type=click.IntRange(1),
+    help="VLM SFT steps at a constant rate: fewer steps, more hallucination (see the README's table).",
+)
+@click.option(
+    "--cooldown-steps",
+    default=COOLDOWN_STEPS,
+    show_default=True,
+    type=click.IntRange(0),
+    help="VLM SFT steps after those, with the rate falling to 0; 0: none.",
+)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(1),
+    help="A wall-clock budget for data and both models instead of "
+    "steps (split by --clip-share); results then depend on the machine's speed.",
+)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--scenes", "n_scenes", type=int, help="Training scenes to render (default 16000).")
 @click.option("--eval-scenes", default=200, show_default=True, help="Held-out scenes for the final report; 0: none.")
-@click.option("--clip-share", default=CLIP_SHARE, show_default=True, type=click.FloatRange(0.05, 0.95),
-              help="Share of the training time (or steps) that goes to the CLIP; the VLM gets the rest.")
+@click.option(
+    "--clip-share",
+    default=CLIP_SHARE,
+    show_default=True,
+    type=click.FloatRange(0.05, 0.95),
+    help="Share of the training time (or steps) that goes to the CLIP; the VLM gets the rest.",
+)
 @click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
-def pretrain(out: Path, clip_steps: int, vlm_steps: int, cooldown_steps: int, seconds: float | None, seed: int,
-             n_scenes: int | None, eval_scenes: int, clip_share: float, threads: int | None, quiet: bool,
-             force: bool) -> None:
+def pretrain(
+    out: Path,
+    clip_steps: int,
+    vlm_steps: int,
+    cooldown_steps: int,
+    seconds: float | None,
+    seed: int,
+    n_scenes: int | None,
+    eval_scenes: int,
+    clip_share: float,
+    threads: int | None,
+    quiet: bool,
+    force: bool,
+) -> None:
     """Train the shapes-world CLIP and VLM from scratch (about 28 minutes on 2 CPU cores by default).
 
     The models load like any other: `models: {vlm: {path: OUT/shapes-vlm}, clip: {model: shapes-clip,
@@ -53,13 +88,23 @@ def pretrain(out: Path, clip_steps: int, vlm_steps: int, cooldown_steps: int, se
     from prefgen.shapes.pretrain.train import pretrain as run
 
     steps = None if seconds else (clip_steps, vlm_steps, cooldown_steps)
-    report = run(out, seconds=seconds, steps=steps, seed=seed, progress=not quiet, n_scenes=n_scenes,
-                 eval_scenes=eval_scenes, clip_share=clip_share)
+    report = run(
+        out,
+        seconds=seconds,
+        steps=steps,
+        seed=seed,
+        progress=not quiet,
+        n_scenes=n_scenes,
+        eval_scenes=eval_scenes,
+        clip_share=clip_share,
+    )
     cool = report["vlm_cooldown"]
-    click.echo(f"CLIP: {report['clip']['steps']} steps, loss {report['clip']['first_loss']:.3f} -> "
-               f"{report['clip']['last_loss']:.3f}   VLM: {report['vlm']['steps']} steps, loss "
-               f"{report['vlm']['first_loss']:.3f} -> {report['vlm']['last_loss']:.3f}"
-               + (f", then {cool['steps']} cooling down -> {cool['last_loss']:.3f}" if cool["steps"] else ""))
+    click.echo(
+        f"CLIP: {report['clip']['steps']} steps, loss {report['clip']['first_loss']:.3f} -> "
+        f"{report['clip']['last_loss']:.3f}   VLM: {report['vlm']['steps']} steps, loss "
+        f"{report['vlm']['first_loss']:.3f} -> {report['vlm']['last_loss']:.3f}"
+        + (f", then {cool['steps']} cooling down -> {cool['last_loss']:.3f}" if cool["steps"] else "")
+    )
     if "eval" in report:
         echo_metrics("held-out CHAIR", report["eval"]["chair"])
         echo_metrics("CLIP AUC", report["eval"]["clip_auc"])
@@ -70,8 +115,13 @@ def pretrain(out: Path, clip_steps: int, vlm_steps: int, cooldown_steps: int, se
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @click.option("-n", "--n", "n", default=64, show_default=True, help="Number of scenes.")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--split", type=click.Choice(["train", "eval"]), default="eval", show_default=True,
-              help="train: with the co-occurrence prior; eval: breaking it.")
+@click.option(
+    "--split",
+    type=click.Choice(["train", "eval"]),
+    default="eval",
+    show_default=True,
+    help="train: with the co-occurrence prior; eval: breaking it.",
+)
 def scenes(out: Path, n: int, seed: int, split: str) -> None:
     """Write scenes as PNG files plus ground_truth.jsonl (an image_folder source for recipes)."""
     from prefgen.shapes.world import write_scene_folder

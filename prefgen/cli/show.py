@@ -22,13 +22,17 @@ _SAMPLE_COLUMNS = (
 
 def render_version(store: Store, version: str | None, limit: int) -> None:
     manifest = store.manifest(version)
-    click.echo(f"{store.root}@{manifest.version}: {manifest.rows} rows, parent {manifest.parent or '-'}, "
-               f"{manifest.origin}, created {manifest.created_at:%Y-%m-%d %H:%M:%S} UTC")
+    click.echo(
+        f"{store.root}@{manifest.version}: {manifest.rows} rows, parent {manifest.parent or '-'}, "
+        f"{manifest.origin}, created {manifest.created_at:%Y-%m-%d %H:%M:%S} UTC"
+    )
     if manifest.message:
         click.echo(f"message: {manifest.message}")
     if manifest.drops:
         click.echo("dropped: " + ", ".join(f"{k} {v}" for k, v in sorted(manifest.drops.items())))
-    select = ", ".join(f"{expr} AS {alias}" for expr, alias in _SAMPLE_COLUMNS if expr.split("[")[0] in manifest.columns)
+    select = ", ".join(
+        f"{expr} AS {alias}" for expr, alias in _SAMPLE_COLUMNS if expr.split("[")[0] in manifest.columns
+    )
     columns, rows = fetch_rows(store, f'SELECT {select} FROM "{manifest.version}" LIMIT {int(limit)}')
     click.echo(render_table(columns, rows), nl=False)
 
@@ -40,6 +44,14 @@ def render_pairs(rows: list[dict]) -> str:
         return messages[-1]["content"] if messages else ""
 
     columns = ["id", "question", "chosen", "rejected", "margin"]
-    table = [(r.get("id", r.get("row_id")), text(r.get("prompt")), text(r.get("chosen")), text(r.get("rejected")),
-              r.get("margin")) for r in rows]
+    table = [
+        (
+            r.get("id", r.get("row_id")),
+            text(r.get("prompt")),
+            text(r.get("chosen")),
+            text(r.get("rejected")),
+            r.get("margin"),
+        )
+        for r in rows
+    ]
     return render_table(columns, table)

@@ -14,22 +14,48 @@ from prefgen.cli.output import print_columns, write_rows
 @click.option("--data", "data", metavar="STORE[@VERSION]|hf://REPO@TAG", help="Pairs to train on (one run).")
 @click.option("--model", "model", required=True, help="Model folder (or Hub id) to start from.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Training settings (YAML); default: the recipe's `train` section, else built-in defaults.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Training settings (YAML); default: the recipe's `train` section, else built-in defaults.",
+)
 @click.option("--rounds", type=click.IntRange(min=1), help="Run the build -> train loop this many rounds.")
 @click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path), help="Recipe each round builds with.")
-@click.option("--eval", "bench", type=click.Choice(["shapes-chair", "shapes-pope", "shapes-qa", "shapes"]),
-              help="Evaluate the base model and every round's model on the shapes world (shapes: CHAIR, POPE and "
-              "QA accuracy per kind of question).")
+@click.option(
+    "--eval",
+    "bench",
+    type=click.Choice(["shapes-chair", "shapes-pope", "shapes-qa", "shapes"]),
+    help="Evaluate the base model and every round's model on the shapes world (shapes: CHAIR, POPE and "
+    "QA accuracy per kind of question).",
+)
 @click.option("--eval-n", default=500, show_default=True, type=click.IntRange(min=1), help="Scenes to evaluate on.")
 @click.option("--max-steps", type=click.IntRange(min=1), help="Override the config's max_steps.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Change a value of the rounds' recipe, e.g. stages.select_pairs.chosen_score=answers_oracle.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change a value of the rounds' recipe, e.g. stages.select_pairs.chosen_score=answers_oracle.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @executor_options
-def train(data: str | None, model: str, out: Path, config_path: Path | None, rounds: int | None, recipe: Path | None,
-          bench: str | None, eval_n: int, max_steps: int | None, overrides: tuple[str, ...], quiet: bool,
-          executor: str, address: str | None, workers: int | None) -> None:
+def train(
+    data: str | None,
+    model: str,
+    out: Path,
+    config_path: Path | None,
+    rounds: int | None,
+    recipe: Path | None,
+    bench: str | None,
+    eval_n: int,
+    max_steps: int | None,
+    overrides: tuple[str, ...],
+    quiet: bool,
+    executor: str,
+    address: str | None,
+    workers: int | None,
+) -> None:
     """DPO on a dataset version (trl, with SENA's ICA and mDPO terms), or the iterative rounds loop."""
     from prefgen.recipe.training import load_train_config
 
@@ -43,8 +69,9 @@ def train(data: str | None, model: str, out: Path, config_path: Path | None, rou
 
         lineage = train_once(data, model, out, load_train_config(config_path, settings), quiet=quiet)
         if _main_process():
-            click.echo(f"trained {out}: {lineage['data'].get('rows')} pairs, "
-                       f"loss {lineage['metrics']['train_loss']:.4f}")
+            click.echo(
+                f"trained {out}: {lineage['data'].get('rows')} pairs, loss {lineage['metrics']['train_loss']:.4f}"
+            )
         return
     if recipe is None or data is not None:
         raise click.UsageError("--rounds needs --recipe (each round builds its own data), not --data")
@@ -53,8 +80,9 @@ def train(data: str | None, model: str, out: Path, config_path: Path | None, rou
 
     loaded = load_recipe(recipe, overrides)
     section = loaded.train
-    config = load_train_config(config_path, settings) if config_path or not section else \
-        section.model_copy(update=settings)
+    config = (
+        load_train_config(config_path, settings) if config_path or not section else section.model_copy(update=settings)
+    )
     evaluate = judge = None
     if bench:
         from prefgen.eval.benches import ground_truth_beside, model_evaluator, pair_judge
@@ -62,8 +90,19 @@ def train(data: str | None, model: str, out: Path, config_path: Path | None, rou
         evaluate = model_evaluator(bench, n=eval_n)
         truth = ground_truth_beside(recipe, loaded.source)
         judge = pair_judge(truth) if truth else None
-    run_rounds(recipe, Path(model), out, rounds, config, evaluate=evaluate, quiet=quiet, overrides=overrides,
-               judge_pairs=judge, build_options={"executor": executor, "address": address, "workers": workers}, on_round=lambda r, stage: click.echo(f"round {r}: {stage}", err=True))
+    run_rounds(
+        recipe,
+        Path(model),
+        out,
+        rounds,
+        config,
+        evaluate=evaluate,
+        quiet=quiet,
+        overrides=overrides,
+        judge_pairs=judge,
+        build_options={"executor": executor, "address": address, "workers": workers},
+        on_round=lambda r, stage: click.echo(f"round {r}: {stage}", err=True),
+    )
     if _main_process():
         print_columns(*rounds_table(out))
 
@@ -71,13 +110,20 @@ def train(data: str | None, model: str, out: Path, config_path: Path | None, rou
 @click.command("rounds")
 @click.argument("folders", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--all", "every_metric", is_flag=True, help="Every recorded metric, not only the key ones.")
-@click.option("--metric", "metrics", multiple=True, metavar="PATTERN",
-              help="Metrics to show, by name or pattern (repeatable): --metric 'qa.*' --metric pope.adversarial.f1.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
-              show_default=True)
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    metavar="PATTERN",
+    help="Metrics to show, by name or pattern (repeatable): --metric 'qa.*' --metric pope.adversarial.f1.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table", show_default=True
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
-def rounds_cmd(folders: tuple[Path, ...], every_metric: bool, metrics: tuple[str, ...], fmt: str,
-               output: Path | None) -> None:
+def rounds_cmd(
+    folders: tuple[Path, ...], every_metric: bool, metrics: tuple[str, ...], fmt: str, output: Path | None
+) -> None:
     """The rounds of `prefgen train --rounds` runs: data version, pairs, loss, reward accuracy and eval metrics;
     several folders side by side (one row per run and round)."""
     from prefgen.train.rounds import format_metric, rounds_records
@@ -94,4 +140,3 @@ def _main_process() -> bool:
     from prefgen.train.run import is_main_process
 
     return is_main_process()
-

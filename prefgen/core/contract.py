@@ -77,26 +77,28 @@ def contract_features() -> "datasets.Features":
     from datasets import Features, Image, List, Value
 
     text, number = Value("string"), Value("float64")
-    return Features({
-        "id": text,
-        "images": List(Image()),
-        "prompt": _message_feature(),
-        "chosen": _message_feature(),
-        "rejected": _message_feature(),
-        "image_id": text,
-        "question": text,
-        "question_source": text,
-        "method": text,
-        "chosen_score": number,
-        "rejected_score": number,
-        "margin": number,
-        "chosen_clip": number,
-        "rejected_clip": number,
-        "chosen_logp": number,
-        "rejected_logp": number,
-        "corruption": text,
-        "round": Value("int32"),
-        "model": text,
-        "recipe_fingerprint": text,
-        "created_at": Value("timestamp[us, tz=UTC]"),
-    })
+    return Features(
+        {
+            "id": text,
+            "images": List(Image()),
+            "prompt": _message_feature(),
+            "chosen": _message_feature(),
+            "rejected": _message_feature(),
+            "image_id": text,
+            "question": text,
+            "question_source": text,
+            "method": text,
+            "chosen_score": number,
+            "rejected_score": number,
+            "margin": number,
+            "chosen_clip": number,
+            "rejected_clip": number,
+            "chosen_logp": number,
+            "rejected_logp": number,
+            "corruption": text,
+            "round": Value("int32"),
+            "model": text,
+            "recipe_fingerprint": text,
+            "created_at": Value("timestamp[us, tz=UTC]"),
+        }
+    )

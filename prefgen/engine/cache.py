@@ -40,8 +40,11 @@ def model_identity(config: Any, base_dir: Path) -> dict[str, Any] | None:
     if path:
         folder = resolve_path(path, base_dir)
         files = sorted(folder.rglob("*")) if folder.is_dir() else [folder]
-        data["files"] = [(str(f.relative_to(folder)) if folder.is_dir() else f.name, f.stat().st_size,
-                          f.stat().st_mtime_ns) for f in files if f.is_file()]
+        data["files"] = [
+            (str(f.relative_to(folder)) if folder.is_dir() else f.name, f.stat().st_size, f.stat().st_mtime_ns)
+            for f in files
+            if f.is_file()
+        ]
     return data
 
 
@@ -85,8 +88,13 @@ class StageCache:
             tmp = data_path.with_suffix(".parquet.tmp")
             pq.write_table(pa.Table.from_pylist(rows), tmp)
             os.replace(tmp, data_path)
-        meta = {"stage": stage, "shard": shard, "rows": len(rows), "created": time.time(),
-                "drops": [{"row_id": d.row.get("row_id"), "reason": d.reason, "detail": d.detail} for d in drops]}
+        meta = {
+            "stage": stage,
+            "shard": shard,
+            "rows": len(rows),
+            "created": time.time(),
+            "drops": [{"row_id": d.row.get("row_id"), "reason": d.reason, "detail": d.detail} for d in drops],
+        }
         tmp = meta_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(meta))
         os.replace(tmp, meta_path)
@@ -100,8 +108,9 @@ class StageCache:
                 continue
             data_path = meta_path.with_suffix(".parquet")
             size = meta_path.stat().st_size + (data_path.stat().st_size if data_path.exists() else 0)
-            found.append(CacheEntry(meta_path.stem, meta["stage"], meta["shard"], meta["rows"], len(meta["drops"]),
-                                    size))
+            found.append(
+                CacheEntry(meta_path.stem, meta["stage"], meta["shard"], meta["rows"], len(meta["drops"]), size)
+            )
         return found
 
     def prune(self, keep: Iterable[str] = ()) -> tuple[int, int]:
@@ -138,5 +147,13 @@ def summarize(root: Path) -> list[tuple[str, str, str, str, str]]:
     groups: dict[str, list[CacheEntry]] = {}
     for entry in StageCache(root).entries():
         groups.setdefault(entry.stage, []).append(entry)
-    return [(stage, str(len(es)), str(sum(e.rows for e in es)), f"{sum(e.bytes for e in es) / 1e6:.1f} MB",
-             f"{sum(e.fingerprint in keep for e in es)}/{len(es)}") for stage, es in sorted(groups.items())]
+    return [
+        (
+            stage,
+            str(len(es)),
+            str(sum(e.rows for e in es)),
+            f"{sum(e.bytes for e in es) / 1e6:.1f} MB",
+            f"{sum(e.fingerprint in keep for e in es)}/{len(es)}",
+        )
+        for stage, es in sorted(groups.items())
+    ]

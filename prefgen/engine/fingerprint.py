@@ -31,8 +31,16 @@ import prefgen
 from prefgen.engine.model_pool import RUNTIME_MODULES
 
 #: Distributions whose version can change what a stage writes (decoding, numerics, image ops, tokenization).
-LIBRARIES = ("torch", "transformers", "tokenizers", "open_clip_torch", "albumentations", "opencv-python-headless",
-             "pillow", "numpy")
+LIBRARIES = (
+    "torch",
+    "transformers",
+    "tokenizers",
+    "open_clip_torch",
+    "albumentations",
+    "opencv-python-headless",
+    "pillow",
+    "numpy",
+)
 _ROOT = Path(prefgen.__file__).parent
 _MODULE_NAME = re.compile(r"^prefgen(\.[A-Za-z_]\w*)+$")
 
@@ -85,7 +93,8 @@ def _running_nodes(tree: ast.AST) -> Iterable[ast.AST]:
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _absolute(node: ast.ImportFrom, package: str) -> str:

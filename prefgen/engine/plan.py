@@ -38,8 +38,10 @@ def make_plan(recipe_path: Path, overrides: tuple[str, ...] = ()) -> Plan:
     plan.source_lines = _describe_source(recipe, base)
     plan.model_lines = _describe_models(recipe, base)
     for i, stage in enumerate(recipe.stages):
-        plan.stage_lines.append(f"{i + 1}. {stage.label:<16} reads {', '.join(stage.input_columns())} -> writes "
-                                f"{', '.join(stage.output_columns())}")
+        plan.stage_lines.append(
+            f"{i + 1}. {stage.label:<16} reads {', '.join(stage.input_columns())} -> writes "
+            f"{', '.join(stage.output_columns())}"
+        )
     plan.output_lines = _describe_output(recipe, base)
     return plan
 
@@ -85,8 +87,10 @@ def _describe_models(recipe: Recipe, base: Path) -> list[str]:
             state = "found" if (folder / "config.json").is_file() else "MISSING"
             lines.append(f"vlm  {folder} ({state}), dtype {vlm.dtype}, device {vlm.device}")
         else:
-            lines.append(f"vlm  {vlm.id}@{vlm.revision or 'main'} ({_hub_cache_state(vlm.id, vlm.revision)}), "
-                         f"dtype {vlm.dtype}, device {vlm.device}")
+            lines.append(
+                f"vlm  {vlm.id}@{vlm.revision or 'main'} ({_hub_cache_state(vlm.id, vlm.revision)}), "
+                f"dtype {vlm.dtype}, device {vlm.device}"
+            )
     if clip:
         if clip.path:
             folder = _shown(clip.path, base)

@@ -45,9 +45,14 @@ class Reporter:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._progress = Progress(
-                TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[flow]:<24}"), TextColumn("{task.fields[rate]:>9}"), TimeRemainingColumn(),
-                console=Console(file=sys.stderr), transient=False,
+                TextColumn("{task.description:<18}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[flow]:<24}"),
+                TextColumn("{task.fields[rate]:>9}"),
+                TimeRemainingColumn(),
+                console=Console(file=sys.stderr),
+                transient=False,
             )
 
     def __enter__(self) -> Reporter:
@@ -105,5 +110,10 @@ class Reporter:
             return
         count, task = self.counts[label], self._tasks[label]
         elapsed = self._progress.tasks[task].elapsed or 1e-9
-        self._progress.update(task, total=count.total, completed=count.done, rate=f"{count.done / elapsed:,.1f} r/s",
-                              flow=f"→ {count.out:,} out, {count.dropped:,} dropped")
+        self._progress.update(
+            task,
+            total=count.total,
+            completed=count.done,
+            rate=f"{count.done / elapsed:,.1f} r/s",
+            flow=f"→ {count.out:,} out, {count.dropped:,} dropped",
+        )

@@ -70,8 +70,9 @@ def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildRe
     if options.vlm_path is not None:
         if recipe.models.vlm is None:
             raise PrefgenError(f"{recipe_path}: the recipe has no `models.vlm` to replace with {options.vlm_path}")
-        vlm = recipe.models.vlm.model_copy(update={"path": str(Path(options.vlm_path).resolve()), "id": None,
-                                                    "revision": None})
+        vlm = recipe.models.vlm.model_copy(
+            update={"path": str(Path(options.vlm_path).resolve()), "id": None, "revision": None}
+        )
         recipe = recipe.model_copy(update={"models": recipe.models.model_copy(update={"vlm": vlm})})
     missing = [s.label for s in recipe.stages if s.runtime is None]
     if missing:
@@ -79,10 +80,11 @@ def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildRe
     _check_local_models(recipe, base)
     from prefgen.engine.sources import reader as sources
 
-    limits = recipe.limits.model_copy(update={"max_images": _smallest(recipe.limits.max_images, options.limit,
-                                                                      options.preview)})
+    limits = recipe.limits.model_copy(
+        update={"max_images": _smallest(recipe.limits.max_images, options.limit, options.preview)}
+    )
     items = sources.list_items(recipe.source, limits, recipe.seed, base)
-    shards = [items[i:i + options.shard_size] for i in range(0, len(items), options.shard_size)]
+    shards = [items[i : i + options.shard_size] for i in range(0, len(items), options.shard_size)]
     runs = [StageRun(p, p.runtime(p, recipe.seed), _stage_fingerprint(p, recipe, base)) for p in recipe.stages]
     source_fp = digest("source", recipe.source.model_dump(mode="json"), code_fingerprint([sources.__name__]))
 
@@ -101,8 +103,15 @@ def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildRe
 class _Builder(ShardWorker):
     """A build: the shards' work (``ShardWorker``), handed to an executor, and the version it publishes."""
 
-    def __init__(self, recipe: Recipe, base: Path, runs: list[StageRun], source_fp: str, options: BuildOptions,
-                 reporter: Reporter):
+    def __init__(
+        self,
+        recipe: Recipe,
+        base: Path,
+        runs: list[StageRun],
+        source_fp: str,
+        options: BuildOptions,
+        reporter: Reporter,
+    ):
         super().__init__(recipe, base, runs, source_fp, options, reporter)
         self.executor = make_executor(options)
 
@@ -115,16 +124,27 @@ class _Builder(ShardWorker):
         # normalised so that messages name the store as `out/x`, not `recipes/../out/x`
         store = Store.create(options.out or os.path.normpath(resolve_path(recipe.output.store, self.base)))
         self.cache = StageCache(store.root / ".prefgen" / "cache")
-        meta = {"recipe": recipe.fingerprint(), "items": digest([(i.key, i.fingerprint) for i in items]),
-                "shard_size": options.shard_size, "round": options.round}
+        meta = {
+            "recipe": recipe.fingerprint(),
+            "items": digest([(i.key, i.fingerprint) for i in items]),
+            "shard_size": options.shard_size,
+            "round": options.round,
+        }
         # What the rows depend on: recipe, images, and each stage's code and models (not in the draft's meta, so
         # that a build stopped by a stage bug can be continued once the bug is fixed).
         build_key = digest(meta, [r.fingerprint for r in self.runs], self.source_fp)
         latest = store.manifest() if store.latest() else None
-        if (latest is not None and not options.fresh and options.version is None and recipe.output.version is None
-                and latest.stats.get("build_key") == build_key):
-            self.reporter.message(f"{latest.version} was built from this recipe and these images; nothing to do "
-                                  "(--fresh builds a new version anyway)")
+        if (
+            latest is not None
+            and not options.fresh
+            and options.version is None
+            and recipe.output.version is None
+            and latest.stats.get("build_key") == build_key
+        ):
+            self.reporter.message(
+                f"{latest.version} was built from this recipe and these images; nothing to do "
+                "(--fresh builds a new version anyway)"
+            )
             return BuildResult(latest, store=store.root, up_to_date=True)
         with store.draft(options.version or recipe.output.version, meta=meta, fresh=options.fresh) as draft:
             done = draft.shards()
@@ -138,14 +158,20 @@ class _Builder(ShardWorker):
                 self.reporter.event("shard_done", shard=k, rows=len(rows), rejects=len(rejects))
             drops = _count_drops(draft.path)
             if not any(_shard_rows(p) for p in draft.shards().values()):
-                raise PrefgenError(f"the build produced no pairs ({_describe(drops)}); the draft {draft.version} is kept"
-                                   f" in {store.root}/.prefgen/drafts for inspection")
+                raise PrefgenError(
+                    f"the build produced no pairs ({_describe(drops)}); the draft {draft.version} is kept"
+                    f" in {store.root}/.prefgen/drafts for inspection"
+                )
             self._remember_used(store.root)
             manifest = draft.publish(
                 message=options.message if options.message is not None else recipe.output.message,
-                drops=dict(drops), stats={**self._stats(len(items), len(shards)), "build_key": build_key},
-                recipe=recipe.model_dump(mode="json"), recipe_fingerprint=recipe.fingerprint(),
-                models=_model_refs(recipe), seed=recipe.seed, round=options.round,
+                drops=dict(drops),
+                stats={**self._stats(len(items), len(shards)), "build_key": build_key},
+                recipe=recipe.model_dump(mode="json"),
+                recipe_fingerprint=recipe.fingerprint(),
+                models=_model_refs(recipe),
+                seed=recipe.seed,
+                round=options.round,
                 fingerprints={r.params.label: r.fingerprint for r in self.runs},
             )
         self.reporter.event("published", version=manifest.version, rows=manifest.rows)
@@ -169,10 +195,21 @@ class _Builder(ShardWorker):
         return out
 
     def _stats(self, items: int, shards: int) -> dict[str, Any]:
-        return {"source_items": items, "shards": shards, **self.executor.describe(),
-                "stages": {r.params.label: {"rows_seen": r.seen, "errors": r.errors, "seconds": round(r.seconds, 3),
-                                            "computed_shards": self.computed[r.params.label],
-                                            "cached_shards": self.cached[r.params.label]} for r in self.runs}}
+        return {
+            "source_items": items,
+            "shards": shards,
+            **self.executor.describe(),
+            "stages": {
+                r.params.label: {
+                    "rows_seen": r.seen,
+                    "errors": r.errors,
+                    "seconds": round(r.seconds, 3),
+                    "computed_shards": self.computed[r.params.label],
+                    "cached_shards": self.cached[r.params.label],
+                }
+                for r in self.runs
+            },
+        }
 
     def _remember_used(self, root: Path) -> None:
         import json
@@ -242,10 +279,13 @@ def _shard_rows(path: Path) -> int:
 def _model_refs(recipe: Recipe) -> dict[str, ModelRef]:
     refs = {}
     if recipe.models.vlm:
-        refs["vlm"] = ModelRef(id=recipe.models.vlm.id, revision=recipe.models.vlm.revision, path=recipe.models.vlm.path)
+        refs["vlm"] = ModelRef(
+            id=recipe.models.vlm.id, revision=recipe.models.vlm.revision, path=recipe.models.vlm.path
+        )
     if recipe.models.clip:
-        refs["clip"] = ModelRef(id=recipe.models.clip.model, revision=recipe.models.clip.pretrained,
-                                path=recipe.models.clip.path)
+        refs["clip"] = ModelRef(
+            id=recipe.models.clip.model, revision=recipe.models.clip.pretrained, path=recipe.models.clip.path
+        )
     return refs
 
 

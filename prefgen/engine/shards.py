@@ -78,16 +78,24 @@ class ShardWorker:
         """The source's rows for one shard (cached like a stage's)."""
         fp = digest(self.source_fp, [(i.key, i.fingerprint) for i in items])
         rows, drops = self._cached_or(fp, SOURCE, index, len(items), lambda: self._read_source(items))
-        return ShardState(index, fp, rows, [_reject(d, SOURCE) for d in drops],
-                          {row["image_id"]: row["image"] for row in rows})
+        return ShardState(
+            index, fp, rows, [_reject(d, SOURCE) for d in drops], {row["image_id"]: row["image"] for row in rows}
+        )
 
     def run_step(self, run: StageRun, state: ShardState) -> ShardState:
         """One stage over one shard (from its cache entry when there is one)."""
         fp = digest(state.fp, run.fingerprint)
-        rows, drops = self._cached_or(fp, run.params.label, state.index, len(state.rows),
-                                      lambda: self._run_stage(run, state.rows), state.images)
-        return ShardState(state.index, fp, rows, state.rejects + [_reject(d, run.params.label) for d in drops],
-                          state.images, state.reports)
+        rows, drops = self._cached_or(
+            fp, run.params.label, state.index, len(state.rows), lambda: self._run_stage(run, state.rows), state.images
+        )
+        return ShardState(
+            state.index,
+            fp,
+            rows,
+            state.rejects + [_reject(d, run.params.label) for d in drops],
+            state.images,
+            state.reports,
+        )
 
     def _cached_or(self, fp: str, label: str, shard: int, rows_in: int, compute, images: dict | None = None):
         """The cached output of ``label`` for a shard's ``rows_in`` input rows, or ``compute()``'s, then cached.
@@ -107,8 +115,15 @@ class ShardWorker:
             stored = rows if images is None else [{k: v for k, v in r.items() if k != "image"} for r in rows]
             self.cache.put(fp, stored, drops, stage=label, shard=shard)
             self.computed[label] += 1
-            self.reporter.event("stage_done", stage=label, shard=shard, rows_in=rows_in, rows=len(rows),
-                                drops=len(drops), seconds=round(time.perf_counter() - start, 4))
+            self.reporter.event(
+                "stage_done",
+                stage=label,
+                shard=shard,
+                rows_in=rows_in,
+                rows=len(rows),
+                drops=len(drops),
+                seconds=round(time.perf_counter() - start, 4),
+            )
         for d in drops:
             self.drops[d.reason] += 1
         return rows, drops
@@ -128,7 +143,7 @@ class ShardWorker:
         kept, drops = [], []
         size = batch_size(run.params, self.options.batch_size)
         for start in range(0, len(rows), size):
-            batch = rows[start:start + size]
+            batch = rows[start : start + size]
             began = time.perf_counter()
             out = self._process(run, batch)
             run.seconds += time.perf_counter() - began
@@ -162,9 +177,11 @@ class ShardWorker:
     def _check_error_rate(self, run: StageRun) -> None:
         limit = self.recipe.limits.max_error_rate
         if run.seen >= MIN_ROWS_FOR_ERROR_RATE and run.errors > limit * run.seen:
-            raise PrefgenError(f"stage {run.params.label!r} failed on {run.errors} of {run.seen} rows (more than "
-                               f"limits.max_error_rate = {limit:g}); finished shards are kept, fix the cause and "
-                               "rerun the same command to continue")
+            raise PrefgenError(
+                f"stage {run.params.label!r} failed on {run.errors} of {run.seen} rows (more than "
+                f"limits.max_error_rate = {limit:g}); finished shards are kept, fix the cause and "
+                "rerun the same command to continue"
+            )
 
 
 def batch_size(params: StageParams, default: int) -> int:

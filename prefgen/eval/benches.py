@@ -28,18 +28,32 @@ def load_vlm(path: str | Path, device: str = "auto", batch_size: int = 32):
     return VLM.load(path=str(path), device=device, dtype="float32", batch_size=batch_size)
 
 
-def shapes_chair(model: str | Path, n: int = 500, seed: int = 0, prompt: str = metrics.DESCRIBE_PROMPT,
-                 max_new_tokens: int = 48, device: str = "auto") -> dict:
+def shapes_chair(
+    model: str | Path,
+    n: int = 500,
+    seed: int = 0,
+    prompt: str = metrics.DESCRIBE_PROMPT,
+    max_new_tokens: int = 48,
+    device: str = "auto",
+) -> dict:
     scenes = make_scenes(n, seed, "eval")
     describe = metrics.vlm_describer(load_vlm(model, device), prompt, max_new_tokens)
     report, texts = metrics.run_chair(describe, scenes)
-    return {"bench": "shapes-chair", "model": str(model), "seed": seed, "prompt": prompt, **report,
-            "samples": [{"scene": s.index, "truth": sorted(map(list, s.kinds)), "text": t}
-                        for s, t in zip(scenes[:20], texts)]}
+    return {
+        "bench": "shapes-chair",
+        "model": str(model),
+        "seed": seed,
+        "prompt": prompt,
+        **report,
+        "samples": [
+            {"scene": s.index, "truth": sorted(map(list, s.kinds)), "text": t} for s, t in zip(scenes[:20], texts)
+        ],
+    }
 
 
-def shapes_pope(model: str | Path, n: int = 500, seed: int = 0, suffix: str = "", max_new_tokens: int = 8,
-                device: str = "auto") -> dict:
+def shapes_pope(
+    model: str | Path, n: int = 500, seed: int = 0, suffix: str = "", max_new_tokens: int = 8, device: str = "auto"
+) -> dict:
     answer = metrics.vlm_answerer(load_vlm(model, device), suffix, max_new_tokens)
     splits = metrics.run_pope(answer, make_scenes(n, seed, "eval"), seed=seed)
     return {"bench": "shapes-pope", "model": str(model), "seed": seed, "scenes": n, **splits}
@@ -57,24 +71,46 @@ def shapes_clip(clip: str | Path, n: int = 500, seed: int = 0, device: str = "au
     from prefgen.models import ClipScorer
 
     scorer = ClipScorer.load(model="shapes-clip", path=str(clip), device=device)
-    return {"bench": "shapes-clip", "clip": str(clip), "seed": seed,
-            **metrics.clip_auc(scorer, make_scenes(n, seed, "eval"))}
+    return {
+        "bench": "shapes-clip",
+        "clip": str(clip),
+        "seed": seed,
+        **metrics.clip_auc(scorer, make_scenes(n, seed, "eval")),
+    }
 
 
-def real_pope(model: str | Path, questions: str | Path, images: str | Path, limit: int | None = None,
-              suffix: str = "", device: str = "auto") -> dict:
+def real_pope(
+    model: str | Path,
+    questions: str | Path,
+    images: str | Path,
+    limit: int | None = None,
+    suffix: str = "",
+    device: str = "auto",
+) -> dict:
     answer = metrics.vlm_answerer(load_vlm(model, device), suffix, max_new_tokens=8)
     scores, answers = evaluate_pope_file(answer, questions, images, limit)
-    return {"bench": "pope", "model": str(model), "questions_file": str(questions), **scores,
-            "answers": answers[:20]}
+    return {"bench": "pope", "model": str(model), "questions_file": str(questions), **scores, "answers": answers[:20]}
 
 
-def real_chair(model: str | Path, annotations: str | Path, images: str | Path, limit: int | None = None,
-               prompt: str = metrics.DESCRIBE_PROMPT, max_new_tokens: int = 128, device: str = "auto") -> dict:
+def real_chair(
+    model: str | Path,
+    annotations: str | Path,
+    images: str | Path,
+    limit: int | None = None,
+    prompt: str = metrics.DESCRIBE_PROMPT,
+    max_new_tokens: int = 128,
+    device: str = "auto",
+) -> dict:
     describe = metrics.vlm_describer(load_vlm(model, device), prompt, max_new_tokens)
     scores, captions = evaluate_coco_chair(describe, annotations, images, limit)
-    return {"bench": "chair", "model": str(model), "annotations": str(annotations), "prompt": prompt, **scores,
-            "samples": dict(list(captions.items())[:20])}
+    return {
+        "bench": "chair",
+        "model": str(model),
+        "annotations": str(annotations),
+        "prompt": prompt,
+        **scores,
+        "samples": dict(list(captions.items())[:20]),
+    }
 
 
 def store_reward(store: str, ground_truth: str | Path) -> dict:
@@ -100,8 +136,13 @@ def store_reward(store: str, ground_truth: str | Path) -> dict:
         triples.setdefault(f"method:{row.get('method') or '?'}", []).append(triple)
     if not triples:
         raise PrefgenError(f"no pair of {store} has an image in the ground truth {ground_truth}")
-    return {"bench": "reward", "store": store, "version": version or handle.latest(), "unmatched_pairs": unmatched,
-            **{name: judge.reward_accuracy(group) for name, group in triples.items()}}
+    return {
+        "bench": "reward",
+        "store": store,
+        "version": version or handle.latest(),
+        "unmatched_pairs": unmatched,
+        **{name: judge.reward_accuracy(group) for name, group in triples.items()},
+    }
 
 
 def ground_truth_beside(recipe: Path, source) -> Path | None:
@@ -141,8 +182,12 @@ def model_evaluator(bench: str, n: int = 500, seed: int = 0, device: str = "auto
     """``evaluate(model_dir) -> metrics`` for `prefgen train --rounds --eval`: ``shapes-chair``, ``shapes-pope``,
     ``shapes-qa`` (accuracy per kind of question, asked with the short-answer suffix) or ``shapes`` (all three).
     Only the numbers are kept (the lineage holds no sample texts)."""
-    wanted = {"shapes-chair": ("chair",), "shapes-pope": ("pope",), "shapes-qa": ("qa",),
-              "shapes": ("chair", "pope", "qa")}
+    wanted = {
+        "shapes-chair": ("chair",),
+        "shapes-pope": ("pope",),
+        "shapes-qa": ("qa",),
+        "shapes": ("chair", "pope", "qa"),
+    }
     if bench not in wanted:
         raise PrefgenError(f"unknown evaluation {bench!r}; use one of {', '.join(wanted)}")
 

@@ -19,40 +19,108 @@ from prefgen.core.errors import PrefgenError
 from prefgen.shapes.metrics import Answer, Describe, pope_metrics
 
 COCO_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "person": ("person", "people", "man", "men", "woman", "women", "boy", "girl", "child", "children", "kid", "guy",
-               "lady", "baby", "player", "skier", "surfer", "skateboarder", "rider", "pedestrian", "adult"),
-    "bicycle": ("bicycle", "bike", "cycle"), "car": ("car", "taxi", "sedan", "automobile", "suv"),
+    "person": (
+        "person",
+        "people",
+        "man",
+        "men",
+        "woman",
+        "women",
+        "boy",
+        "girl",
+        "child",
+        "children",
+        "kid",
+        "guy",
+        "lady",
+        "baby",
+        "player",
+        "skier",
+        "surfer",
+        "skateboarder",
+        "rider",
+        "pedestrian",
+        "adult",
+    ),
+    "bicycle": ("bicycle", "bike", "cycle"),
+    "car": ("car", "taxi", "sedan", "automobile", "suv"),
     "motorcycle": ("motorcycle", "motorbike", "scooter", "moped"),
-    "airplane": ("airplane", "aeroplane", "plane", "jet", "aircraft", "airliner"), "bus": ("bus", "buses"),
-    "train": ("train", "locomotive", "tram"), "truck": ("truck", "pickup truck", "lorry"),
+    "airplane": ("airplane", "aeroplane", "plane", "jet", "aircraft", "airliner"),
+    "bus": ("bus", "buses"),
+    "train": ("train", "locomotive", "tram"),
+    "truck": ("truck", "pickup truck", "lorry"),
     "boat": ("boat", "ship", "canoe", "kayak", "sailboat", "yacht", "ferry"),
     "traffic light": ("traffic light", "traffic signal", "stoplight", "stop light"),
-    "fire hydrant": ("fire hydrant", "hydrant"), "stop sign": ("stop sign",), "parking meter": ("parking meter",),
-    "bench": ("bench", "benches"), "bird": ("bird", "pigeon", "seagull", "gull", "duck", "parrot", "sparrow"),
-    "cat": ("cat", "kitten", "kitty"), "dog": ("dog", "puppy", "pup"), "horse": ("horse", "pony", "foal"),
-    "sheep": ("sheep", "lamb"), "cow": ("cow", "cattle", "bull", "calf", "ox"), "elephant": ("elephant",),
-    "bear": ("bear", "grizzly", "polar bear"), "zebra": ("zebra",), "giraffe": ("giraffe",),
-    "backpack": ("backpack", "rucksack"), "umbrella": ("umbrella", "parasol"), "handbag": ("handbag", "purse"),
-    "tie": ("tie", "necktie"), "suitcase": ("suitcase", "luggage"), "frisbee": ("frisbee",),
-    "skis": ("skis", "ski"), "snowboard": ("snowboard",),
+    "fire hydrant": ("fire hydrant", "hydrant"),
+    "stop sign": ("stop sign",),
+    "parking meter": ("parking meter",),
+    "bench": ("bench", "benches"),
+    "bird": ("bird", "pigeon", "seagull", "gull", "duck", "parrot", "sparrow"),
+    "cat": ("cat", "kitten", "kitty"),
+    "dog": ("dog", "puppy", "pup"),
+    "horse": ("horse", "pony", "foal"),
+    "sheep": ("sheep", "lamb"),
+    "cow": ("cow", "cattle", "bull", "calf", "ox"),
+    "elephant": ("elephant",),
+    "bear": ("bear", "grizzly", "polar bear"),
+    "zebra": ("zebra",),
+    "giraffe": ("giraffe",),
+    "backpack": ("backpack", "rucksack"),
+    "umbrella": ("umbrella", "parasol"),
+    "handbag": ("handbag", "purse"),
+    "tie": ("tie", "necktie"),
+    "suitcase": ("suitcase", "luggage"),
+    "frisbee": ("frisbee",),
+    "skis": ("skis", "ski"),
+    "snowboard": ("snowboard",),
     "sports ball": ("ball", "soccer ball", "tennis ball", "football", "basketball", "volleyball"),
-    "kite": ("kite",), "baseball bat": ("baseball bat", "bat"), "baseball glove": ("baseball glove", "glove", "mitt"),
-    "skateboard": ("skateboard",), "surfboard": ("surfboard", "surf board"),
-    "tennis racket": ("tennis racket", "racket", "racquet"), "bottle": ("bottle",),
-    "wine glass": ("wine glass", "wineglass"), "cup": ("cup", "mug"), "fork": ("fork",),
-    "knife": ("knife", "knives"), "spoon": ("spoon",), "bowl": ("bowl",), "banana": ("banana",),
-    "apple": ("apple",), "sandwich": ("sandwich", "burger", "hamburger"), "orange": ("orange",),
-    "broccoli": ("broccoli",), "carrot": ("carrot",), "hot dog": ("hot dog", "hotdog"), "pizza": ("pizza",),
-    "donut": ("donut", "doughnut"), "cake": ("cake", "cupcake"), "chair": ("chair", "stool"),
-    "couch": ("couch", "sofa"), "potted plant": ("potted plant", "houseplant", "house plant", "plant"),
-    "bed": ("bed",), "dining table": ("dining table", "table"), "toilet": ("toilet",),
-    "tv": ("tv", "television", "tv screen"), "laptop": ("laptop",), "mouse": ("mouse", "mice", "computer mouse"),
-    "remote": ("remote", "remote control"), "keyboard": ("keyboard",),
-    "cell phone": ("cell phone", "cellphone", "phone", "smartphone", "mobile phone"), "microwave": ("microwave",),
-    "oven": ("oven", "stove"), "toaster": ("toaster",), "sink": ("sink",),
-    "refrigerator": ("refrigerator", "fridge"), "book": ("book",), "clock": ("clock",), "vase": ("vase",),
-    "scissors": ("scissors",), "teddy bear": ("teddy bear", "teddy", "stuffed animal"),
-    "hair drier": ("hair drier", "hair dryer", "blow dryer"), "toothbrush": ("toothbrush", "toothbrushes"),
+    "kite": ("kite",),
+    "baseball bat": ("baseball bat", "bat"),
+    "baseball glove": ("baseball glove", "glove", "mitt"),
+    "skateboard": ("skateboard",),
+    "surfboard": ("surfboard", "surf board"),
+    "tennis racket": ("tennis racket", "racket", "racquet"),
+    "bottle": ("bottle",),
+    "wine glass": ("wine glass", "wineglass"),
+    "cup": ("cup", "mug"),
+    "fork": ("fork",),
+    "knife": ("knife", "knives"),
+    "spoon": ("spoon",),
+    "bowl": ("bowl",),
+    "banana": ("banana",),
+    "apple": ("apple",),
+    "sandwich": ("sandwich", "burger", "hamburger"),
+    "orange": ("orange",),
+    "broccoli": ("broccoli",),
+    "carrot": ("carrot",),
+    "hot dog": ("hot dog", "hotdog"),
+    "pizza": ("pizza",),
+    "donut": ("donut", "doughnut"),
+    "cake": ("cake", "cupcake"),
+    "chair": ("chair", "stool"),
+    "couch": ("couch", "sofa"),
+    "potted plant": ("potted plant", "houseplant", "house plant", "plant"),
+    "bed": ("bed",),
+    "dining table": ("dining table", "table"),
+    "toilet": ("toilet",),
+    "tv": ("tv", "television", "tv screen"),
+    "laptop": ("laptop",),
+    "mouse": ("mouse", "mice", "computer mouse"),
+    "remote": ("remote", "remote control"),
+    "keyboard": ("keyboard",),
+    "cell phone": ("cell phone", "cellphone", "phone", "smartphone", "mobile phone"),
+    "microwave": ("microwave",),
+    "oven": ("oven", "stove"),
+    "toaster": ("toaster",),
+    "sink": ("sink",),
+    "refrigerator": ("refrigerator", "fridge"),
+    "book": ("book",),
+    "clock": ("clock",),
+    "vase": ("vase",),
+    "scissors": ("scissors",),
+    "teddy bear": ("teddy bear", "teddy", "stuffed animal"),
+    "hair drier": ("hair drier", "hair dryer", "blow dryer"),
+    "toothbrush": ("toothbrush", "toothbrushes"),
 }
 
 
@@ -64,8 +132,9 @@ def _plurals(word: str) -> set[str]:
     return {" ".join([*head, form]) for form in forms}
 
 
-SYNONYM_TO_CATEGORY = {form: category for category, words in COCO_SYNONYMS.items() for word in words
-                       for form in _plurals(word)}
+SYNONYM_TO_CATEGORY = {
+    form: category for category, words in COCO_SYNONYMS.items() for word in words for form in _plurals(word)
+}
 _LONGEST = max(len(key.split()) for key in SYNONYM_TO_CATEGORY)
 
 
@@ -77,7 +146,7 @@ def coco_mentions(text: str) -> set[str]:
     found, i = set(), 0
     while i < len(words):
         for size in range(min(_LONGEST, len(words) - i), 0, -1):
-            category = SYNONYM_TO_CATEGORY.get(" ".join(words[i:i + size]))
+            category = SYNONYM_TO_CATEGORY.get(" ".join(words[i : i + size]))
             if category:
                 found.add(category)
                 i += size
@@ -112,12 +181,18 @@ def chair_coco(captions: dict[str, str], objects: dict[str, set[str]]) -> dict:
         hits += len(said & there)
         truth += len(there)
     n = len(captions)
-    return {"captions": n, "chair_s": bad / n if n else 0.0, "chair_i": hallucinated / mentions if mentions else 0.0,
-            "recall": hits / truth if truth else 0.0, "mean_mentions": mentions / n if n else 0.0}
+    return {
+        "captions": n,
+        "chair_s": bad / n if n else 0.0,
+        "chair_i": hallucinated / mentions if mentions else 0.0,
+        "recall": hits / truth if truth else 0.0,
+        "mean_mentions": mentions / n if n else 0.0,
+    }
 
 
-def evaluate_coco_chair(describe: Describe, annotations: str | Path, images_dir: str | Path,
-                        limit: int | None = None, batch_size: int = 16) -> tuple[dict, dict[str, str]]:
+def evaluate_coco_chair(
+    describe: Describe, annotations: str | Path, images_dir: str | Path, limit: int | None = None, batch_size: int = 16
+) -> tuple[dict, dict[str, str]]:
     """Caption the annotated images found in ``images_dir`` (sorted, the first ``limit``) and score them."""
     objects = read_coco_objects(annotations)
     names = sorted(name for name in objects if (Path(images_dir) / name).is_file())[:limit]
@@ -125,7 +200,7 @@ def evaluate_coco_chair(describe: Describe, annotations: str | Path, images_dir:
         raise PrefgenError(f"none of the annotated images is in {images_dir}")
     captions: dict[str, str] = {}
     for start in range(0, len(names), batch_size):
-        chunk = names[start:start + batch_size]
+        chunk = names[start : start + batch_size]
         captions.update(zip(chunk, describe([_open(Path(images_dir) / name) for name in chunk])))
     return chair_coco(captions, objects), captions
 
@@ -141,21 +216,32 @@ def read_pope(path: str | Path) -> list[dict]:
             label = str(record["label"]).strip().lower()
             if label not in ("yes", "no"):
                 raise ValueError(f"label must be yes or no, not {record['label']!r}")
-            questions.append({"question_id": record.get("question_id", number), "image": record["image"],
-                              "text": record["text"], "label": label == "yes"})
+            questions.append(
+                {
+                    "question_id": record.get("question_id", number),
+                    "image": record["image"],
+                    "text": record["text"],
+                    "label": label == "yes",
+                }
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise PrefgenError(f"{path}:{number}: not a POPE question ({exc})") from exc
     return questions
 
 
-def evaluate_pope_file(answer: Answer, questions: str | Path | Sequence[dict], images_dir: str | Path,
-                       limit: int | None = None, batch_size: int = 32) -> tuple[dict, list[str]]:
+def evaluate_pope_file(
+    answer: Answer,
+    questions: str | Path | Sequence[dict],
+    images_dir: str | Path,
+    limit: int | None = None,
+    batch_size: int = 32,
+) -> tuple[dict, list[str]]:
     """POPE metrics of ``answer`` on a question file (or already read questions), and the answers given."""
     items = read_pope(questions) if isinstance(questions, (str, Path)) else list(questions)
     items = items[:limit]
     answers: list[str] = []
     for start in range(0, len(items), batch_size):
-        chunk = items[start:start + batch_size]
+        chunk = items[start : start + batch_size]
         answers += answer([_open(Path(images_dir) / q["image"]) for q in chunk], [q["text"] for q in chunk])
     return pope_metrics([q["label"] for q in items], answers), answers
 

@@ -14,11 +14,22 @@ from pathlib import Path
 
 from prefgen.models.tiny.families import MODEL_CLASSES
 
-TESTED = {model_type: family for family, model_type in {
-    "llava": "llava", "qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "idefics3": "idefics3",
-    "smolvlm": "smolvlm", "gemma3": "gemma3", "llava_onevision": "llava_onevision", "qwen3_vl": "qwen3_vl",
-    "internvl": "internvl", "mistral3": "mistral3", "qwen3_5": "qwen3_5",
-}.items()}
+TESTED = {
+    model_type: family
+    for family, model_type in {
+        "llava": "llava",
+        "qwen2_vl": "qwen2_vl",
+        "qwen2_5_vl": "qwen2_5_vl",
+        "idefics3": "idefics3",
+        "smolvlm": "smolvlm",
+        "gemma3": "gemma3",
+        "llava_onevision": "llava_onevision",
+        "qwen3_vl": "qwen3_vl",
+        "internvl": "internvl",
+        "mistral3": "mistral3",
+        "qwen3_5": "qwen3_5",
+    }.items()
+}
 LORA_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -60,8 +71,9 @@ def check_model(source: str, revision: str | None = None) -> CheckReport:
     _cache(config, report)
     _lora(config, remote, report)
     where = f"path: {source}" if local else f"id: {source}" + (f", revision: {revision}" if revision else "")
-    report.facts.append(("recipe", f"models: {{vlm: {{{where}" + (", trust_remote_code: true" if remote else "")
-                         + "}}"))
+    report.facts.append(
+        ("recipe", f"models: {{vlm: {{{where}" + (", trust_remote_code: true" if remote else "") + "}}")
+    )
     return report
 
 
@@ -73,11 +85,17 @@ def _config(source, common, report):
     except (OSError, ValueError, KeyError) as exc:
         message = _first_line(exc)
     if "trust_remote_code" in message or _has_auto_map(source):
-        report.problems.append("the model's code ships with it (auto_map): prefgen runs it only with "
-                               "`trust_remote_code: true` in the recipe; review that code first")
+        report.problems.append(
+            "the model's code ships with it (auto_map): prefgen runs it only with "
+            "`trust_remote_code: true` in the recipe; review that code first"
+        )
         return None, True
-    if "does not appear to have a file named config.json" in message or "not a local folder" in message \
-            or "offline" in message.lower() or "cache" in message.lower():
+    if (
+        "does not appear to have a file named config.json" in message
+        or "not a local folder" in message
+        or "offline" in message.lower()
+        or "cache" in message.lower()
+    ):
         report.problems.append(f"no config.json found (local folder or local Hugging Face cache): {message}")
     else:
         report.problems.append(f"unknown architecture: {message}")
@@ -106,8 +124,10 @@ def _architecture(config, remote, report) -> None:
         note = f"{model_type} ({cls}): transformers image-text-to-text, not tested in prefgen"
         report.facts.append(("family", note))
     elif not remote:
-        report.problems.append(f"unknown architecture: model_type {model_type!r} is not an image-text-to-text model "
-                               "transformers knows (AutoModelForImageTextToText cannot load it)")
+        report.problems.append(
+            f"unknown architecture: model_type {model_type!r} is not an image-text-to-text model "
+            "transformers knows (AutoModelForImageTextToText cannot load it)"
+        )
 
 
 def _processor(source, common, remote, report):
@@ -119,8 +139,10 @@ def _processor(source, common, remote, report):
         report.problems.append(f"no usable processor: {_first_line(exc)}")
         return None
     if getattr(processor, "image_processor", None) is None or getattr(processor, "tokenizer", None) is None:
-        report.problems.append(f"no processor with an image processor and a tokenizer (AutoProcessor gave a "
-                               f"{type(processor).__name__}); save the model's processor with it")
+        report.problems.append(
+            f"no processor with an image processor and a tokenizer (AutoProcessor gave a "
+            f"{type(processor).__name__}); save the model's processor with it"
+        )
         return None
     report.facts.append(("processor", f"{type(processor).__name__} ({type(processor.image_processor).__name__})"))
     return processor
@@ -136,8 +158,9 @@ def _template_and_images(config, processor, report) -> None:
     if not placeholders:
         report.problems.append("no image placeholder token in the config or processor: images cannot be placed")
     if not (getattr(processor, "chat_template", None) or getattr(tokenizer, "chat_template", None)):
-        report.problems.append("no chat template (neither chat_template.jinja nor the tokenizer's); prefgen renders "
-                               "every prompt with it")
+        report.problems.append(
+            "no chat template (neither chat_template.jinja nor the tokenizer's); prefgen renders every prompt with it"
+        )
         return
     from PIL import Image
 
@@ -149,7 +172,9 @@ def _template_and_images(config, processor, report) -> None:
     marker = getattr(processor, "image_token", None)
     if isinstance(marker, str) and marker not in text:
         report.problems.append(f"the chat template renders no {marker} for an image, so the image would be dropped")
-    report.facts.append(("chat template", "present, renders images as " + (marker if isinstance(marker, str) else "?")))
+    report.facts.append(
+        ("chat template", "present, renders images as " + (marker if isinstance(marker, str) else "?"))
+    )
     eos = tokenizer.eos_token
     report.facts.append(("end of answer", eos or "none"))
     if eos is None:
@@ -160,7 +185,8 @@ def _template_and_images(config, processor, report) -> None:
         report.warnings.append(
             f"the chat template ends an assistant turn with {ending[-12:]!r}, not the eos token {eos!r}: trl's "
             "training completions (DPO, SFT) end with what the template writes there, which the model may never "
-            "have learnt to emit (a large loss on that token, and ICA or SFT terms teach the model to say it)")
+            "have learnt to emit (a large loss on that token, and ICA or SFT terms teach the model to say it)"
+        )
 
 
 def _assistant_turn_end(processor) -> str | None:
@@ -168,8 +194,10 @@ def _assistant_turn_end(processor) -> str | None:
     cannot render one."""
     from prefgen.models.prompts import Prompt
 
-    messages = [*Prompt("Describe the image.").messages(), {"role": "assistant", "content": [
-        {"type": "text", "text": "An answer."}]}]
+    messages = [
+        *Prompt("Describe the image.").messages(),
+        {"role": "assistant", "content": [{"type": "text", "text": "An answer."}]},
+    ]
     try:
         full = processor.apply_chat_template(messages, tokenize=False)
     except Exception:  # a template is user data: one that cannot render an answer is not ours to judge here
@@ -200,7 +228,8 @@ def _cache(config, report) -> None:
         return
     limit, kind = kvcache.reuse_limit(cache), kvcache.cache_kind(cache)
     reuse = {None: "yes", 0: "no: prompt + partial answer are re-encoded each step"}.get(
-        limit, f"while rows fit the {limit}-token sliding window, else re-encoded")
+        limit, f"while rows fit the {limit}-token sliding window, else re-encoded"
+    )
     report.facts.append(("cache", kind))
     report.facts.append(("prefix reuse", reuse))
 
@@ -221,14 +250,20 @@ def _lora(config, remote, report) -> None:
     if prefix is None:
         report.problems.append("cannot find the language model inside the model: LoRA would have no targets")
         return
-    names = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
-                    if name.startswith(prefix + ".") and isinstance(module, torch.nn.Linear)})
+    names = sorted(
+        {
+            name.rsplit(".", 1)[-1]
+            for name, module in model.named_modules()
+            if name.startswith(prefix + ".") and isinstance(module, torch.nn.Linear)
+        }
+    )
     targets = [name for name in LORA_NAMES if name in names]
     found = ", ".join(targets) or "none of the usual names"
     report.facts.append(("lora targets", f"{found} in {prefix} (all Linear names there: {', '.join(names)})"))
     if not targets:
-        report.problems.append(f"no usual LoRA target in {prefix}; set train.lora.targets to some of: "
-                               f"{', '.join(names)}")
+        report.problems.append(
+            f"no usual LoRA target in {prefix}; set train.lora.targets to some of: {', '.join(names)}"
+        )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -41,12 +41,12 @@ class ClipScore:
         return cls(cosine, CLIP_SCALE * cosine, max(CLIP_SCALE * cosine, 0.0))
 
 
-
 class ClipScorer:
     """Scores (image, text) pairs with an open_clip model. Build it with ``ClipScorer.load``."""
 
-    def __init__(self, model, preprocess, tokenizer, name: str = "", batch_size: int = 64,
-                 cache_size: int | None = 100_000):
+    def __init__(
+        self, model, preprocess, tokenizer, name: str = "", batch_size: int = 64, cache_size: int | None = 100_000
+    ):
         self.model = model.eval()
         self.preprocess = preprocess
         self.tokenizer = tokenizer
@@ -106,15 +106,19 @@ class ClipScorer:
         chunks = []
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
-                tokens = self.tokenizer(list(texts[start:start + self.batch_size]), context_length=self.context_length)
-                chunks.append(torch.nn.functional.normalize(self.model.encode_text(tokens.to(self.device)).float(),
-                                                            dim=-1).cpu())
+                tokens = self.tokenizer(
+                    list(texts[start : start + self.batch_size]), context_length=self.context_length
+                )
+                chunks.append(
+                    torch.nn.functional.normalize(self.model.encode_text(tokens.to(self.device)).float(), dim=-1).cpu()
+                )
         return torch.cat(chunks) if chunks else torch.empty(0, 0)
 
     # ------------------------------------------------------------------------------------------------ scores
 
-    def cosine(self, images: Sequence[Image.Image], texts: Sequence[str],
-               keys: Sequence[str] | None = None) -> list[float]:
+    def cosine(
+        self, images: Sequence[Image.Image], texts: Sequence[str], keys: Sequence[str] | None = None
+    ) -> list[float]:
         """Cosine similarity of ``images[i]`` with ``texts[i]`` for every i (repeat an image to score many texts)."""
         if len(images) != len(texts):
             raise ValueError("give one text per image")
@@ -124,8 +128,9 @@ class ClipScorer:
         text_emb = self.text_embeddings(texts)
         return (image_emb * text_emb).sum(dim=-1).tolist()
 
-    def score(self, images: Sequence[Image.Image], texts: Sequence[str],
-              keys: Sequence[str] | None = None) -> list[ClipScore]:
+    def score(
+        self, images: Sequence[Image.Image], texts: Sequence[str], keys: Sequence[str] | None = None
+    ) -> list[ClipScore]:
         """``ClipScore`` (cosine, 100 cos, max(100 cos, 0)) of each (image, text) pair."""
         return [ClipScore.from_cosine(c) for c in self.cosine(images, texts, keys)]
 
@@ -140,7 +145,7 @@ class ClipScorer:
         out = []
         with torch.inference_mode():
             for start in range(0, len(images), self.batch_size):
-                chunk = images[start:start + self.batch_size]
+                chunk = images[start : start + self.batch_size]
                 batch = torch.stack([self.preprocess(prepare_image(image)) for image in chunk])
                 emb = self.model.encode_image(batch.to(self.device))
                 out.extend(torch.nn.functional.normalize(emb.float(), dim=-1).cpu())

@@ -44,8 +44,15 @@ class Candidate:
     def build(cls, token_ids, text, token_logprobs, finish_reason) -> Candidate:
         logprobs = tuple(float(x) for x in token_logprobs)
         total = math.fsum(logprobs)
-        return cls(tuple(int(t) for t in token_ids), text, logprobs, total,
-                   total / len(logprobs) if logprobs else float("nan"), finish_reason == "eos", finish_reason)
+        return cls(
+            tuple(int(t) for t in token_ids),
+            text,
+            logprobs,
+            total,
+            total / len(logprobs) if logprobs else float("nan"),
+            finish_reason == "eos",
+            finish_reason,
+        )
 
 
 @dataclass(frozen=True)
@@ -124,7 +131,7 @@ class _Row:
         if not self.context:
             return self._raw_decode(ids)
         full = self._raw_decode(self.context + ids)
-        return full[len(self.context_text):] if full.startswith(self.context_text) else self._raw_decode(ids)
+        return full[len(self.context_text) :] if full.startswith(self.context_text) else self._raw_decode(ids)
 
     def result(self) -> Candidate:
         keep = self.keep if self.keep is not None else len(self.tokens)
@@ -132,9 +139,16 @@ class _Row:
         return Candidate.build(tokens, self.decode(tokens), self.logprobs[:keep], self.reason or "length")
 
 
-def decode(model, tokenizer, state: kvcache.CacheRows, contexts: list[list[int]], groups: list[int],
-           settings: DecodeSettings, eos_ids: frozenset[int],
-           generators: list[torch.Generator] | None) -> list[Candidate]:
+def decode(
+    model,
+    tokenizer,
+    state: kvcache.CacheRows,
+    contexts: list[list[int]],
+    groups: list[int],
+    settings: DecodeSettings,
+    eos_ids: frozenset[int],
+    generators: list[torch.Generator] | None,
+) -> list[Candidate]:
     """Generate for every row of ``state`` until each is done; ``groups[r]`` ties rows for diverse decoding.
 
     Each row samples from its own generator, so what a row draws does not depend on the other rows of the batch.
@@ -157,8 +171,9 @@ def decode(model, tokenizer, state: kvcache.CacheRows, contexts: list[list[int]]
     return [row.result() for row in rows]
 
 
-def _choose(logits: torch.Tensor, settings: DecodeSettings, groups: list[int],
-            generators: list[torch.Generator] | None) -> torch.Tensor:
+def _choose(
+    logits: torch.Tensor, settings: DecodeSettings, groups: list[int], generators: list[torch.Generator] | None
+) -> torch.Tensor:
     if settings.banned_tokens:
         logits = logits.index_fill(1, torch.tensor(settings.banned_tokens, device=logits.device), float("-inf"))
     if settings.strategy == "greedy":
@@ -170,7 +185,7 @@ def _choose(logits: torch.Tensor, settings: DecodeSettings, groups: list[int],
         probs = torch.softmax(scores, dim=-1)
         if generators is None:
             return torch.multinomial(probs, 1)[:, 0]
-        return torch.cat([torch.multinomial(probs[i:i + 1], 1, generator=g)[:, 0] for i, g in enumerate(generators)])
+        return torch.cat([torch.multinomial(probs[i : i + 1], 1, generator=g)[:, 0] for i, g in enumerate(generators)])
     if settings.strategy == "diverse":
         return _diverse_greedy(logits, groups, settings.diversity_penalty)
     raise ValueError(f"unknown decoding strategy {settings.strategy!r}")

@@ -29,8 +29,9 @@ def prepare_image(image: Image.Image, max_pixels: int = MAX_PIXELS) -> Image.Ima
     width, height = image.size
     if width * height > max_pixels:
         scale = (max_pixels / (width * height)) ** 0.5
-        image = image.resize((max(1, int(width * scale)), max(1, int(height * scale))), Image.Resampling.BICUBIC,
-                             reducing_gap=3.0)
+        image = image.resize(
+            (max(1, int(width * scale)), max(1, int(height * scale))), Image.Resampling.BICUBIC, reducing_gap=3.0
+        )
     return image
 
 
@@ -70,6 +71,7 @@ def _to_uint8(array: np.ndarray, sixteen_bit: bool) -> np.ndarray:
     else:
         scale = 1.0  # 8-bit values stored in a wider mode
     return np.clip(np.rint(array * scale), 0, 255).astype(np.uint8)
+
 
 def decode_image(cell) -> Image.Image:
     """The source image of a row (``{"bytes": ..., "path": ...}`` or a PIL image), decoded and prepared."""

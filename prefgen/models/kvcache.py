@@ -44,8 +44,12 @@ class CacheRows:
     def select(self, index: torch.Tensor | list[int]) -> CacheRows:
         """A new ``CacheRows`` with the given rows (repeats allowed), copying their keys and values."""
         index = torch.as_tensor(index, dtype=torch.long, device=self.attention_mask.device)
-        return CacheRows(_select_cache(self.cache, index), self.attention_mask[index],
-                         self.next_positions.index_select(_batch_dim(self.next_positions), index), self.logits[index])
+        return CacheRows(
+            _select_cache(self.cache, index),
+            self.attention_mask[index],
+            self.next_positions.index_select(_batch_dim(self.next_positions), index),
+            self.logits[index],
+        )
 
     def repeat_each(self, times: int) -> CacheRows:
         """Each row ``times`` times in a row (row 0, 0, 0, 1, 1, 1, ...): k candidates share one prefix."""
@@ -58,14 +62,21 @@ def prefill(model, inputs: dict) -> CacheRows:
     from transformers import DynamicCache
 
     positions = model._prepare_position_ids_for_generation(inputs["input_ids"], dict(inputs))
-    output = model(**inputs, position_ids=positions, past_key_values=DynamicCache(config=model.config),
-                   use_cache=True, logits_to_keep=1)
-    return CacheRows(output.past_key_values, inputs["attention_mask"], positions[..., -1:] + 1,
-                     output.logits[:, -1].float())
+    output = model(
+        **inputs,
+        position_ids=positions,
+        past_key_values=DynamicCache(config=model.config),
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    return CacheRows(
+        output.past_key_values, inputs["attention_mask"], positions[..., -1:] + 1, output.logits[:, -1].float()
+    )
 
 
-def extend(model, state: CacheRows, token_lists: list[list[int]], pad_id: int,
-           keep_all_logits: bool = False) -> tuple[CacheRows, torch.Tensor | None]:
+def extend(
+    model, state: CacheRows, token_lists: list[list[int]], pad_id: int, keep_all_logits: bool = False
+) -> tuple[CacheRows, torch.Tensor | None]:
     """Feed each row its own tokens (any lengths, padded on the left of the new segment) in one forward pass.
 
     Returns the extended rows and, with ``keep_all_logits``, the float32 logits of every new position
@@ -80,19 +91,26 @@ def extend(model, state: CacheRows, token_lists: list[list[int]], pad_id: int,
     ids = torch.full((state.rows, longest), pad_id, dtype=torch.long, device=device)
     for row, tokens in enumerate(token_lists):
         if tokens:
-            ids[row, longest - len(tokens):] = torch.tensor(tokens, dtype=torch.long, device=device)
+            ids[row, longest - len(tokens) :] = torch.tensor(tokens, dtype=torch.long, device=device)
     pad = longest - lengths  # (rows,)
     steps = torch.arange(longest, device=device)
     new_mask = (steps[None, :] >= pad[:, None]).to(state.attention_mask.dtype)
     offsets = (steps[None, :] - pad[:, None]).clamp(min=0)  # padding gets the row's next position; it is masked
     positions = state.next_positions + offsets.view(*([1] * (state.next_positions.dim() - 2)), *offsets.shape)
     mask = torch.cat([state.attention_mask, new_mask], dim=1)
-    output = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=state.cache,
-                   use_cache=True, logits_to_keep=0 if keep_all_logits else 1)
+    output = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        past_key_values=state.cache,
+        use_cache=True,
+        logits_to_keep=0 if keep_all_logits else 1,
+    )
     last = output.logits[:, -1].float()
     logits = torch.where((lengths > 0)[:, None], last, state.logits)
-    grown = CacheRows(output.past_key_values, mask, state.next_positions + _per_row(lengths, state.next_positions),
-                      logits)
+    grown = CacheRows(
+        output.past_key_values, mask, state.next_positions + _per_row(lengths, state.next_positions), logits
+    )
     return grown, (output.logits.float() if keep_all_logits else None)
 
 
@@ -100,8 +118,14 @@ def step(model, state: CacheRows, tokens: torch.Tensor) -> CacheRows:
     """Feed one token per row (the decode step of generation)."""
     ones = torch.ones((state.rows, 1), dtype=state.attention_mask.dtype, device=state.attention_mask.device)
     mask = torch.cat([state.attention_mask, ones], dim=1)
-    output = model(input_ids=tokens.view(-1, 1), attention_mask=mask, position_ids=state.next_positions,
-                   past_key_values=state.cache, use_cache=True, logits_to_keep=1)
+    output = model(
+        input_ids=tokens.view(-1, 1),
+        attention_mask=mask,
+        position_ids=state.next_positions,
+        past_key_values=state.cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
     return CacheRows(output.past_key_values, mask, state.next_positions + 1, output.logits[:, -1].float())
 
 
@@ -130,10 +154,9 @@ def cache_kind(cache) -> str:
     return f"{type(cache).__name__}[{', '.join(kinds)}]"
 
 
-
-
-def prefill_continued(model, inputs: dict, token_lists: list[list[int]], pad_id: int,
-                      keep_all_logits: bool = False) -> tuple[CacheRows, torch.Tensor | None, torch.Tensor]:
+def prefill_continued(
+    model, inputs: dict, token_lists: list[list[int]], pad_id: int, keep_all_logits: bool = False
+) -> tuple[CacheRows, torch.Tensor | None, torch.Tensor]:
     """Encode prompts (processor outputs) and each row's continuation tokens in one forward pass, no gap between
     them: the path for caches that cannot be extended across padding. Every per-token input of the processor
     (``input_ids``, ``attention_mask``, ``token_type_ids``, ``mm_token_type_ids``, ...) is continued (ids with the
@@ -148,20 +171,30 @@ def prefill_continued(model, inputs: dict, token_lists: list[list[int]], pad_id:
     for row, tokens in enumerate(token_lists):
         real = mask[row].bool()
         extra = torch.tensor(tokens, dtype=torch.long, device=device)
-        rows.append({key: torch.cat([inputs[key][row][real], _continuation(key, extra, inputs[key].dtype)])
-                     for key in keys})
+        rows.append(
+            {key: torch.cat([inputs[key][row][real], _continuation(key, extra, inputs[key].dtype)]) for key in keys}
+        )
     width = max(len(row["input_ids"]) for row in rows)
     merged = dict(inputs)
     for key in keys:
         fill = pad_id if key == "input_ids" else 0
-        merged[key] = torch.stack([torch.cat([torch.full((width - len(row[key]),), fill, dtype=row[key].dtype,
-                                                         device=device), row[key]]) for row in rows])
+        merged[key] = torch.stack(
+            [
+                torch.cat([torch.full((width - len(row[key]),), fill, dtype=row[key].dtype, device=device), row[key]])
+                for row in rows
+            ]
+        )
     longest = max(len(tokens) for tokens in token_lists)
     positions = model._prepare_position_ids_for_generation(merged["input_ids"], dict(merged))
     from transformers import DynamicCache
 
-    output = model(**merged, position_ids=positions, past_key_values=DynamicCache(config=model.config),
-                   use_cache=True, logits_to_keep=longest + 1)
+    output = model(
+        **merged,
+        position_ids=positions,
+        past_key_values=DynamicCache(config=model.config),
+        use_cache=True,
+        logits_to_keep=longest + 1,
+    )
     logits = output.logits.float()
     lengths = torch.tensor([len(tokens) for tokens in token_lists], device=device)
     first = logits[torch.arange(len(token_lists), device=device), -1 - lengths]

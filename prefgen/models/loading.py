@@ -47,4 +47,5 @@ def not_available_offline(id: str, revision: str | None, what: str = "model") ->
     return PrefgenError(
         f"{what} {id!r}{' at revision ' + revision if revision else ''} is not available offline: run "
         f"`hf download {id}{rev}` on a machine with network and copy the Hugging Face cache here, "
-        f"or set `path:` to a local folder holding the {what}")
+        f"or set `path:` to a local folder holding the {what}"
+    )

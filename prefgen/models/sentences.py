@@ -16,10 +16,38 @@ from dataclasses import dataclass
 
 # A "." after these is no sentence end. "No." and "etc." are left out on purpose: in image descriptions they end
 # sentences more often than not, and a false end only splits a sentence where a missed one merges two.
-ABBREVIATIONS = frozenset({
-    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "e.g", "i.e", "approx", "fig", "inc", "ltd",
-    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
-})
+ABBREVIATIONS = frozenset(
+    {
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "sr",
+        "jr",
+        "st",
+        "mt",
+        "vs",
+        "e.g",
+        "i.e",
+        "approx",
+        "fig",
+        "inc",
+        "ltd",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+    }
+)
 _TERMINATOR = re.compile(r"(?:[.!?…]+)[\"'”’)\]}»]*")
 _CJK_TERMINATOR = re.compile(r"[。！？]")
 _CLOSERS = "\"'”’)]}»"

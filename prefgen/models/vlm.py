@@ -108,7 +108,8 @@ class VLM:
 
             processor = AutoProcessor.from_pretrained(source, **common)
             model = AutoModelForImageTextToText.from_pretrained(
-                source, dtype=resolve_dtype(config.dtype), device_map=resolve_device(config.device), **common)
+                source, dtype=resolve_dtype(config.dtype), device_map=resolve_device(config.device), **common
+            )
         except OSError as exc:
             if local:
                 raise PrefgenError(f"cannot load the model in {source}: {str(exc).splitlines()[0]}") from exc
@@ -156,14 +157,22 @@ class VLM:
         for source, requests, offset in groups:
             encoded = source if isinstance(source, EncodedPrompts) else self._processed(source)
             for at in range(0, len(requests), self.batch_size):
-                chunk = requests[at:at + self.batch_size]
+                chunk = requests[at : at + self.batch_size]
                 yield encoded, chunk, [rows[i] - offset for i in chunk]
 
     # ------------------------------------------------------------------------------------------------ generation
 
-    def generate(self, prompts: Sequence[Prompt] | Prompt, *, n: int = 1, max_new_tokens: int = 256,
-                 temperature: float = 0.0, top_p: float = 1.0, stop: Sequence[str] = (),
-                 seed: int | Sequence[int] | None = 0) -> list[list[Candidate]]:
+    def generate(
+        self,
+        prompts: Sequence[Prompt] | Prompt,
+        *,
+        n: int = 1,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        stop: Sequence[str] = (),
+        seed: int | Sequence[int] | None = 0,
+    ) -> list[list[Candidate]]:
         """``n`` answers per prompt; greedy when ``temperature`` is 0, else sampled.
 
         ``seed``: one per prompt (e.g. a stage's per-row seed), or one for the call from which each prompt's seed is
@@ -173,24 +182,47 @@ class VLM:
         _check_budget(max_new_tokens, temperature, top_p, n)
         if temperature == 0 and n > 1:
             raise ValueError("greedy decoding gives n identical answers; sample (temperature > 0) or use n=1")
-        settings = DecodeSettings(max_new_tokens, "greedy" if temperature == 0 else "sample", temperature or 1.0,
-                                  top_p, stop_strings=tuple(stop), banned_tokens=self.placeholder_ids)
+        settings = DecodeSettings(
+            max_new_tokens,
+            "greedy" if temperature == 0 else "sample",
+            temperature or 1.0,
+            top_p,
+            stop_strings=tuple(stop),
+            banned_tokens=self.placeholder_ids,
+        )
         results: list[list[Candidate]] = []
         rows = list(range(len(prompts)))
         with torch.inference_mode():
             for encoded, requests, local_rows in self._encoded_chunks(prompts, rows):
                 state = encoded.state.select(local_rows).repeat_each(n)
                 contexts = [[] for _ in range(state.rows)]
-                found = decode(self.model, self.tokenizer, state, contexts, list(range(state.rows)), settings,
-                               self.eos_ids, self._generators(seed, requests, n, len(prompts)))
-                results += [found[i * n:(i + 1) * n] for i in range(len(requests))]
+                found = decode(
+                    self.model,
+                    self.tokenizer,
+                    state,
+                    contexts,
+                    list(range(state.rows)),
+                    settings,
+                    self.eos_ids,
+                    self._generators(seed, requests, n, len(prompts)),
+                )
+                results += [found[i * n : (i + 1) * n] for i in range(len(requests))]
         return results
 
-    def sentence_steps(self, prompts: Sequence[Prompt] | EncodedPrompts, partial_answers: Sequence[str], *,
-                       k: int = 5, rows: Sequence[int] | None = None, max_new_tokens: int = 70,
-                       strategy: str = "sample", temperature: float = 1.0, top_p: float = 1.0,
-                       diversity_penalty: float = 3.0,
-                       seed: int | Sequence[int] | None = 0) -> list[list[Candidate]]:
+    def sentence_steps(
+        self,
+        prompts: Sequence[Prompt] | EncodedPrompts,
+        partial_answers: Sequence[str],
+        *,
+        k: int = 5,
+        rows: Sequence[int] | None = None,
+        max_new_tokens: int = 70,
+        strategy: str = "sample",
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        diversity_penalty: float = 3.0,
+        seed: int | Sequence[int] | None = 0,
+    ) -> list[list[Candidate]]:
         """k candidate next sentences for each partial answer; ``partial_answers[i]`` continues ``prompts[rows[i]]``.
 
         ``strategy``: "sample" (temperature, top-p) or "diverse" (CSR's diverse group search, one beam per group,
@@ -206,8 +238,15 @@ class VLM:
         rows = list(range(len(partial_answers))) if rows is None else list(rows)
         if len(rows) != len(partial_answers):
             raise ValueError("give one prompt row per partial answer")
-        settings = DecodeSettings(max_new_tokens, strategy, temperature, top_p, diversity_penalty,
-                                  stop_at_sentence_end=True, banned_tokens=self.placeholder_ids)
+        settings = DecodeSettings(
+            max_new_tokens,
+            strategy,
+            temperature,
+            top_p,
+            diversity_penalty,
+            stop_at_sentence_end=True,
+            banned_tokens=self.placeholder_ids,
+        )
         results: dict[int, list[Candidate]] = {}
         with torch.inference_mode():
             for encoded, requests, local_rows in self._encoded_chunks(prompts, rows):
@@ -219,19 +258,27 @@ class VLM:
                 generators = self._generators(seed, requests, k, len(rows)) if strategy == "sample" else None
                 found = decode(self.model, self.tokenizer, state, contexts, groups, settings, self.eos_ids, generators)
                 for i, request in enumerate(requests):
-                    results[request] = found[i * k:(i + 1) * k]
+                    results[request] = found[i * k : (i + 1) * k]
         return [results[i] for i in range(len(rows))]
 
     # ------------------------------------------------------------------------------------------------ scoring
 
-    def logprobs(self, prompts: Sequence[Prompt] | EncodedPrompts, continuations: Sequence[str | Sequence[int]], *,
-                 rows: Sequence[int] | None = None, append_eos: bool = False) -> list[ContinuationLogprobs]:
+    def logprobs(
+        self,
+        prompts: Sequence[Prompt] | EncodedPrompts,
+        continuations: Sequence[str | Sequence[int]],
+        *,
+        rows: Sequence[int] | None = None,
+        append_eos: bool = False,
+    ) -> list[ContinuationLogprobs]:
         """Log-probs of each continuation (text, or token ids as generated) after ``prompts[rows[i]]``."""
         rows = list(range(len(continuations))) if rows is None else list(rows)
         if len(rows) != len(continuations):
             raise ValueError("give one prompt row per continuation")
-        ids = [encode_continuation(self.tokenizer, c) if isinstance(c, str) else [int(t) for t in c]
-               for c in continuations]
+        ids = [
+            encode_continuation(self.tokenizer, c) if isinstance(c, str) else [int(t) for t in c]
+            for c in continuations
+        ]
         if append_eos:
             ids = [tokens + [self.tokenizer.eos_token_id] for tokens in ids]
         results: dict[int, ContinuationLogprobs] = {}
@@ -243,15 +290,22 @@ class VLM:
                     results[request] = _score(token_lists[i], first[i], segment[i] if segment is not None else None)
         return [results[i] for i in range(len(rows))]
 
-    def _continued(self, encoded: EncodedPrompts, rows: list[int], token_lists: list[list[int]], then: int,
-                   keep_all_logits: bool = False):
+    def _continued(
+        self,
+        encoded: EncodedPrompts,
+        rows: list[int],
+        token_lists: list[list[int]],
+        then: int,
+        keep_all_logits: bool = False,
+    ):
         """Rows ``rows`` of ``encoded`` continued by ``token_lists``, ready to generate ``then`` more tokens:
         (state, logits of the new positions or None, logits before each continuation)."""
         path = self._path_for(encoded, token_lists, then)
         if path == "reuse":
             before = encoded.state.select(rows)
-            state, segment = kvcache.extend(self.model, before, token_lists, self.pad_id,
-                                            keep_all_logits=keep_all_logits)
+            state, segment = kvcache.extend(
+                self.model, before, token_lists, self.pad_id, keep_all_logits=keep_all_logits
+            )
             return state, segment, before.logits
         if rows == list(range(len(encoded))):
             inputs = encoded.inputs
@@ -263,7 +317,7 @@ class VLM:
         return kvcache.prefill_continued(self.model, inputs, token_lists, self.pad_id, keep_all_logits)
 
     def _path_for(self, encoded: EncodedPrompts, token_lists: list[list[int]], then: int) -> str:
-        """"reuse" when extending the cached prompts across padding is exact for this call, else "re-encode"; logged
+        """ "reuse" when extending the cached prompts across padding is exact for this call, else "re-encode"; logged
         once per model and path."""
         if self.prefix_path == "re-encode":
             path, why = "re-encode", "forced (prefix_path='re-encode')"
@@ -281,8 +335,13 @@ class VLM:
                 raise PrefgenError(f"prefix reuse is not exact for {self.name}: {why}")
         if path not in self._logged_paths:
             self._logged_paths.add(path)
-            log.info("%s: prefix %s (%s; cache %s)", self.name, "reuse" if path == "reuse" else "re-encoding", why,
-                     self.cache_kind)
+            log.info(
+                "%s: prefix %s (%s; cache %s)",
+                self.name,
+                "reuse" if path == "reuse" else "re-encoding",
+                why,
+                self.cache_kind,
+            )
         return path
 
     @property

@@ -78,8 +78,9 @@ class Recipe(StrictModel):
 
     def fingerprint(self) -> str:
         """Hash of everything that determines the rows (not where they are written)."""
-        payload = self.model_dump(mode="json", exclude={"output": True, "description": True,
-                                                        "stages": {"__all__": {"resources"}}})
+        payload = self.model_dump(
+            mode="json", exclude={"output": True, "description": True, "stages": {"__all__": {"resources"}}}
+        )
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -165,7 +166,9 @@ def _child(node, part: str, create: bool):
 def _index(items: list, part: str) -> int:
     if part.lstrip("-").isdigit():
         return int(part)
-    labels = [i for i, item in enumerate(items) if isinstance(item, dict) and (item.get("name") or item.get("type")) == part]
+    labels = [
+        i for i, item in enumerate(items) if isinstance(item, dict) and (item.get("name") or item.get("type")) == part
+    ]
     if len(labels) != 1:
         raise KeyError(f"no single stage labelled {part!r}" if not labels else f"several stages are labelled {part!r}")
     return labels[0]
@@ -200,8 +203,11 @@ def _problem_from_error(err: dict[str, Any], root: yaml.Node) -> Problem:
     raw = err["loc"]
     # Discriminated unions put the tag in the location (stages.2.answer.n); users never wrote it.
     tags = _OTHER_TAGS | set(STAGES)
-    loc = [part for i, part in enumerate(raw)
-           if not (part in tags and i > 0 and (isinstance(raw[i - 1], int) or raw[i - 1] == "source"))]
+    loc = [
+        part
+        for i, part in enumerate(raw)
+        if not (part in tags and i > 0 and (isinstance(raw[i - 1], int) or raw[i - 1] == "source"))
+    ]
     kind = err["type"]
     if kind == "union_tag_invalid":
         tag = err["ctx"]["tag"]
@@ -226,8 +232,19 @@ def _problem_from_error(err: dict[str, Any], root: yaml.Node) -> Problem:
     return Problem(_format_path(loc), node.start_mark.line + 1 if node is not None else None, message)
 
 
-_OTHER_TAGS = frozenset({"image_folder", "hf_dataset", "manifest", "diffusion_noise", "gaussian_noise",
-                         "gaussian_blur", "jpeg", "color_jitter", "random_resized_crop"})
+_OTHER_TAGS = frozenset(
+    {
+        "image_folder",
+        "hf_dataset",
+        "manifest",
+        "diffusion_noise",
+        "gaussian_noise",
+        "gaussian_blur",
+        "jpeg",
+        "color_jitter",
+        "random_resized_crop",
+    }
+)
 
 
 def _source_types() -> list[str]:
@@ -254,7 +271,9 @@ def _model_for(loc) -> type | None:
             model = STAGES[part]
             continue
         if part in ("image_folder", "hf_dataset", "manifest"):
-            model = {"image_folder": ImageFolderSource, "hf_dataset": HFDatasetSource, "manifest": ManifestSource}[part]
+            model = {"image_folder": ImageFolderSource, "hf_dataset": HFDatasetSource, "manifest": ManifestSource}[
+                part
+            ]
             continue
         field = getattr(model, "model_fields", {}).get(part)
         if field is None:
@@ -291,23 +310,42 @@ def _check_flow(data: dict, root: yaml.Node) -> list[Problem]:
         for column in reads:
             if column not in available:
                 later = written_by.get(column)
-                hint = f"; stages[{later}] writes it, move that stage earlier" if later is not None and later > i else ""
-                problems.append(Problem(f"stages[{i}]", line, f"stage {raw['type']!r} reads column {column!r}, "
-                                        f"which neither the source nor an earlier stage writes{hint}"))
+                hint = (
+                    f"; stages[{later}] writes it, move that stage earlier" if later is not None and later > i else ""
+                )
+                problems.append(
+                    Problem(
+                        f"stages[{i}]",
+                        line,
+                        f"stage {raw['type']!r} reads column {column!r}, "
+                        f"which neither the source nor an earlier stage writes{hint}",
+                    )
+                )
         for need in cls.models:
             if not models.get(need):
                 problems.append(Problem(f"stages[{i}]", line, f"stage {raw['type']!r} needs `models.{need}`"))
         label = raw.get("name") or raw["type"]
         if label in labels:
-            problems.append(Problem(f"stages[{i}]", line, f"stage label {label!r} is also used by stages[{labels[label]}]"
-                                    "; give one of them a distinct `name`"))
+            problems.append(
+                Problem(
+                    f"stages[{i}]",
+                    line,
+                    f"stage label {label!r} is also used by stages[{labels[label]}]"
+                    "; give one of them a distinct `name`",
+                )
+            )
         labels.setdefault(label, i)
         available.update(writes)
     missing = [c for c in CONTRACT_COLUMNS if c not in available]
     if stages and all(isinstance(s, dict) and s.get("type") in STAGES for s in stages) and missing:
         key = _node_at(root, ["stages"], key=True)
-        problems.append(Problem("stages", key.start_mark.line + 1, "no stage writes the pair columns "
-                                f"({', '.join(missing)}); end the recipe with a `select_pairs` stage"))
+        problems.append(
+            Problem(
+                "stages",
+                key.start_mark.line + 1,
+                f"no stage writes the pair columns ({', '.join(missing)}); end the recipe with a `select_pairs` stage",
+            )
+        )
     return problems
 
 
@@ -366,8 +404,13 @@ def _duplicate_keys(node: yaml.Node, loc: tuple) -> list[Problem]:
         seen = set()
         for k, v in node.value:
             if k.value in seen:
-                problems.append(Problem(_format_path([*loc, k.value]), k.start_mark.line + 1,
-                                        "key given twice; the later value would silently win"))
+                problems.append(
+                    Problem(
+                        _format_path([*loc, k.value]),
+                        k.start_mark.line + 1,
+                        "key given twice; the later value would silently win",
+                    )
+                )
             seen.add(k.value)
             problems += _duplicate_keys(v, (*loc, k.value))
     elif isinstance(node, yaml.SequenceNode):

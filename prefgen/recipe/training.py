@@ -20,15 +20,20 @@ class LoraSettings(StrictModel):
     targets: list[str] = Field(
         ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
         description="Projection names adapted inside the language model (found per family; never the vision "
-        "tower, the projector or lm_head).")
+        "tower, the projector or lm_head).",
+    )
 
 
 class MdpoSettings(StrictModel):
-    conditional: float = Field(1.0, ge=0.0, description="Weight of mDPO's conditional term (chosen on the clean vs "
-                               "the cropped image); 0 turns it off.")
+    conditional: float = Field(
+        1.0,
+        ge=0.0,
+        description="Weight of mDPO's conditional term (chosen on the clean vs the cropped image); 0 turns it off.",
+    )
     anchor: float = Field(1.0, ge=0.0, description="Weight of mDPO's anchor term (chosen reward above 0).")
-    crop_scale: tuple[float, float] = Field((0.01, 0.2), description="Area kept by the random-resized crop that "
-                                            "makes the corrupted image (mDPO: 1-20 %).")
+    crop_scale: tuple[float, float] = Field(
+        (0.01, 0.2), description="Area kept by the random-resized crop that makes the corrupted image (mDPO: 1-20 %)."
+    )
 
 
 class TrainConfig(StrictModel):
@@ -46,11 +51,17 @@ class TrainConfig(StrictModel):
     max_grad_norm: float = Field(1.0, gt=0.0)
     lora: LoraSettings | None = Field(LoraSettings(), description="LoRA settings; null for full fine-tuning.")
     reference: Literal["auto", "adapter", "copy", "precomputed"] = Field(
-        "auto", description="Reference model: the policy with adapters disabled (LoRA), a frozen copy, or log-probs "
-        "computed once before training (SENA; saves the copy's memory). auto = adapter with LoRA, copy without.")
+        "auto",
+        description="Reference model: the policy with adapters disabled (LoRA), a frozen copy, or log-probs "
+        "computed once before training (SENA; saves the copy's memory). auto = adapter with LoRA, copy without.",
+    )
     sft_weight: float = Field(0.0, ge=0.0, description="Weight of an NLL term on every chosen answer (trl `sft`).")
-    ica_weight: float = Field(0.0, ge=0.0, description="Weight of SENA's image-content-alignment term: token-mean "
-                              "NLL of the chosen answer on description rows, averaged over the batch (SENA: 1.0).")
+    ica_weight: float = Field(
+        0.0,
+        ge=0.0,
+        description="Weight of SENA's image-content-alignment term: token-mean "
+        "NLL of the chosen answer on description rows, averaged over the batch (SENA: 1.0).",
+    )
     ica_column: str = Field("question_source", description="Column that marks description rows.")
     ica_values: list[str] = Field(["description", "caption"], description="Values of `ica_column` that mark them.")
     mdpo: MdpoSettings | None = Field(None, description="mDPO's conditional and anchor terms; null turns them off.")
@@ -89,5 +100,7 @@ def load_train_config(path: str | Path | None, overrides: dict | None = None) ->
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "config"
-        raise PrefgenError(f"{path or 'training config'}: {where}: {first['msg']}"
-                           f"{f' (and {len(exc.errors()) - 1} more)' if len(exc.errors()) > 1 else ''}") from None
+        raise PrefgenError(
+            f"{path or 'training config'}: {where}: {first['msg']}"
+            f"{f' (and {len(exc.errors()) - 1} more)' if len(exc.errors()) > 1 else ''}"
+        ) from None

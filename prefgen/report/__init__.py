@@ -67,7 +67,7 @@ def write_report(targets: list[str], out: str | Path, compare: tuple[str, str] |
 
 
 def detect(target: str) -> str:
-    """"store" for a store folder (or STORE@VERSION), "rounds" for a rounds folder; else a one-line error."""
+    """ "store" for a store folder (or STORE@VERSION), "rounds" for a rounds folder; else a one-line error."""
     from prefgen.report.rounds import is_rounds_folder
 
     path = Path(target)
@@ -81,5 +81,7 @@ def detect(target: str) -> str:
         return "store"
     if is_rounds_folder(path):
         return "rounds"
-    raise PrefgenError(f"{target} is neither a prefgen store (no versions/ folder) nor a rounds folder "
-                       "(no round-*/model/lineage.json)")
+    raise PrefgenError(
+        f"{target} is neither a prefgen store (no versions/ folder) nor a rounds folder "
+        "(no round-*/model/lineage.json)"
+    )

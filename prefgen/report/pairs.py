@@ -20,9 +20,26 @@ from prefgen.store.card import SCORE_COLUMNS, read_score_columns
 from prefgen.store.folder import Store
 from prefgen.store.manifest import Manifest
 
-BASE_COLUMNS = ("id", "image_id", "question", "question_source", "method", "prompt", "chosen", "rejected",
-                "chosen_score", "rejected_score", "margin", "corruption", "csr_chosen_steps", "csr_rejected_steps",
-                "chosen_clip", "rejected_clip", "chosen_logp", "rejected_logp")
+BASE_COLUMNS = (
+    "id",
+    "image_id",
+    "question",
+    "question_source",
+    "method",
+    "prompt",
+    "chosen",
+    "rejected",
+    "chosen_score",
+    "rejected_score",
+    "margin",
+    "corruption",
+    "csr_chosen_steps",
+    "csr_rejected_steps",
+    "chosen_clip",
+    "rejected_clip",
+    "chosen_logp",
+    "rejected_logp",
+)
 _STEP_SCORES = (("clip", "clip"), ("logprob_mean", "logp"), ("reward", "reward"))
 
 
@@ -56,8 +73,11 @@ def read_gallery(store: Store, version: str, *, thumbnails: bool = True) -> Gall
     manifest = store.manifest(version)
     picked = candidate_columns(manifest)
     extra = _score_columns(manifest, picked)
-    wanted = [c for c in (*BASE_COLUMNS, *picked.values(), *[c for cols in extra.values() for c in cols])
-              if c in manifest.columns]
+    wanted = [
+        c
+        for c in (*BASE_COLUMNS, *picked.values(), *[c for cols in extra.values() for c in cols])
+        if c in manifest.columns
+    ]
     wanted = list(dict.fromkeys(wanted))
     gallery = Gallery()
     images = thumbnails and "images" in manifest.columns
@@ -94,9 +114,15 @@ def _entry(row: dict[str, Any], picked: dict[str, str], extra: dict[str, list[st
     chosen, rejected = _last_text(row.get("chosen")), _last_text(row.get("rejected"))
     question = row.get("question") or _last_text(row.get("prompt"))
     entry: dict[str, Any] = {
-        "id": row.get("id"), "q": question, "c": chosen, "r": rejected,
-        "cs": _num(row.get("chosen_score")), "rs": _num(row.get("rejected_score")), "m": _num(row.get("margin")),
-        "me": row.get("method") or "", "qs": row.get("question_source") or "",
+        "id": row.get("id"),
+        "q": question,
+        "c": chosen,
+        "r": rejected,
+        "cs": _num(row.get("chosen_score")),
+        "rs": _num(row.get("rejected_score")),
+        "m": _num(row.get("margin")),
+        "me": row.get("method") or "",
+        "qs": row.get("question_source") or "",
     }
     if row.get("corruption"):
         entry["cd"] = corruption_label(row["corruption"])
@@ -122,16 +148,21 @@ def _answer_scores(row, side: str, text: str, column: str | None, extra: list[st
     sentences = None
     steps = row.get(f"csr_{side}_steps")
     if isinstance(steps, list) and steps:
-        sentences = [[str(step.get("text", "")), {short: _num(step.get(key)) for key, short in _STEP_SCORES
-                                                  if _num(step.get(key)) is not None}]
-                     for step in steps if isinstance(step, dict)]
+        sentences = [
+            [
+                str(step.get("text", "")),
+                {short: _num(step.get(key)) for key, short in _STEP_SCORES if _num(step.get(key)) is not None},
+            ]
+            for step in steps
+            if isinstance(step, dict)
+        ]
     if column is not None:
         index = _candidate_index(row.get(column), text)
         for name in extra:
             value = row.get(name)
             if index is not None:  # a list of candidates: the picked one's score, if the answer is one of them
                 value = value[index] if isinstance(value, list) and 0 <= index < len(value) else None
-            suffix = name[len(column) + 1:]
+            suffix = name[len(column) + 1 :]
             if suffix == "clip_sentences":
                 if sentences is None and isinstance(value, list):
                     sentences = _zip_sentences(text, value)
@@ -185,8 +216,11 @@ def _score_columns(manifest: Manifest, picked: dict[str, str]) -> dict[str, list
     """Per side, the stored ``<column>_*`` score columns of the candidate column it was picked from."""
     found = {}
     for side, column in picked.items():
-        found[side] = [c for c in manifest.columns if c.startswith(column + "_") and c not in BASE_COLUMNS
-                       and not c.endswith(("_improved", "_attempts"))]
+        found[side] = [
+            c
+            for c in manifest.columns
+            if c.startswith(column + "_") and c not in BASE_COLUMNS and not c.endswith(("_improved", "_attempts"))
+        ]
     return found
 
 

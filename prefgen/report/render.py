@@ -18,9 +18,13 @@ from prefgen import __version__
 
 
 def environment() -> Environment:
-    env = Environment(loader=PackageLoader("prefgen.report", "templates"),
-                      autoescape=select_autoescape(["html"], default_for_string=True), undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("prefgen.report", "templates"),
+        autoescape=select_autoescape(["html"], default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["json_script"] = json_script
     env.filters["num"] = num_text
     env.globals["prefgen_version"] = __version__

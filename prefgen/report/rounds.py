@@ -22,13 +22,25 @@ from prefgen.train.rounds import flatten_metrics
 from prefgen.train.run import LINEAGE, METRICS
 
 # Chart sections: (title, prefix of the flattened metric names); what matches none goes to "Other".
-SECTIONS = (("Hallucination (CHAIR)", "eval.chair."), ("POPE", "eval.pope."), ("Pairs judged by ground truth",
-            "eval.pairs."), ("DPO training", "train."), ("Data", "data."))
+SECTIONS = (
+    ("Hallucination (CHAIR)", "eval.chair."),
+    ("POPE", "eval.pope."),
+    ("Pairs judged by ground truth", "eval.pairs."),
+    ("DPO training", "train."),
+    ("Data", "data."),
+)
 # Counts of what was evaluated, not results: in the table, not charted (verdict counts get their own stacked bars).
 NOT_CHARTED = ("captions", "questions", "pairs", "better", "tie", "worse", "steps")
 # Charted first in their section, in this order; the rest follow by name.
-FIRST = ("eval.chair.chair_s", "eval.chair.chair_i", "eval.chair.recall", "eval.pairs.accuracy", "train.train_loss",
-         "train.rewards/accuracies", "train.rewards/margins")
+FIRST = (
+    "eval.chair.chair_s",
+    "eval.chair.chair_i",
+    "eval.chair.recall",
+    "eval.pairs.accuracy",
+    "train.train_loss",
+    "train.rewards/accuracies",
+    "train.rewards/margins",
+)
 TITLES = {"data.rows": "pairs in the round's data"}
 VERDICTS = (("better", PALETTE[0]), ("tie", "#bbbbbb"), ("worse", PALETTE[1]))
 STEP_METRICS = ("rewards/accuracies", "rewards/margins", "loss")
@@ -66,8 +78,13 @@ def read_run(path: Path, name: str) -> Run:
         lineage = _read_json(folder / LINEAGE)
         if lineage is None:
             continue
-        values = flatten_metrics({"eval": lineage.get("eval") or {}, "train": lineage.get("metrics") or {},
-                        "data": {"rows": (lineage.get("data") or {}).get("rows")}})
+        values = flatten_metrics(
+            {
+                "eval": lineage.get("eval") or {},
+                "train": lineage.get("metrics") or {},
+                "data": {"rows": (lineage.get("data") or {}).get("rows")},
+            }
+        )
         steps = _jsonl(folder / METRICS)
         rounds.append(Round(int(folder.parent.name.split("-", 1)[1]), values, lineage, steps))
     if not any(r.number > 0 for r in rounds) and base is None:
@@ -85,33 +102,53 @@ def rounds_context(paths: list[Path]) -> dict[str, Any]:
     names = _names(paths)
     runs = [read_run(path, name) for path, name in zip(paths, names)]
     colours = {run.name: PALETTE[i % len(PALETTE)] for i, run in enumerate(runs)}
-    metrics = sorted({k for run in runs for r in run.rounds for k in r.values},
-                     key=lambda k: (FIRST.index(k) if k in FIRST else len(FIRST), k))
+    metrics = sorted(
+        {k for run in runs for r in run.rounds for k in r.values},
+        key=lambda k: (FIRST.index(k) if k in FIRST else len(FIRST), k),
+    )
     sections: dict[str, list] = {title: [] for title, _ in SECTIONS}
     sections["Other"] = []
     for metric in metrics:
         if metric.rsplit(".", 1)[-1] in NOT_CHARTED:
             continue
-        series = [(run.name, [(r.number, r.values[metric]) for r in run.rounds if metric in r.values],
-                   colours[run.name]) for run in runs]
+        series = [
+            (run.name, [(r.number, r.values[metric]) for r in run.rounds if metric in r.values], colours[run.name])
+            for run in runs
+        ]
         series = [s for s in series if s[1]]
         title = next((t for t, prefix in SECTIONS if metric.startswith(prefix)), "Other")
         label = TITLES.get(metric) or (metric.split(".", 1)[1] if "." in metric else metric)
         sections[title].append(line_svg(label, series))
     verdicts = _verdict_groups(runs)
     if verdicts:
-        sections["Pairs judged by ground truth"].insert(0, stacked_svg("pair verdicts (chosen vs rejected)",
-                                                                       verdicts, VERDICTS))
+        sections["Pairs judged by ground truth"].insert(
+            0, stacked_svg("pair verdicts (chosen vs rejected)", verdicts, VERDICTS)
+        )
     marks = _round_starts(runs[0])
-    step_charts = [line_svg(f"{name} per step", [(run.name, _step_series(run, name), colours[run.name])
-                                                 for run in runs], x_label="step (all rounds)", marks=marks)
-                   for name in STEP_METRICS if any(name in s for run in runs for r in run.rounds for s in r.steps)]
+    step_charts = [
+        line_svg(
+            f"{name} per step",
+            [(run.name, _step_series(run, name), colours[run.name]) for run in runs],
+            x_label="step (all rounds)",
+            marks=marks,
+        )
+        for name in STEP_METRICS
+        if any(name in s for run in runs for r in run.rounds for s in r.steps)
+    ]
     sections["DPO training"] += step_charts
     return {
         "title": "rounds: " + ", ".join(names),
         "generated": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        "runs": [{"name": run.name, "path": str(run.path), "colour": colours[run.name], "lineage": lineage(run),
-                  "table": table(run)} for run in runs],
+        "runs": [
+            {
+                "name": run.name,
+                "path": str(run.path),
+                "colour": colours[run.name],
+                "lineage": lineage(run),
+                "table": table(run),
+            }
+            for run in runs
+        ],
         "sections": [(title, charts) for title, charts in sections.items() if charts],
     }
 
@@ -120,8 +157,9 @@ def lineage(run: Run) -> list[dict[str, Any]]:
     """The chain base model -> data r1 -> model 1 -> data r2 -> ... as boxes (kind, title, facts)."""
     chain: list[dict[str, Any]] = []
     first = next((r for r in run.rounds if r.number > 0), None)
-    base = (run.rounds[0].lineage.get("model") if run.rounds and run.rounds[0].number == 0 else None) or \
-        (first.lineage.get("parent_model") if first else None)
+    base = (run.rounds[0].lineage.get("model") if run.rounds and run.rounds[0].number == 0 else None) or (
+        first.lineage.get("parent_model") if first else None
+    )
     chain.append({"kind": "model", "title": "base model", "facts": [_model_name(base) if base else "?"]})
     for r in run.rounds:
         if r.number == 0:
@@ -149,8 +187,14 @@ def lineage(run: Run) -> list[dict[str, Any]]:
 def table(run: Run) -> tuple[list[str], list[list[Any]]]:
     """Every recorded value per round: the `prefgen rounds --all` table."""
     names = sorted({k for r in run.rounds for k in r.values})
-    rows = [[r.number, (r.lineage.get("data") or {}).get("version", "base" if r.number == 0 else "-"),
-             *[r.values.get(n) for n in names]] for r in run.rounds]
+    rows = [
+        [
+            r.number,
+            (r.lineage.get("data") or {}).get("version", "base" if r.number == 0 else "-"),
+            *[r.values.get(n) for n in names],
+        ]
+        for r in run.rounds
+    ]
     return ["round", "data", *names], rows
 
 
@@ -165,8 +209,12 @@ def _verdict_groups(runs: list[Run]):
         for run in runs:
             found = next((r for r in run.rounds if r.number == number), None)
             if found is not None and any(f"eval.pairs.{v}" in found.values for v, _ in VERDICTS):
-                bars.append((run.name if len(runs) > 1 else "", {v: found.values.get(f"eval.pairs.{v}", 0)
-                                                                 for v, _ in VERDICTS}))
+                bars.append(
+                    (
+                        run.name if len(runs) > 1 else "",
+                        {v: found.values.get(f"eval.pairs.{v}", 0) for v, _ in VERDICTS},
+                    )
+                )
         if bars:
             groups.append((f"r{number}", bars))
     return groups

@@ -26,17 +26,27 @@ def version_context(store: Store, version: str | None) -> dict[str, Any]:
     scores = read_scores(store, manifest.version)
     methods = Counter(row.get("me", "") for row in gallery.rows)
     sources = Counter(row.get("qs", "") for row in gallery.rows)
-    charts = [histogram_svg("Scores: chosen vs rejected", [
-        ("chosen", scores.get("chosen_score", []), PALETTE[0]),
-        ("rejected", scores.get("rejected_score", []), PALETTE[1])])]
+    charts = [
+        histogram_svg(
+            "Scores: chosen vs rejected",
+            [
+                ("chosen", scores.get("chosen_score", []), PALETTE[0]),
+                ("rejected", scores.get("rejected_score", []), PALETTE[1]),
+            ],
+        )
+    ]
     charts.append(histogram_svg("Margin (chosen - rejected)", [("margin", scores.get("margin", []), PALETTE[2])]))
     if len(methods) > 1:
         by_method: dict[str, list[float]] = {}
         for row in gallery.rows:
             if row.get("m") is not None:
                 by_method.setdefault(row.get("me", ""), []).append(row["m"])
-        charts.append(histogram_svg("Margin by method", [(m or "?", v, PALETTE[i % len(PALETTE)])
-                                                         for i, (m, v) in enumerate(sorted(by_method.items()))]))
+        charts.append(
+            histogram_svg(
+                "Margin by method",
+                [(m or "?", v, PALETTE[i % len(PALETTE)]) for i, (m, v) in enumerate(sorted(by_method.items()))],
+            )
+        )
     return {
         "title": f"{store.root.name}@{manifest.version}",
         "generated": _now(),
@@ -69,22 +79,34 @@ def compare_context(store: Store, old: str, new: str) -> dict[str, Any]:
     for name in ("method", "question_source"):
         values = {m.version: Counter(_column(store, m, name)) for m in (a, b)}
         labels = sorted(set(values[a.version]) | set(values[b.version]), key=str)
-        counts[name] = [(label or "-", values[a.version].get(label, 0), values[b.version].get(label, 0))
-                        for label in labels]
-    charts = [histogram_svg(column, [(a.version, scores[a.version].get(column, []), PALETTE[2]),
-                                     (b.version, scores[b.version].get(column, []), PALETTE[3])])
-              for column in SCORE_COLUMNS]
+        counts[name] = [
+            (label or "-", values[a.version].get(label, 0), values[b.version].get(label, 0)) for label in labels
+        ]
+    charts = [
+        histogram_svg(
+            column,
+            [
+                (a.version, scores[a.version].get(column, []), PALETTE[2]),
+                (b.version, scores[b.version].get(column, []), PALETTE[3]),
+            ],
+        )
+        for column in SCORE_COLUMNS
+    ]
     set_a, set_b = set(ids[a.version]), set(ids[b.version])
     return {
         "title": f"{store.root.name}: {a.version} vs {b.version}",
         "generated": _now(),
         "versions": (a.version, b.version),
         "summary": _side_by_side(dict(summary(a)), dict(summary(b))),
-        "drops": [(stage, reason, drops[a.version].get((stage, reason), 0), drops[b.version].get((stage, reason), 0))
-                  for stage, reason in keys],
+        "drops": [
+            (stage, reason, drops[a.version].get((stage, reason), 0), drops[b.version].get((stage, reason), 0))
+            for stage, reason in keys
+        ],
         "counts": counts,
-        "stats": [(column, score_stats(scores[a.version]).get(column), score_stats(scores[b.version]).get(column))
-                  for column in SCORE_COLUMNS],
+        "stats": [
+            (column, score_stats(scores[a.version]).get(column), score_stats(scores[b.version]).get(column))
+            for column in SCORE_COLUMNS
+        ],
         "pairs": {"both": len(set_a & set_b), "only_old": len(set_a - set_b), "only_new": len(set_b - set_a)},
         "charts": charts,
         "recipes_differ": a.recipe_fingerprint != b.recipe_fingerprint or a.recipe != b.recipe,
@@ -94,15 +116,25 @@ def compare_context(store: Store, old: str, new: str) -> dict[str, Any]:
 def summary(m: Manifest) -> list[tuple[str, Any]]:
     """The manifest's headline facts, in the order people ask for them."""
     dropped = sum(m.drops.values())
-    items = [("version", m.version), ("pairs", m.rows), ("dropped", dropped),
-             ("candidate pairs", m.rows + dropped), ("parent", m.parent or "-"), ("origin", m.origin),
-             ("created (UTC)", f"{m.created_at:%Y-%m-%d %H:%M:%S}"), ("message", m.message or "-")]
+    items = [
+        ("version", m.version),
+        ("pairs", m.rows),
+        ("dropped", dropped),
+        ("candidate pairs", m.rows + dropped),
+        ("parent", m.parent or "-"),
+        ("origin", m.origin),
+        ("created (UTC)", f"{m.created_at:%Y-%m-%d %H:%M:%S}"),
+        ("message", m.message or "-"),
+    ]
     if m.round is not None:
         items.append(("round", m.round))
     if isinstance(m.stats, dict) and m.stats.get("source_items") is not None:
         items.append(("source images", m.stats["source_items"]))
-    items += [("seed", m.seed if m.seed is not None else "-"), ("recipe fingerprint", m.recipe_fingerprint or "-"),
-              ("prefgen", m.code_version)]
+    items += [
+        ("seed", m.seed if m.seed is not None else "-"),
+        ("recipe fingerprint", m.recipe_fingerprint or "-"),
+        ("prefgen", m.code_version),
+    ]
     if m.query:
         items.append(("derived with", m.query))
     return items
@@ -122,9 +154,17 @@ def drops_table(store: Store, m: Manifest) -> list[tuple[str, str, int]]:
 
 
 def score_stats(scores: dict[str, list[float]]) -> dict[str, dict[str, float]]:
-    return {name: {"n": len(values), "mean": statistics.fmean(values), "median": statistics.median(values),
-                   "min": min(values), "max": max(values)}
-            for name, values in scores.items() if values}
+    return {
+        name: {
+            "n": len(values),
+            "mean": statistics.fmean(values),
+            "median": statistics.median(values),
+            "min": min(values),
+            "max": max(values),
+        }
+        for name, values in scores.items()
+        if values
+    }
 
 
 def _side_by_side(left: dict, right: dict) -> list[tuple[str, Any, Any]]:
@@ -136,7 +176,9 @@ def _column(store: Store, m: Manifest, name: str) -> list:
         return []
     import pyarrow.parquet as pq
 
-    return [v for path in store.data_files(m.version) for v in pq.read_table(path, columns=[name]).column(name).to_pylist()]
+    return [
+        v for path in store.data_files(m.version) for v in pq.read_table(path, columns=[name]).column(name).to_pylist()
+    ]
 
 
 def _now() -> str:

@@ -157,10 +157,16 @@ def reward_accuracy(pairs: Iterable[tuple]) -> dict:
     better, worse = verdicts.count(1), verdicts.count(-1)
     m, w = np.array(mentions or [(0, 0)], float), np.array(words or [(0, 0)], float)
     return {
-        "pairs": n, "better": better, "tie": verdicts.count(0), "worse": worse,
-        "accuracy": _ratio(better, n), "accuracy_decided": _ratio(better, better + worse),
-        "mean_mentions_chosen": float(m[:, 0].mean()), "mean_mentions_rejected": float(m[:, 1].mean()),
-        "mean_words_chosen": float(w[:, 0].mean()), "mean_words_rejected": float(w[:, 1].mean()),
+        "pairs": n,
+        "better": better,
+        "tie": verdicts.count(0),
+        "worse": worse,
+        "accuracy": _ratio(better, n),
+        "accuracy_decided": _ratio(better, better + worse),
+        "mean_mentions_chosen": float(m[:, 0].mean()),
+        "mean_mentions_rejected": float(m[:, 1].mean()),
+        "mean_words_chosen": float(w[:, 0].mean()),
+        "mean_words_rejected": float(w[:, 1].mean()),
         "chosen_more_mentions": _ratio(int((m[:, 0] > m[:, 1]).sum()), n),
         "chosen_longer": _ratio(int((w[:, 0] > w[:, 1]).sum()), n),
         "by_kind": {k: kinds[k] for k in REPORTED_KINDS if k in kinds},

@@ -29,7 +29,7 @@ def plural(shape: str) -> str:
 
 
 def phrase(kind: tuple[str, str], count: int = 1) -> str:
-    """"a red circle", or "two red circles" for a count above one."""
+    """ "a red circle", or "two red circles" for a count above one."""
     colour, shape = kind
     if count == 1:
         return f"{'an' if colour[0] in 'aeiou' else 'a'} {colour} {shape}"
@@ -37,7 +37,7 @@ def phrase(kind: tuple[str, str], count: int = 1) -> str:
 
 
 def join(items: list[str]) -> str:
-    """"a, b and c"."""
+    """ "a, b and c"."""
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
@@ -109,8 +109,9 @@ def colour_questions(scene: Scene) -> list[tuple[str, str]]:
 
 def shape_questions(scene: Scene) -> list[tuple[str, str]]:
     """("what shape is the red object?", "circle.") for each colour present on exactly one shape."""
-    return [(f"what shape is the {colour} object?", f"{shape}.")
-            for colour, shape in _settled(scene, "colour", "shape")]
+    return [
+        (f"what shape is the {colour} object?", f"{shape}.") for colour, shape in _settled(scene, "colour", "shape")
+    ]
 
 
 def _settled(scene: Scene, key: str, value: str) -> list[tuple[str, str]]:

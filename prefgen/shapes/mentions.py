@@ -21,20 +21,63 @@ SHAPE_SYNONYMS = {
     "triangle": ("triangle",),
     "cross": ("cross", "plus", "x"),
 }
-COLOUR_SYNONYMS = {"purple": ("purple", "violet"), "orange": ("orange",), "red": ("red",), "yellow": ("yellow",),
-                   "green": ("green",), "blue": ("blue",)}
+COLOUR_SYNONYMS = {
+    "purple": ("purple", "violet"),
+    "orange": ("orange",),
+    "red": ("red",),
+    "yellow": ("yellow",),
+    "green": ("green",),
+    "blue": ("blue",),
+}
 assert set(COLOUR_SYNONYMS) == set(COLOURS)
 
-SHAPE_WORDS = {word: shape for shape, words in SHAPE_SYNONYMS.items() for base in words
-               for word in (base, plural(base))}
+SHAPE_WORDS = {
+    word: shape for shape, words in SHAPE_SYNONYMS.items() for base in words for word in (base, plural(base))
+}
 SHAPE_WORDS.update({"pluses": "cross", "plusses": "cross", "xs": "cross", "boxes": "square"})
 COLOUR_WORDS = {word: colour for colour, words in COLOUR_SYNONYMS.items() for word in words}
-COUNT_WORDS = {"a": 1, "an": 1, "one": 1, "single": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-               "seven": 7, "eight": 8, "nine": 9, "ten": 10, "several": None, "some": None, "many": None}
+COUNT_WORDS = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "single": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "several": None,
+    "some": None,
+    "many": None,
+}
 NEGATIONS = {"no", "not", "without", "zero", "nor", "neither"}
 # words that may sit inside a noun phrase without ending it
-FILLERS = {"and", "or", "the", "another", "other", "small", "large", "big", "little", "tiny", "bright", "dark",
-           "light", "pale", "shaped", "colored", "coloured", "of", "more", "also"}
+FILLERS = {
+    "and",
+    "or",
+    "the",
+    "another",
+    "other",
+    "small",
+    "large",
+    "big",
+    "little",
+    "tiny",
+    "bright",
+    "dark",
+    "light",
+    "pale",
+    "shaped",
+    "colored",
+    "coloured",
+    "of",
+    "more",
+    "also",
+}
 _TOKEN = re.compile(r"[a-z]+|\d+|[^\sa-z\d]")
 
 

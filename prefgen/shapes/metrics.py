@@ -57,8 +57,11 @@ def chair(texts: Sequence[str], scenes: Sequence[Scene]) -> dict:
         other_said += len(others & verdict.hallucinated)
     n = len(texts)
     return {
-        "captions": n, "chair_s": _ratio(bad_captions, n), "chair_i": _ratio(hallucinated, mentions),
-        "recall": _ratio(hits, truth), "mean_mentions": _ratio(mentions, n),
+        "captions": n,
+        "chair_s": _ratio(bad_captions, n),
+        "chair_i": _ratio(hallucinated, mentions),
+        "recall": _ratio(hits, truth),
+        "mean_mentions": _ratio(mentions, n),
         # how often an absent companion is named vs. any other absent kind: the prior's pull, measured
         "companion_rate": _ratio(companion_said, companion_cases),
         "other_absent_rate": _ratio(other_said, other_cases),
@@ -83,8 +86,14 @@ def pope_metrics(labels: Sequence[bool], answers: Sequence[str | bool]) -> dict:
     fn, tn = int((~said & truth).sum()), int((~said & ~truth).sum())
     precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"questions": len(truth), "accuracy": _ratio(tp + tn, len(truth)), "precision": precision,
-            "recall": recall, "f1": f1, "yes_ratio": _ratio(int(said.sum()), len(truth))}
+    return {
+        "questions": len(truth),
+        "accuracy": _ratio(tp + tn, len(truth)),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "yes_ratio": _ratio(int(said.sum()), len(truth)),
+    }
 
 
 @lru_cache(maxsize=4)
@@ -107,10 +116,17 @@ def pope_questions(scenes: Sequence[Scene], split: str, seed: int = 0, per_scene
     for i, scene in enumerate(scenes):
         present = sorted(scene.kinds)
         present = [present[j] for j in rng.permutation(len(present))[:per_scene]]
-        negatives = _negatives(scene, split, rng)[:len(present)]
+        negatives = _negatives(scene, split, rng)[: len(present)]
         for kind, label in [(k, True) for k in present] + [(k, False) for k in negatives]:
-            out.append({"scene": i, "question": presence_question(kind), "label": label, "object": phrase(kind),
-                        "tier": negative_tier(scene, kind) if not label else "present"})
+            out.append(
+                {
+                    "scene": i,
+                    "question": presence_question(kind),
+                    "label": label,
+                    "object": phrase(kind),
+                    "tier": negative_tier(scene, kind) if not label else "present",
+                }
+            )
     return out
 
 
@@ -137,8 +153,12 @@ def _negatives(scene: Scene, split: str, rng: np.random.Generator) -> list[tuple
         return [k for k in training_frequencies() if k in set(absent)]
     # adversarial: absent companions of present triggers, absent triggers of present companions, then look-alikes
     present = scene.kinds
-    tiers = [absent_companions(scene), sorted(t for c, t in TRIGGER.items() if c in present and t not in present),
-             confusable_kinds(scene), absent]
+    tiers = [
+        absent_companions(scene),
+        sorted(t for c, t in TRIGGER.items() if c in present and t not in present),
+        confusable_kinds(scene),
+        absent,
+    ]
     ordered: list[tuple[str, str]] = []
     for tier in tiers:
         ordered += [k for k in (tier[j] for j in rng.permutation(len(tier))) if k not in ordered]
@@ -150,6 +170,7 @@ def _negatives(scene: Scene, split: str, rng: np.random.Generator) -> list[tuple
 
 def vlm_describer(vlm, prompt: str = DESCRIBE_PROMPT, max_new_tokens: int = 48) -> Describe:
     """``describe(images)`` with greedy decoding on a ``prefgen.models.VLM``."""
+
     def describe(images: list) -> list[str]:
         found = vlm.generate([Prompt(prompt, image) for image in images], max_new_tokens=max_new_tokens)
         return [candidates[0].text for candidates in found]
@@ -159,6 +180,7 @@ def vlm_describer(vlm, prompt: str = DESCRIBE_PROMPT, max_new_tokens: int = 48) 
 
 def vlm_answerer(vlm, suffix: str = "", max_new_tokens: int = 8) -> Answer:
     """``answer(images, questions)`` with greedy decoding; ``suffix`` is appended to each question."""
+
     def answer(images: list, questions: list[str]) -> list[str]:
         prompts = [Prompt(question + suffix, image) for image, question in zip(images, questions)]
         return [candidates[0].text for candidates in vlm.generate(prompts, max_new_tokens=max_new_tokens)]
@@ -169,12 +191,11 @@ def vlm_answerer(vlm, suffix: str = "", max_new_tokens: int = 8) -> Answer:
 def run_chair(describe: Describe, scenes: Sequence[Scene], batch_size: int = 64) -> tuple[dict, list[str]]:
     texts: list[str] = []
     for start in range(0, len(scenes), batch_size):
-        texts += describe([render(s) for s in scenes[start:start + batch_size]])
+        texts += describe([render(s) for s in scenes[start : start + batch_size]])
     return chair(texts, scenes), texts
 
 
-def run_pope(answer: Answer, scenes: Sequence[Scene], seed: int = 0, per_scene: int = 3,
-             batch_size: int = 64) -> dict:
+def run_pope(answer: Answer, scenes: Sequence[Scene], seed: int = 0, per_scene: int = 3, batch_size: int = 64) -> dict:
     """POPE metrics per split, plus the answers given."""
     images = [render(s) for s in scenes]
     results = {}
@@ -182,7 +203,7 @@ def run_pope(answer: Answer, scenes: Sequence[Scene], seed: int = 0, per_scene: 
         questions = pope_questions(scenes, split, seed, per_scene)
         answers: list[str] = []
         for start in range(0, len(questions), batch_size):
-            chunk = questions[start:start + batch_size]
+            chunk = questions[start : start + batch_size]
             answers += answer([images[q["scene"]] for q in chunk], [q["question"] for q in chunk])
         results[split] = pope_metrics([q["label"] for q in questions], answers)
         results[split]["negatives"] = _by_tier(questions, answers)
@@ -199,8 +220,11 @@ def _by_tier(questions: Sequence[dict], answers: Sequence[str]) -> dict:
         if not question["label"]:
             asked[question["tier"]] += 1
             yes[question["tier"]] += parse_yes_no(answer)
-    return {tier: {"questions": asked[tier], "yes_ratio": _ratio(yes[tier], asked[tier])}
-            for tier in NEGATIVE_TIERS if asked[tier]}
+    return {
+        tier: {"questions": asked[tier], "yes_ratio": _ratio(yes[tier], asked[tier])}
+        for tier in NEGATIVE_TIERS
+        if asked[tier]
+    }
 
 
 # ------------------------------------------------------------------------------------------------ CLIP
@@ -222,8 +246,13 @@ def clip_auc(scorer, scenes: Sequence[Scene], images: Sequence | None = None) ->
     and absent kinds with the shape of a present object."""
     images = list(images) if images is not None else [render(s) for s in scenes]
     sims = (scorer.image_embeddings(images) @ scorer.text_embeddings([phrase(k) for k in KINDS]).T).numpy()
-    groups: dict[str, list[float]] = {"positive": [], "overall": [], "companion": [], "same_colour": [],
-                                      "same_shape": []}
+    groups: dict[str, list[float]] = {
+        "positive": [],
+        "overall": [],
+        "companion": [],
+        "same_colour": [],
+        "same_shape": [],
+    }
     index = {k: i for i, k in enumerate(KINDS)}
     for row, scene in zip(sims, scenes):
         present = scene.kinds

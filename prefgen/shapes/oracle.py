@@ -75,11 +75,16 @@ class ShapesAnswerParams(StageParams):
 
     type: Literal["shapes_answer"] = "shapes_answer"
     description_form: Literal["caption", "sentences"] = Field(
-        "caption", description="Description rows: one sentence listing every object (as SENA asks them: 'in one "
-        "short sentence'), or one sentence per group of objects.")
+        "caption",
+        description="Description rows: one sentence listing every object (as SENA asks them: 'in one "
+        "short sentence'), or one sentence per group of objects.",
+    )
     output: str = Field("oracle_answer", pattern=r"^[a-z][a-z0-9_]*$", description="Column for the right answer.")
-    fallback: str = Field("enhanced_answer", pattern=r"^[a-z][a-z0-9_]*$",
-                          description="Column whose answer is kept where the scene settles no single right answer.")
+    fallback: str = Field(
+        "enhanced_answer",
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Column whose answer is kept where the scene settles no single right answer.",
+    )
 
     reads: ClassVar = ("objects", "question")
 
@@ -101,8 +106,11 @@ class ShapesAnswer(_GroundTruthStage):
             word = right_answer(question, scene)
             right = None if word is None else f"{word}."
         out = self.params.output
-        return {**row, out: right if right is not None else row.get(self.params.fallback),
-                f"{out}_known": right is not None}
+        return {
+            **row,
+            out: right if right is not None else row.get(self.params.fallback),
+            f"{out}_known": right is not None,
+        }
 
 
 ShapesAnswerParams.runtime = ShapesAnswer

@@ -61,16 +61,25 @@ class _Asker:
     def __call__(self, prompts: list[Prompt], n: int = 1, temperature: float = 0.0, seed: int = 0) -> list[list[str]]:
         out: list[list[str]] = []
         for start in range(0, len(prompts), self.batch_size):
-            chunk = prompts[start:start + self.batch_size]
+            chunk = prompts[start : start + self.batch_size]
             seeds = [seed + start + i for i in range(len(chunk))] if temperature > 0 else None
-            found = self.vlm.generate(chunk, n=n, max_new_tokens=self.max_new_tokens, temperature=temperature,
-                                      seed=seeds)
+            found = self.vlm.generate(
+                chunk, n=n, max_new_tokens=self.max_new_tokens, temperature=temperature, seed=seeds
+            )
             out += [[c.text.strip() for c in candidates] for candidates in found]
         return out
 
 
-def measure_skills(vlm, scenes: Sequence[Scene], suffix: str = "", samples: int = 2, t: int = 600,
-                   max_new_tokens: int = 48, batch_size: int = 64, seed: int = 0) -> dict:
+def measure_skills(
+    vlm,
+    scenes: Sequence[Scene],
+    suffix: str = "",
+    samples: int = 2,
+    t: int = 600,
+    max_new_tokens: int = 48,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> dict:
     ask = _Asker(vlm, max_new_tokens, batch_size)
     images = [render(scene) for scene in scenes]
     noise = [DiffusionNoise(t=t, space="normalized")]
@@ -84,15 +93,19 @@ def measure_skills(vlm, scenes: Sequence[Scene], suffix: str = "", samples: int 
     clean_descriptions = [texts[0] for texts in ask([Prompt(DESCRIBE_PROMPT, image) for image in images])]
     noisy_descriptions = [texts[0] for texts in ask([Prompt(DESCRIBE_PROMPT, image) for image in noisy])]
     report["corrupted"] = {
-        "t": t, "qa": _accuracy(asked, on_noise, scenes),
+        "t": t,
+        "qa": _accuracy(asked, on_noise, scenes),
         "babble_answers": _share(babbles(a) for a in on_noise),
         "babble_descriptions": _share(babbles(d) for d in noisy_descriptions),
         "babble_descriptions_clean": _share(babbles(d) for d in clean_descriptions),
         "chair_clean": _chair_numbers(clean_descriptions, scenes),
         "chair": _chair_numbers(noisy_descriptions, scenes),
     }
-    report["examples"] = {"qa": [(asked[k][2], plain[k], on_noise[k]) for k in range(min(6, len(asked)))],
-                          "describe": clean_descriptions[:3], "describe_noisy": noisy_descriptions[:3]}
+    report["examples"] = {
+        "qa": [(asked[k][2], plain[k], on_noise[k]) for k in range(min(6, len(asked)))],
+        "describe": clean_descriptions[:3],
+        "describe_noisy": noisy_descriptions[:3],
+    }
     return report
 
 
@@ -118,8 +131,12 @@ def _accuracy(asked, answers: Sequence[str], scenes: Sequence[Scene]) -> dict:
 
 def _ask(ask: _Asker, images, scenes, samples: int, seed: int) -> dict:
     prompts = [Prompt(ASK_PROMPT, image) for image in images]
-    outputs = [g + s for g, s in zip(ask(prompts), ask(prompts, n=samples, temperature=1.0, seed=seed) if samples
-                                     else [[] for _ in prompts])]
+    outputs = [
+        g + s
+        for g, s in zip(
+            ask(prompts), ask(prompts, n=samples, temperature=1.0, seed=seed) if samples else [[] for _ in prompts]
+        )
+    ]
     kinds: Counter = Counter()
     answerable: Counter = Counter()
     questions = 0
@@ -129,10 +146,15 @@ def _ask(ask: _Asker, images, scenes, samples: int, seed: int) -> dict:
             kind = "yes/no" if is_yes_no(text) else question_kind(text)
             kinds[kind] += 1
             answerable[kind] += right_answer(text, scene) is not None
-    return {"questions": questions, "not_yes_no": _ratio(questions - kinds["yes/no"], questions),
-            "by_kind": {k: {"share": _ratio(kinds[k], questions), "answerable": _ratio(answerable[k], kinds[k])}
-                        for k in sorted(kinds)},
-            "examples": [text for texts in outputs[:3] for text in texts]}
+    return {
+        "questions": questions,
+        "not_yes_no": _ratio(questions - kinds["yes/no"], questions),
+        "by_kind": {
+            k: {"share": _ratio(kinds[k], questions), "answerable": _ratio(answerable[k], kinds[k])}
+            for k in sorted(kinds)
+        },
+        "examples": [text for texts in outputs[:3] for text in texts],
+    }
 
 
 def _enhance(ask: _Asker, images, scenes, asked, plain: Sequence[str]) -> dict:
@@ -140,13 +162,17 @@ def _enhance(ask: _Asker, images, scenes, asked, plain: Sequence[str]) -> dict:
     captions = [texts[0] for texts in ask([Prompt(CONCISE_PROMPT, image) for image in images])]
     prompts = []
     for (i, _, question), answer in zip(asked, plain):
-        template, caption = ((stage.params.prompt_no_caption, "") if says_nothing(captions[i])
-                             else (stage.params.prompt, captions[i]))
+        template, caption = (
+            (stage.params.prompt_no_caption, "") if says_nothing(captions[i]) else (stage.params.prompt, captions[i])
+        )
         prompts.append(Prompt(fill(template, caption=caption, question=question, answer=answer), images[i]))
     improved = [stage.improve(answer, texts[0])[0] for answer, texts in zip(plain, ask(prompts))]
-    return {"plain": _accuracy(asked, plain, scenes)["all"], "improved": _accuracy(asked, improved, scenes)["all"],
-            "changed": _share(a != b for a, b in zip(plain, improved)),
-            "caption_chair": _chair_numbers(captions, scenes)}
+    return {
+        "plain": _accuracy(asked, plain, scenes)["all"],
+        "improved": _accuracy(asked, improved, scenes)["all"],
+        "changed": _share(a != b for a, b in zip(plain, improved)),
+        "caption_chair": _chair_numbers(captions, scenes),
+    }
 
 
 def _chair_numbers(texts: Sequence[str], scenes: Sequence[Scene]) -> dict:

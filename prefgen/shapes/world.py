@@ -25,8 +25,12 @@ from PIL import Image, ImageDraw
 SIZE = 64  # pixels per side; the models see 8 x 8 patches of 8 px
 SUPERSAMPLE = 4  # shapes are drawn at 4x and box-filtered down, for anti-aliased edges
 COLOURS = {
-    "red": (220, 45, 45), "orange": (245, 140, 30), "yellow": (235, 215, 40),
-    "green": (45, 170, 70), "blue": (45, 95, 225), "purple": (150, 65, 200),
+    "red": (220, 45, 45),
+    "orange": (245, 140, 30),
+    "yellow": (235, 215, 40),
+    "green": (45, 170, 70),
+    "blue": (45, 95, 225),
+    "purple": (150, 65, 200),
 }
 SHAPES = ("circle", "square", "triangle", "cross")
 KINDS = tuple((colour, shape) for colour in COLOURS for shape in SHAPES)  # the 24 object kinds
@@ -82,8 +86,14 @@ class Scene:
     @classmethod
     def from_dict(cls, data: dict) -> Scene:
         objects = tuple(Obj(**{**o, "rgb": tuple(o["rgb"])}) for o in data["objects"])
-        return cls(objects, tuple(data["background"]), tuple(data["gradient"]), int(data["noise_seed"]),
-                   data.get("split", "train"), int(data.get("index", 0)))
+        return cls(
+            objects,
+            tuple(data["background"]),
+            tuple(data["gradient"]),
+            int(data["noise_seed"]),
+            data.get("split", "train"),
+            int(data.get("index", 0)),
+        )
 
 
 # ------------------------------------------------------------------------------------------------ sampling
@@ -108,8 +118,9 @@ def make_scene(seed: int, split: str, index: int) -> Scene:
 
 def scene_of(kinds, split: str = "eval") -> Scene:
     """A scene holding exactly ``kinds`` (laid out in a row; for tests and hand-made cases)."""
-    objects = tuple(Obj(c, s, 9.5, 10.0 + 21.0 * (i % 3), 10.0 + 21.0 * (i // 3), COLOURS[c])
-                    for i, (c, s) in enumerate(kinds))
+    objects = tuple(
+        Obj(c, s, 9.5, 10.0 + 21.0 * (i % 3), 10.0 + 21.0 * (i // 3), COLOURS[c]) for i, (c, s) in enumerate(kinds)
+    )
     return Scene(objects, (128, 128, 128), (0.0, 0.0), 0, split, 0)
 
 
@@ -291,8 +302,15 @@ def write_scene_folder(out: str | Path, n: int, seed: int = 0, split: str = "eva
         # image_id is what prefgen's sources call the image (sha256 of the file's bytes), so a store joins on it
         image_id = hashlib.sha256(buffer.getvalue()).hexdigest()[:16]
         lines.append(json.dumps({"file": name, "image_id": image_id, "scene": scene.to_dict()}))
-        manifest.append(json.dumps({"image": name, "question": DESCRIBE_QUESTION,
-                                    "objects": sorted(f"{o.colour} {o.shape}" for o in scene.objects)}))
+        manifest.append(
+            json.dumps(
+                {
+                    "image": name,
+                    "question": DESCRIBE_QUESTION,
+                    "objects": sorted(f"{o.colour} {o.shape}" for o in scene.objects),
+                }
+            )
+        )
     (out / GROUND_TRUTH).write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out / MANIFEST).write_text("\n".join(manifest) + "\n", encoding="utf-8")
     return out

@@ -34,15 +34,25 @@ class Resources(StrictModel):
     """Where and how wide a stage runs on a Ray cluster (`prefgen build --executor ray`). None of it changes the
     rows a stage writes, so none of it is part of the cache key or the recipe's fingerprint."""
 
-    num_gpus: float | None = Field(None, ge=0, description="GPUs each worker of this stage reserves (fractions "
-                                   "share a GPU). Default 0.")
-    num_cpus: float | None = Field(None, gt=0, description="CPUs each worker reserves, and the torch threads it uses. "
-                                   "Default: an equal share of the cluster's CPUs per stage and worker.")
-    concurrency: int | None = Field(None, ge=1, description="Workers of this stage: actors for a stage with a model "
-                                    "(each loads the model once), tasks at most for one without. Default: "
-                                    "`--workers`, else the cluster's CPU count.")
-    batch_size: int | None = Field(None, ge=1, description="Rows per call of the stage, on every executor "
-                                   "(default `--batch-size`).")
+    num_gpus: float | None = Field(
+        None, ge=0, description="GPUs each worker of this stage reserves (fractions share a GPU). Default 0."
+    )
+    num_cpus: float | None = Field(
+        None,
+        gt=0,
+        description="CPUs each worker reserves, and the torch threads it uses. "
+        "Default: an equal share of the cluster's CPUs per stage and worker.",
+    )
+    concurrency: int | None = Field(
+        None,
+        ge=1,
+        description="Workers of this stage: actors for a stage with a model "
+        "(each loads the model once), tasks at most for one without. Default: "
+        "`--workers`, else the cluster's CPU count.",
+    )
+    batch_size: int | None = Field(
+        None, ge=1, description="Rows per call of the stage, on every executor (default `--batch-size`)."
+    )
 
 
 class StageParams(StrictModel):
@@ -51,11 +61,14 @@ class StageParams(StrictModel):
     name: str | None = Field(
         None,
         pattern=r"^[a-z][a-z0-9_]{0,47}$",
-        description="Label of this stage in logs, caches and rejects; must be unique in the recipe. Defaults to the type.",
+        description="Label of this stage in logs, caches and rejects; must be unique in the recipe. "
+        "Defaults to the type.",
     )
     resources: Resources | None = Field(
-        None, description="How this stage runs on a Ray cluster (workers, CPUs, GPUs) and its batch size; where the "
-        "work runs never changes the rows, so it is left out of the cache key.")
+        None,
+        description="How this stage runs on a Ray cluster (workers, CPUs, GPUs) and its batch size; where the "
+        "work runs never changes the rows, so it is left out of the cache key.",
+    )
 
     #: Columns the stage needs from the source or an earlier stage.
     reads: ClassVar[tuple[str, ...]] = ()
@@ -245,16 +258,32 @@ def decoded_image(row: Row) -> Image.Image | Drop:
 # ---------------------------------------------------------------------------------------------------- generation
 
 
-def generate(vlm, prompts: list, seeds: Sequence[int] | None = None, *, n: int = 1, max_new_tokens: int,
-             temperature: float = 0.0, top_p: float = 1.0, stop: Sequence[str] = ()) -> list[list[str]]:
+def generate(
+    vlm,
+    prompts: list,
+    seeds: Sequence[int] | None = None,
+    *,
+    n: int = 1,
+    max_new_tokens: int,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    stop: Sequence[str] = (),
+) -> list[list[str]]:
     """``n`` cleaned texts per prompt from one batched call. Greedy when ``temperature`` is 0; sampling draws from
     each prompt's own seed (a stage's per-row seed), so a text does not depend on the batch it was generated in."""
     if not prompts:
         return []
     if temperature > 0 and seeds is None:
         raise ValueError("sampling needs one seed per prompt")
-    found = vlm.generate(prompts, n=n, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                         stop=list(stop), seed=list(seeds) if seeds is not None else None)
+    found = vlm.generate(
+        prompts,
+        n=n,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        stop=list(stop),
+        seed=list(seeds) if seeds is not None else None,
+    )
     return [[clean(candidate.text, stop) for candidate in candidates] for candidates in found]
 
 
@@ -262,7 +291,7 @@ def clean(text: str, stop: Sequence[str] = ()) -> str:
     """Generated text as stored: cut at the first stop string (the runtime keeps it, as transformers does, and may
     keep the rest of its last token too), without surrounding whitespace."""
     cuts = [text.find(s) for s in stop if s and s in text]
-    return (text[:min(cuts)] if cuts else text).strip()
+    return (text[: min(cuts)] if cuts else text).strip()
 
 
 def fill(template: str, **values: str) -> str:

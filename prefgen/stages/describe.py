@@ -24,7 +24,9 @@ def describe_stage(cls: type[StageParams]) -> str:
     for name, field in cls.model_fields.items():
         if name == "type":
             continue
-        default = "required" if field.is_required() else f"default {_short(field.get_default(call_default_factory=True))}"
+        default = (
+            "required" if field.is_required() else f"default {_short(field.get_default(call_default_factory=True))}"
+        )
         lines.append(f"  {name}: {field.description or ''} ({default})")
     lines += ["", "example:", f"  - type: {cls.stage_type()}"]
     for name, field in cls.model_fields.items():

@@ -10,7 +10,8 @@ the same length picks the best (chosen) or worst (rejected) answer, ties to the 
 is taken. Pointing ``chosen`` and ``rejected`` at the same list column gives best-vs-worst pairs.
 
 Filters run in this order and the first that fails names the row's Drop reason: ``missing_question``,
-``missing_candidate``, ``missing_prompt``, ``equal_answers``, ``yes_no``, ``rejected_in_chosen``, ``duplicate_sentence``,
+``missing_candidate``, ``missing_prompt``, ``equal_answers``, ``yes_no``, ``rejected_in_chosen``,
+``duplicate_sentence``,
 ``too_long``, ``mostly_symbols``, ``length_ratio``, ``low_margin``.
 """
 
@@ -42,16 +43,21 @@ class SelectPairsParams(StageParams):
     rejected_score: str | None = Field(None, description="Column with the rejected candidate's score(s), if any.")
     method: str = Field(..., description="Provenance label written to the `method` column (e.g. csr, sena).")
     prompt: str | None = Field(
-        None, pattern=r"^[a-z][a-z0-9_]*$", description="Column whose text is the pair's prompt, e.g. the `answer` "
-        "stage's `prompt_output` (the question with the suffix it was asked with); None: the question.")
+        None,
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Column whose text is the pair's prompt, e.g. the `answer` "
+        "stage's `prompt_output` (the question with the suffix it was asked with); None: the question.",
+    )
     min_margin: float | None = Field(None, description="Drop pairs whose score margin is below this (when known).")
     max_length_ratio: float | None = Field(
-        None, gt=1.0, description="Drop pairs whose longer answer has more than this many times the characters.")
+        None, gt=1.0, description="Drop pairs whose longer answer has more than this many times the characters."
+    )
     drop_duplicate_sentences: bool = Field(True, description="Drop answers that repeat a sentence.")
     drop_yes_no: bool = Field(True, description="Drop bare 'Yes' / 'No' answers.")
     drop_rejected_in_chosen: bool = Field(True, description="Drop pairs whose rejected text is inside the chosen.")
     max_non_alnum_fraction: float = Field(
-        0.5, ge=0.0, le=1.0, description="Drop answers whose share of symbols (not letters, digits, spaces) is above.")
+        0.5, ge=0.0, le=1.0, description="Drop answers whose share of symbols (not letters, digits, spaces) is above."
+    )
     max_words: int | None = Field(None, ge=1, description="Drop answers with more (whitespace) words; SENA uses 30.")
 
     reads: ClassVar = ("image", "image_id", "question")
@@ -120,8 +126,9 @@ class SelectPairs(RowStage):
         if not isinstance(question, str) or not question.strip():
             return Drop(row, "missing_question", f"question: {question!r}")
         chosen, chosen_score = pick(row.get(p.chosen), row.get(p.chosen_score) if p.chosen_score else None, best=True)
-        rejected, rejected_score = pick(row.get(p.rejected), row.get(p.rejected_score) if p.rejected_score else None,
-                                        best=False)
+        rejected, rejected_score = pick(
+            row.get(p.rejected), row.get(p.rejected_score) if p.rejected_score else None, best=False
+        )
         if chosen is None or rejected is None:
             missing = p.chosen if chosen is None else p.rejected
             return Drop(row, "missing_candidate", f"{missing}: {row.get(missing)!r}")

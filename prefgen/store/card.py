@@ -34,16 +34,20 @@ def card_infos(manifests: list[Manifest]) -> list[dict]:
 
     def info(name: str, m: Manifest) -> dict:
         size = sum(f.bytes for f in m.files)  # datasets wants num_bytes in a split; the parquet size stands in
-        return {"config_name": name, "download_size": size,
-                "splits": [{"name": "train", "num_bytes": size, "num_examples": m.rows}]}
+        return {
+            "config_name": name,
+            "download_size": size,
+            "splits": [{"name": "train", "num_bytes": size, "num_examples": m.rows}],
+        }
 
     if not manifests:
         return []
     return [info("default", manifests[-1])] + [info(m.version, m) for m in reversed(manifests)]
 
 
-def render_card(title: str, manifests: list[Manifest], scores: dict[str, list[float]] | None = None,
-                figure: str | None = None) -> str:
+def render_card(
+    title: str, manifests: list[Manifest], scores: dict[str, list[float]] | None = None, figure: str | None = None
+) -> str:
     """The card. ``scores`` (score column -> the latest version's values) and ``figure`` (the repo path of its
     histogram image) add the score section; without them the summary holds what the manifest alone says."""
     header = {
@@ -68,8 +72,10 @@ def render_card(title: str, manifests: list[Manifest], scores: dict[str, list[fl
         "|---|---|---|---|---|---|",
     ]
     for m in reversed(manifests):
-        lines.append(f"| {m.version} | {m.rows} | {m.parent or ''} | {m.created_at:%Y-%m-%d %H:%M} | "
-                     f"{m.origin} | {_cell(m.message)} |")
+        lines.append(
+            f"| {m.version} | {m.rows} | {m.parent or ''} | {m.created_at:%Y-%m-%d %H:%M} | "
+            f"{m.origin} | {_cell(m.message)} |"
+        )
     latest = manifests[-1].version if manifests else "<version>"
     if manifests:
         lines += version_summary(manifests[-1], scores, figure)
@@ -80,7 +86,8 @@ def render_card(title: str, manifests: list[Manifest], scores: dict[str, list[fl
         "```python",
         "from datasets import load_dataset",
         f'pairs = load_dataset("<this repo or folder>", "{latest}", split="train")  # or the default config = latest',
-        "# trl.DPOTrainer(model=..., train_dataset=pairs, processing_class=processor, args=DPOConfig(max_length=None))",
+        "# trl.DPOTrainer(model=..., train_dataset=pairs, processing_class=processor,\n"
+        "#                 args=DPOConfig(max_length=None))",
         "```",
         "",
         "Each version's manifest (recipe, models, seeds, counts, fingerprints) is in `versions/<version>.json`.",
@@ -92,19 +99,26 @@ def render_card(title: str, manifests: list[Manifest], scores: dict[str, list[fl
 # ---------------------------------------------------------------------------------------------- the summary
 
 
-def version_summary(m: Manifest, scores: dict[str, list[float]] | None = None,
-                    figure: str | None = None) -> list[str]:
+def version_summary(m: Manifest, scores: dict[str, list[float]] | None = None, figure: str | None = None) -> list[str]:
     """Markdown lines summing up one version: counts, drops, stages, models, scores, recipe."""
     kept = m.rows + sum(m.drops.values())
-    origin = m.origin + (f", parent {m.parent}" if m.parent else "") + (f", round {m.round}" if m.round is not None else "")
-    lines = ["", f"## {m.version} at a glance", "",
-             f"- **{m.rows} pairs** ({origin}), created {m.created_at:%Y-%m-%d %H:%M} UTC"]
+    origin = (
+        m.origin + (f", parent {m.parent}" if m.parent else "") + (f", round {m.round}" if m.round is not None else "")
+    )
+    lines = [
+        "",
+        f"## {m.version} at a glance",
+        "",
+        f"- **{m.rows} pairs** ({origin}), created {m.created_at:%Y-%m-%d %H:%M} UTC",
+    ]
     if m.drops:
         dropped = ", ".join(f"{reason} {n}" for reason, n in sorted(m.drops.items(), key=lambda kv: -kv[1]))
         lines.append(f"- **dropped {sum(m.drops.values())}** of {kept} candidate pairs: {dropped}")
     if m.models:
-        models = ", ".join(f"{role} `{ref.id or ref.path}`" + (f"@{ref.revision}" if ref.revision else "")
-                           for role, ref in m.models.items())
+        models = ", ".join(
+            f"{role} `{ref.id or ref.path}`" + (f"@{ref.revision}" if ref.revision else "")
+            for role, ref in m.models.items()
+        )
         lines.append(f"- models: {models}")
     if m.query:
         lines.append(f"- derived with `{_cell(m.query)}`")
@@ -117,13 +131,23 @@ def version_summary(m: Manifest, scores: dict[str, list[float]] | None = None,
         for name in SCORE_COLUMNS:
             values = [v for v in scores.get(name, []) if _finite(v)]
             if values:
-                lines.append(f"| {name} | {len(values)} | {_num(statistics.fmean(values))} | "
-                             f"{_num(statistics.median(values))} | {_num(min(values))} | {_num(max(values))} |")
+                lines.append(
+                    f"| {name} | {len(values)} | {_num(statistics.fmean(values))} | "
+                    f"{_num(statistics.median(values))} | {_num(min(values))} | {_num(max(values))} |"
+                )
     if figure:
         lines += ["", f"![Scores of {m.version}: chosen vs rejected, and margins]({figure})"]
     if m.recipe:
-        lines += ["", "<details><summary>Recipe</summary>", "", "```yaml",
-                  yaml.safe_dump(m.recipe, sort_keys=False).rstrip(), "```", "", "</details>"]
+        lines += [
+            "",
+            "<details><summary>Recipe</summary>",
+            "",
+            "```yaml",
+            yaml.safe_dump(m.recipe, sort_keys=False).rstrip(),
+            "```",
+            "",
+            "</details>",
+        ]
     return lines
 
 
@@ -136,8 +160,14 @@ def stage_rows(m: Manifest) -> list[tuple[str, str, str, str]]:
     for name, info in stages.items():
         info = info if isinstance(info, dict) else {}
         seconds = info.get("seconds")
-        rows.append((str(name), str(info.get("rows_seen", "")), str(info.get("errors", "")),
-                     f"{seconds:.2f}" if isinstance(seconds, (int, float)) else ""))
+        rows.append(
+            (
+                str(name),
+                str(info.get("rows_seen", "")),
+                str(info.get("errors", "")),
+                f"{seconds:.2f}" if isinstance(seconds, (int, float)) else "",
+            )
+        )
     return rows
 
 
@@ -158,8 +188,9 @@ def read_score_columns(files: Sequence[Path], columns: Sequence[str]) -> dict[st
     return found
 
 
-def bin_counts(values: Sequence[float], bins: int = 20, lo: float | None = None,
-               hi: float | None = None) -> tuple[list[float], list[int]]:
+def bin_counts(
+    values: Sequence[float], bins: int = 20, lo: float | None = None, hi: float | None = None
+) -> tuple[list[float], list[int]]:
     """(bins + 1 edges, bins counts) over [lo, hi] (default: the values' range); non-finite values are skipped."""
     values = [v for v in values if _finite(v)]
     lo = min(values, default=0.0) if lo is None else lo
@@ -188,11 +219,23 @@ def score_histogram_png(scores: dict[str, list[float]], title: str = "", bins: i
     draw.text((10, 6), title, fill="black", font=font)
     both = [v for k in ("chosen_score", "rejected_score") for v in scores.get(k, []) if _finite(v)]
     lo, hi = (min(both), max(both)) if both else (0.0, 1.0)
-    _panel(draw, (0, top, panel_w, panel_h), "score: chosen / rejected",
-           [(bin_counts(scores.get("chosen_score", []), bins, lo, hi), CHOSEN_COLOUR),
-            (bin_counts(scores.get("rejected_score", []), bins, lo, hi), REJECTED_COLOUR)], font)
-    _panel(draw, (panel_w, top, panel_w, panel_h), "margin (chosen - rejected)",
-           [(bin_counts(scores.get("margin", []), bins), MARGIN_COLOUR)], font)
+    _panel(
+        draw,
+        (0, top, panel_w, panel_h),
+        "score: chosen / rejected",
+        [
+            (bin_counts(scores.get("chosen_score", []), bins, lo, hi), CHOSEN_COLOUR),
+            (bin_counts(scores.get("rejected_score", []), bins, lo, hi), REJECTED_COLOUR),
+        ],
+        font,
+    )
+    _panel(
+        draw,
+        (panel_w, top, panel_w, panel_h),
+        "margin (chosen - rejected)",
+        [(bin_counts(scores.get("margin", []), bins), MARGIN_COLOUR)],
+        font,
+    )
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
@@ -203,7 +246,7 @@ def _panel(draw, box, label, series, font) -> None:
     left, right, bottom, top = x0 + 44, x0 + w - 14, y0 + h - 34, y0 + 24
     draw.text((left, y0 + 2), label, fill="black", font=font)
     peak = max((max(counts) for (_, counts), _ in series), default=0) or 1
-    for (edges, counts), colour in series:
+    for (_edges, counts), colour in series:
         span = right - left
         for i, count in enumerate(counts):
             if not count:

@@ -81,8 +81,10 @@ def _with_parent_features(table: "pa.Table", parent_schema: "pa.Schema") -> "pa.
     try:
         return table.cast(features.arrow_schema)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
-        bad = next((n for n in table.column_names if n in parent and not _castable(table.schema.field(n).type,
-                                                                                     parent[n])), None)
+        bad = next(
+            (n for n in table.column_names if n in parent and not _castable(table.schema.field(n).type, parent[n])),
+            None,
+        )
         what = f"column {bad!r} has type {table.schema.field(bad).type}, not the parent's" if bad else str(exc)
         raise StoreError(f"the query's rows do not fit the store: {what}") from None
 

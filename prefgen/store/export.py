@@ -166,8 +166,13 @@ def _llava(row: dict[str, Any], paths: list[str]) -> dict[str, Any]:
 
 
 def _seva(row: dict[str, Any], paths: list[str]) -> dict[str, Any]:
-    return {"id": row["id"], "question": _last(row, "prompt", "user"), "chosen": _last(row, "chosen", "assistant"),
-            "reject": _last(row, "rejected", "assistant"), "image": paths[0] if paths else None}
+    return {
+        "id": row["id"],
+        "question": _last(row, "prompt", "user"),
+        "chosen": _last(row, "chosen", "assistant"),
+        "reject": _last(row, "rejected", "assistant"),
+        "image": paths[0] if paths else None,
+    }
 
 
 def _llamafactory(row: dict[str, Any], paths: list[str]) -> dict[str, Any]:
@@ -186,7 +191,10 @@ def _jsonl(row: dict[str, Any], paths: list[str]) -> dict[str, Any]:
 
 
 _FORMATTERS: dict[str, Callable[[dict[str, Any], list[str]], dict[str, Any]]] = {
-    "llava": _llava, "seva": _seva, "llamafactory": _llamafactory, "jsonl": _jsonl,
+    "llava": _llava,
+    "seva": _seva,
+    "llamafactory": _llamafactory,
+    "jsonl": _jsonl,
 }
 
 

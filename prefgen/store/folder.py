@@ -107,8 +107,10 @@ class Store:
         try:
             raw = json.loads(path.read_bytes())
             if isinstance(raw, dict) and isinstance(raw.get("format"), int) and raw["format"] > FORMAT:
-                raise StoreError(f"{path.relative_to(self.root)} was written by a newer prefgen (manifest format "
-                                 f"{raw['format']}); upgrade prefgen to read this store")
+                raise StoreError(
+                    f"{path.relative_to(self.root)} was written by a newer prefgen (manifest format "
+                    f"{raw['format']}); upgrade prefgen to read this store"
+                )
             return Manifest.model_validate(raw)
         except (OSError, ValidationError, ValueError) as exc:
             first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
@@ -116,8 +118,14 @@ class Store:
 
     # ------------------------------------------------------------------------------------------------ writing
 
-    def draft(self, version: str | None = None, *, meta: dict[str, Any] | None = None, fresh: bool = False,
-              timeout: float = 0) -> "Draft":
+    def draft(
+        self,
+        version: str | None = None,
+        *,
+        meta: dict[str, Any] | None = None,
+        fresh: bool = False,
+        timeout: float = 0,
+    ) -> "Draft":
         """Open a draft of ``version`` (default: the next ``vN``), taking the store's lock.
 
         An unfinished draft of the same version is continued when its ``meta`` matches (a resumed build), and
@@ -154,7 +162,9 @@ class Draft:
         try:
             self._lock.acquire(timeout=timeout)
         except Timeout:
-            raise StoreError(f"store {store.root} is being written by another process; try again when it is done") from None
+            raise StoreError(
+                f"store {store.root} is being written by another process; try again when it is done"
+            ) from None
         try:
             store._recover()
             drafts = store.root / ".prefgen" / "drafts"
@@ -163,13 +173,16 @@ class Draft:
                 version = existing[0] if existing and not fresh else store.next_version_name()
             self.version = check_version_name(version)
             if (store.root / "versions" / f"{version}.json").exists() or (store.root / "data" / version).exists():
-                raise StoreError(f"version {version!r} already exists in {store.root}; versions are immutable, "
-                                 "choose another name")
+                raise StoreError(
+                    f"version {version!r} already exists in {store.root}; versions are immutable, choose another name"
+                )
             self.path = drafts / version
             if self.path.exists() and (fresh or _read_meta(self.path) != meta):
                 if not fresh:
-                    raise StoreError(f"an unfinished draft of {version!r} from a different build exists in "
-                                     f"{store.root}; rerun with --fresh to discard it")
+                    raise StoreError(
+                        f"an unfinished draft of {version!r} from a different build exists in "
+                        f"{store.root}; rerun with --fresh to discard it"
+                    )
                 shutil.rmtree(self.path)
             self.path.mkdir(parents=True, exist_ok=True)
             _atomic_write(self.path / _DRAFT_META, json.dumps(meta, sort_keys=True))
@@ -207,8 +220,9 @@ class Draft:
         os.replace(tmp, target)
         return target
 
-    def publish(self, *, parent: str | None = "latest", message: str = "", origin: str = "build",
-                **info: Any) -> Manifest:
+    def publish(
+        self, *, parent: str | None = "latest", message: str = "", origin: str = "build", **info: Any
+    ) -> Manifest:
         """Make the draft a published version and release the lock. ``info`` fills the manifest's other fields."""
         import pyarrow.parquet as pq
 
@@ -231,8 +245,17 @@ class Draft:
             os.replace(shard, final)
             files.append(ShardInfo(name=final.name, rows=rows, bytes=final.stat().st_size, sha256=_sha256(final)))
         manifest = Manifest(
-            version=version, parent=parent, created_at=datetime.now(timezone.utc), message=message, origin=origin,
-            rows=sum(counts), files=files, columns=schemas[0].names, rejects=rejects, code_version=__version__, **info,
+            version=version,
+            parent=parent,
+            created_at=datetime.now(timezone.utc),
+            message=message,
+            origin=origin,
+            rows=sum(counts),
+            files=files,
+            columns=schemas[0].names,
+            rejects=rejects,
+            code_version=__version__,
+            **info,
         )
         for leftover in self.path.iterdir():
             if not leftover.name.startswith("train-"):
@@ -278,8 +301,9 @@ class Draft:
 def REJECTS_SCHEMA():  # noqa: N802 - a constant that needs pyarrow, built when first used
     import pyarrow as pa
 
-    return pa.schema([("row_id", pa.string()), ("stage", pa.string()), ("reason", pa.string()),
-                      ("detail", pa.string())])
+    return pa.schema(
+        [("row_id", pa.string()), ("stage", pa.string()), ("reason", pa.string()), ("detail", pa.string())]
+    )
 
 
 def rows_to_table(rows: Iterable[dict]) -> "pa.Table":
@@ -297,12 +321,14 @@ def rows_to_table(rows: Iterable[dict]) -> "pa.Table":
     contract = contract_features()
     names = list(rows[0]) if rows else list(REQUIRED_COLUMNS)
     columns = {k: [row.get(k) for row in rows] for k in names}
-    features = Features({k: contract[k] if k in contract else TypedSequence(columns[k]).get_inferred_type()
-                         for k in names})
+    features = Features(
+        {k: contract[k] if k in contract else TypedSequence(columns[k]).get_inferred_type() for k in names}
+    )
     encoded = features.encode_batch(columns)
     if "images" in encoded:
-        encoded["images"] = [None if images is None else [_image_cell(image) for image in images]
-                             for images in columns["images"]]
+        encoded["images"] = [
+            None if images is None else [_image_cell(image) for image in images] for images in columns["images"]
+        ]
     return pa.Table.from_pydict(encoded, schema=features.arrow_schema)
 
 

@@ -44,8 +44,9 @@ class PushResult:
         return f"pushed {self.version} to {self.repo} at {self.commit[:8]}{tags}"
 
 
-def push(store: Store, repo: str, *, version: str | None = None, private: bool = False,
-         api: HfApi | None = None) -> PushResult:
+def push(
+    store: Store, repo: str, *, version: str | None = None, private: bool = False, api: HfApi | None = None
+) -> PushResult:
     """Publish ``version`` (default: the latest) and every version before it to ``repo`` in one commit, and tag
     each version that has no tag yet at that commit. Pushing a version the Hub already has is a no-op."""
     version = store.manifest(version).version  # resolves None and fails early on an unknown version
@@ -60,8 +61,10 @@ def push(store: Store, repo: str, *, version: str | None = None, private: bool =
         # A tag is a published version: it must hold exactly what we have, or the push would rewrite history.
         for m in included:
             if m.version in tags and _remote_manifest(api, repo, m.version) != m:
-                raise PrefgenError(f"{repo} already has a different {m.version}; versions are immutable, so publish "
-                                   "your changes as a new version (or push to another repo)")
+                raise PrefgenError(
+                    f"{repo} already has a different {m.version}; versions are immutable, so publish "
+                    "your changes as a new version (or push to another repo)"
+                )
         if version in tags:
             return PushResult(repo, version, commit=None, tagged=[])
         info = api.create_commit(repo, operations, commit_message=f"prefgen: publish {version}", repo_type=REPO_TYPE)
@@ -69,8 +72,13 @@ def push(store: Store, repo: str, *, version: str | None = None, private: bool =
         for m in included:
             if m.version not in tags:
                 # Tag the commit id, not `main`: someone else may push between our commit and our tag.
-                api.create_tag(repo, tag=m.version, revision=info.oid, repo_type=REPO_TYPE,
-                               tag_message=f"prefgen {m.version}: {m.rows} rows")
+                api.create_tag(
+                    repo,
+                    tag=m.version,
+                    revision=info.oid,
+                    repo_type=REPO_TYPE,
+                    tag_message=f"prefgen {m.version}: {m.rows} rows",
+                )
                 tagged.append(m.version)
     return PushResult(repo, version, commit=info.oid, tagged=tagged)
 
@@ -86,8 +94,9 @@ def pull(repo: str, dest: Path, *, revision: str | None = None, api: HfApi | Non
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.pull-", dir=dest.parent))
     try:
         with _hub_errors(repo, revision):
-            (api or HfApi()).snapshot_download(repo_id=repo, repo_type=REPO_TYPE, revision=revision, local_dir=tmp,
-                                               allow_patterns=PULL_PATTERNS)
+            (api or HfApi()).snapshot_download(
+                repo_id=repo, repo_type=REPO_TYPE, revision=revision, local_dir=tmp, allow_patterns=PULL_PATTERNS
+            )
         shutil.rmtree(tmp / ".cache", ignore_errors=True)  # huggingface_hub's download bookkeeping, not data
         if not list((tmp / "versions").glob("*.json")):
             raise PrefgenError(f"{where} is not a prefgen store: it has no versions/*.json")
@@ -126,8 +135,9 @@ def _operations(store: Store, repo: str, included: list[Manifest]) -> list[Commi
 
 def _remote_manifest(api: HfApi, repo: str, version: str) -> Manifest | None:
     with tempfile.TemporaryDirectory() as tmp:  # not the shared cache: this is a one-off comparison
-        path = api.hf_hub_download(repo, f"versions/{version}.json", repo_type=REPO_TYPE, revision=version,
-                                   local_dir=tmp)
+        path = api.hf_hub_download(
+            repo, f"versions/{version}.json", repo_type=REPO_TYPE, revision=version, local_dir=tmp
+        )
         try:
             return Manifest.model_validate_json(Path(path).read_bytes())
         except ValueError:  # pydantic's ValidationError is a ValueError: an unreadable manifest is "different"
@@ -155,8 +165,9 @@ def _hub_errors(repo: str, revision: str | None = None) -> Iterator[None]:
     except e.RevisionNotFoundError:
         raise PrefgenError(f"{repo} has no revision {revision!r} (use one of its tags, e.g. v1)") from None
     except e.RepositoryNotFoundError:
-        raise PrefgenError(f"dataset repo {repo} not found, or your token cannot see it: check the id, or "
-                           f"{_LOGIN_HINT}") from None
+        raise PrefgenError(
+            f"dataset repo {repo} not found, or your token cannot see it: check the id, or {_LOGIN_HINT}"
+        ) from None
     except e.HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else None
         if status == 401:

@@ -35,21 +35,29 @@ def connect(store: Store, *, images: bool = False) -> "duckdb.DuckDBPyConnection
         con.execute(f"CREATE VIEW {_quote(manifest.version)} AS SELECT *{drop} FROM read_parquet({_sql_list(files)})")
     if manifests:
         con.execute(f"CREATE VIEW pairs AS SELECT * FROM {_quote(manifests[-1].version)}")
-    parts = ["SELECT NULL::VARCHAR AS version, NULL::VARCHAR AS row_id, NULL::VARCHAR AS stage, "
-             "NULL::VARCHAR AS reason, NULL::VARCHAR AS detail WHERE false"]
+    parts = [
+        "SELECT NULL::VARCHAR AS version, NULL::VARCHAR AS row_id, NULL::VARCHAR AS stage, "
+        "NULL::VARCHAR AS reason, NULL::VARCHAR AS detail WHERE false"
+    ]
     for manifest in manifests:
         path = store.rejects_file(manifest.version)
         if path is not None:
             allowed.append(str(path.resolve()))
-            parts.append(f"SELECT '{manifest.version}' AS version, row_id, stage, reason, detail "
-                         f"FROM read_parquet({_sql_list([str(path.resolve())])})")
+            parts.append(
+                f"SELECT '{manifest.version}' AS version, row_id, stage, reason, detail "
+                f"FROM read_parquet({_sql_list([str(path.resolve())])})"
+            )
     con.execute("CREATE VIEW rejects AS " + " UNION ALL ".join(parts))
     # A plain table filled with parameters: registering an Arrow table would make duckdb import pandas (0.3 s).
-    con.execute("CREATE TABLE _versions (version VARCHAR, rows BIGINT, parent VARCHAR, created_at TIMESTAMPTZ, "
-                "origin VARCHAR, message VARCHAR, recipe_fingerprint VARCHAR, round BIGINT)")
+    con.execute(
+        "CREATE TABLE _versions (version VARCHAR, rows BIGINT, parent VARCHAR, created_at TIMESTAMPTZ, "
+        "origin VARCHAR, message VARCHAR, recipe_fingerprint VARCHAR, round BIGINT)"
+    )
     if manifests:
-        con.executemany("INSERT INTO _versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        [[getattr(m, k) for k in _VERSION_COLUMNS] for m in manifests])
+        con.executemany(
+            "INSERT INTO _versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [[getattr(m, k) for k in _VERSION_COLUMNS] for m in manifests],
+        )
     con.execute("CREATE VIEW versions AS SELECT * FROM _versions")
     con.execute(f"SET allowed_paths = {_sql_list(allowed)}")
     con.execute("SET enable_external_access = false")
@@ -138,4 +146,3 @@ def _quote(name: str) -> str:
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-

@@ -16,10 +16,14 @@ def lora_targets(model, names: list[str]) -> list[str]:
     if prefix is None:
         raise PrefgenError(f"cannot find the language model inside {type(model).__name__}")
     wanted = set(names)
-    found = [name for name, module in model.named_modules()
-             if name.startswith(prefix + ".") and isinstance(module, torch.nn.Linear)
-             and name.rsplit(".", 1)[-1] in wanted]
+    found = [
+        name
+        for name, module in model.named_modules()
+        if name.startswith(prefix + ".") and isinstance(module, torch.nn.Linear) and name.rsplit(".", 1)[-1] in wanted
+    ]
     if not found:
-        raise PrefgenError(f"no LoRA target in {type(model).__name__}'s language model ({prefix}) is named "
-                           f"{', '.join(sorted(wanted))}; set train.lora.targets to its projection names")
+        raise PrefgenError(
+            f"no LoRA target in {type(model).__name__}'s language model ({prefix}) is named "
+            f"{', '.join(sorted(wanted))}; set train.lora.targets to its projection names"
+        )
     return found

@@ -29,10 +29,19 @@ from prefgen.train.run import LINEAGE, distributed_state, is_main_process, train
 Evaluate = Callable[[Path], dict[str, Any]]
 
 
-def run_rounds(recipe_path: Path, base_model: Path, out: Path, rounds: int, config: TrainConfig,
-               evaluate: Evaluate | None = None, quiet: bool = False, on_round=None,
-               overrides: tuple[str, ...] = (), judge_pairs: Callable[[str], dict[str, Any]] | None = None,
-               build_options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def run_rounds(
+    recipe_path: Path,
+    base_model: Path,
+    out: Path,
+    rounds: int,
+    config: TrainConfig,
+    evaluate: Evaluate | None = None,
+    quiet: bool = False,
+    on_round=None,
+    overrides: tuple[str, ...] = (),
+    judge_pairs: Callable[[str], dict[str, Any]] | None = None,
+    build_options: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """Run (or resume) ``rounds`` rounds; returns each round's lineage. ``on_round(r, stage)`` hears of progress;
     ``overrides`` (``KEY=VALUE``) change the recipe of every round's build; ``judge_pairs(STORE@VERSION)`` (the
     pairs' accuracy against ground truth, where the images have one) is kept with the evaluation as ``pairs``;
@@ -57,15 +66,31 @@ def run_rounds(recipe_path: Path, base_model: Path, out: Path, rounds: int, conf
             if main and not (store_path.exists() and version in Store(store_path).versions()):
                 notify(r, "build")
                 started = time.monotonic()
-                run_build(Path(recipe_path), BuildOptions(out=store_path, version=version, round=r, vlm_path=model,
-                                                          message=f"round {r}: built with {model}", quiet=quiet,
-                                                          overrides=tuple(overrides), **(build_options or {})))
+                run_build(
+                    Path(recipe_path),
+                    BuildOptions(
+                        out=store_path,
+                        version=version,
+                        round=r,
+                        vlm_path=model,
+                        message=f"round {r}: built with {model}",
+                        quiet=quiet,
+                        overrides=tuple(overrides),
+                        **(build_options or {}),
+                    ),
+                )
                 seconds["build"] = round(time.monotonic() - started, 1)
             state.wait_for_everyone()
             notify(r, "train")
             started = time.monotonic()
-            lineage = train(f"{store_path}@{version}", model, model_dir, config, quiet=quiet,
-                            extra_lineage={"round": r, "recipe": str(Path(recipe_path).resolve())})
+            lineage = train(
+                f"{store_path}@{version}",
+                model,
+                model_dir,
+                config,
+                quiet=quiet,
+                extra_lineage={"round": r, "recipe": str(Path(recipe_path).resolve())},
+            )
             seconds["train"] = round(time.monotonic() - started, 1)
             lineage["seconds"] = seconds  # wall time of this round's steps in this run (a resumed step is absent)
             if main:
@@ -85,8 +110,16 @@ def run_rounds(recipe_path: Path, base_model: Path, out: Path, rounds: int, conf
 
 
 # The evaluation columns `prefgen rounds` shows by default (when present); `--all` shows every number recorded.
-KEY_METRICS = ("chair.chair_s", "chair.chair_i", "chair.recall", "pope.random.f1", "pope.popular.f1",
-               "pope.adversarial.f1", "qa.all", "pairs.accuracy")
+KEY_METRICS = (
+    "chair.chair_s",
+    "chair.chair_i",
+    "chair.recall",
+    "pope.random.f1",
+    "pope.popular.f1",
+    "pope.adversarial.f1",
+    "qa.all",
+    "pairs.accuracy",
+)
 
 
 def rounds_table(out: Path, every_metric: bool = False) -> tuple[list[str], list[list[str]]]:
@@ -95,8 +128,9 @@ def rounds_table(out: Path, every_metric: bool = False) -> tuple[list[str], list
     return header, [[format_metric(value) for value in row] for row in rows]
 
 
-def rounds_records(folders: list[Path], every_metric: bool = False,
-                   metrics: Sequence[str] = ()) -> tuple[list[str], list[list]]:
+def rounds_records(
+    folders: list[Path], every_metric: bool = False, metrics: Sequence[str] = ()
+) -> tuple[list[str], list[list]]:
     """Header and rows for `prefgen rounds DIR [DIR ...]`, one row per run and round: the run (with several
     folders), round, data version, pairs, loss, reward accuracy, wall minutes (build + train + evaluation, where
     recorded), then the evaluation metrics: those matching the
@@ -108,8 +142,9 @@ def rounds_records(folders: list[Path], every_metric: bool = False,
     if metrics:
         chosen = [name for pattern in metrics for name in names if fnmatch(name, pattern)]
         if not chosen:
-            raise PrefgenError(f"no recorded metric matches {', '.join(metrics)}; the runs record: "
-                               f"{', '.join(names) or 'none'}")
+            raise PrefgenError(
+                f"no recorded metric matches {', '.join(metrics)}; the runs record: {', '.join(names) or 'none'}"
+            )
         names = list(dict.fromkeys(chosen))
     elif not every_metric and any(name in KEY_METRICS for name in names):
         names = [name for name in KEY_METRICS if name in names]
@@ -118,13 +153,24 @@ def rounds_records(folders: list[Path], every_metric: bool = False,
     rows = []
     for folder, entries in runs:
         for r, lineage in entries:
-            data, metrics, evals = lineage.get("data", {}), lineage.get("metrics", {}), \
-                flatten_metrics(lineage.get("eval", {}))
+            data, metrics, evals = (
+                lineage.get("data", {}),
+                lineage.get("metrics", {}),
+                flatten_metrics(lineage.get("eval", {})),
+            )
             seconds = lineage.get("seconds")
-            rows.append([*([str(folder)] if several else []), r, data.get("version", "-") if r else "base",
-                         data.get("rows"), metrics.get("train_loss"), metrics.get("rewards/accuracies"),
-                         round(sum(seconds.values()) / 60, 1) if seconds else None,
-                         *[evals.get(name) for name in names]])
+            rows.append(
+                [
+                    *([str(folder)] if several else []),
+                    r,
+                    data.get("version", "-") if r else "base",
+                    data.get("rows"),
+                    metrics.get("train_loss"),
+                    metrics.get("rewards/accuracies"),
+                    round(sum(seconds.values()) / 60, 1) if seconds else None,
+                    *[evals.get(name) for name in names],
+                ]
+            )
     return header, rows
 
 

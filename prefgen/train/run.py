@@ -56,13 +56,24 @@ class DataRef:
         manifest = store.manifest(self.version)
         rows = datasets.load_dataset(str(store.root), name=manifest.version, split="train")
         vlm = manifest.models.get("vlm")
-        return rows, {"store": str(store.root.resolve()), "version": manifest.version, "rows": manifest.rows,
-                      "recipe_fingerprint": manifest.recipe_fingerprint, "round": manifest.round,
-                      "model": (vlm.path or vlm.id) if vlm else None}
+        return rows, {
+            "store": str(store.root.resolve()),
+            "version": manifest.version,
+            "rows": manifest.rows,
+            "recipe_fingerprint": manifest.recipe_fingerprint,
+            "round": manifest.round,
+            "model": (vlm.path or vlm.id) if vlm else None,
+        }
 
 
-def train(data: str | DataRef, model: str | Path, out: str | Path, config: TrainConfig,
-          extra_lineage: dict[str, Any] | None = None, quiet: bool = False) -> dict[str, Any]:
+def train(
+    data: str | DataRef,
+    model: str | Path,
+    out: str | Path,
+    config: TrainConfig,
+    extra_lineage: dict[str, Any] | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
     """Train ``model`` on ``data`` with ``config`` into ``out``; returns the lineage written there."""
     data = DataRef.parse(data) if isinstance(data, str) else data
     out = Path(out)
@@ -97,11 +108,20 @@ def train(data: str | DataRef, model: str | Path, out: str | Path, config: Train
         for entry in history:
             f.write(json.dumps(entry) + "\n")
     lineage = {
-        "parent_model": str(model), "data": data_info, "config": config.model_dump(mode="json"),
-        "metrics": {"train_loss": result.training_loss, "steps": result.global_step,
-                    **_means(history, ("rewards/accuracies", "rewards/margins", "loss/ica", "loss/mdpo_anchor",
-                                      "loss/mdpo_conditional"))},
-        "created_at": datetime.now(timezone.utc).isoformat(), "prefgen_version": __version__, "eval": {},
+        "parent_model": str(model),
+        "data": data_info,
+        "config": config.model_dump(mode="json"),
+        "metrics": {
+            "train_loss": result.training_loss,
+            "steps": result.global_step,
+            **_means(
+                history,
+                ("rewards/accuracies", "rewards/margins", "loss/ica", "loss/mdpo_anchor", "loss/mdpo_conditional"),
+            ),
+        },
+        "created_at": datetime.now(timezone.utc).isoformat(),
+        "prefgen_version": __version__,
+        "eval": {},
         **(extra_lineage or {}),
     }
     (partial / LINEAGE).write_text(json.dumps(lineage, indent=2))
@@ -164,13 +184,29 @@ def _make_trainer(rows, model_path: str, out: Path, config: TrainConfig, quiet: 
     if config.sft_weight > 0:
         losses, weights = ["sigmoid", "sft"], [1.0, config.sft_weight]
     args = DPOConfig(
-        output_dir=str(out), beta=config.beta, learning_rate=config.learning_rate, num_train_epochs=config.epochs,
-        max_steps=config.max_steps or -1, per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation, lr_scheduler_type=config.scheduler,
-        warmup_steps=config.warmup_ratio, weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm,
-        loss_type=losses, loss_weights=weights, max_length=None, bf16=config.bf16 and not use_cpu, use_cpu=use_cpu,
-        activation_checkpointing=False, report_to="none", save_strategy="no", logging_steps=config.logging_steps,
-        dataloader_num_workers=0, seed=config.seed, disable_tqdm=quiet,
+        output_dir=str(out),
+        beta=config.beta,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation,
+        lr_scheduler_type=config.scheduler,
+        warmup_steps=config.warmup_ratio,
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        loss_type=losses,
+        loss_weights=weights,
+        max_length=None,
+        bf16=config.bf16 and not use_cpu,
+        use_cpu=use_cpu,
+        activation_checkpointing=False,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=config.logging_steps,
+        dataloader_num_workers=0,
+        seed=config.seed,
+        disable_tqdm=quiet,
     )
     peft_config = None
     if config.lora is not None:
@@ -178,15 +214,28 @@ def _make_trainer(rows, model_path: str, out: Path, config: TrainConfig, quiet: 
 
         from prefgen.train.lora import lora_targets
 
-        peft_config = LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
-                                 target_modules=lora_targets(model, config.lora.targets))
+        peft_config = LoraConfig(
+            r=config.lora.r,
+            lora_alpha=config.lora.alpha,
+            lora_dropout=config.lora.dropout,
+            target_modules=lora_targets(model, config.lora.targets),
+        )
     ref_model = None
     if config.lora is not None and config.reference_kind() == "copy":  # trl would otherwise disable the adapter
         ref_model = AutoModelForImageTextToText.from_pretrained(model_path, dtype=torch.float32)
-    collator = PairCollator(DataCollatorForVisionPreference(processor, max_length=None), config,
-                            random.Random(config.seed))
-    trainer = PrefgenDPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=rows, processing_class=processor,
-                                data_collator=collator, peft_config=peft_config, config=config)
+    collator = PairCollator(
+        DataCollatorForVisionPreference(processor, max_length=None), config, random.Random(config.seed)
+    )
+    trainer = PrefgenDPOTrainer(
+        model=model,
+        ref_model=ref_model,
+        args=args,
+        train_dataset=rows,
+        processing_class=processor,
+        data_collator=collator,
+        peft_config=peft_config,
+        config=config,
+    )
     if quiet:  # without progress bars transformers prints every log line instead; metrics.jsonl still has them
         from transformers.trainer_callback import PrinterCallback
 

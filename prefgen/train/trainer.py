@@ -37,14 +37,17 @@ class PairCollator:
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         config = self.config
-        flags = torch.tensor([str(ex.get(config.ica_column)) in config.ica_values for ex in examples], dtype=torch.float32)
+        flags = torch.tensor(
+            [str(ex.get(config.ica_column)) in config.ica_values for ex in examples], dtype=torch.float32
+        )
         refs = None
         if "ref_chosen_logps" in examples[0]:
             refs = [torch.tensor([ex[k] for ex in examples]) for k in ("ref_chosen_logps", "ref_rejected_logps")]
         corrupted = None
         if config.mdpo is not None and config.mdpo.conditional > 0:
-            cropped = [{**ex, "images": [self._crop(im) for im in ex["images"]], "rejected": ex["chosen"]}
-                       for ex in examples]
+            cropped = [
+                {**ex, "images": [self._crop(im) for im in ex["images"]], "rejected": ex["chosen"]} for ex in examples
+            ]
             corrupted = self.base([_plain(ex) for ex in cropped])
         batch = self.base([_plain(ex) for ex in examples])  # trl's collator rewrites the dicts it is given
         batch["ica_flags"] = flags
@@ -73,8 +76,11 @@ class PrefgenDPOTrainer(DPOTrainer):
         with _no_reference_copy() if config.reference_kind() == "precomputed" else contextlib.nullcontext():
             super().__init__(*args, **kwargs)
         self._captured: list[torch.Tensor] | None = None
-        self._hooks = [m.register_forward_hook(self._capture, with_kwargs=True)
-                       for m in (self.model, self.ref_model) if m is not None]
+        self._hooks = [
+            m.register_forward_hook(self._capture, with_kwargs=True)
+            for m in (self.model, self.ref_model)
+            if m is not None
+        ]
         if config.reference_kind() == "precomputed":
             self.train_dataset = self._with_reference_logps(self.train_dataset)
             self.precompute_ref_logps = True
@@ -92,8 +98,9 @@ class PrefgenDPOTrainer(DPOTrainer):
         extra = {k: inputs.pop(k) for k in EXTRA_KEYS if k in inputs}
         self._captured = []
         try:
-            out = super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                       num_items_in_batch=num_items_in_batch)
+            out = super().compute_loss(
+                model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+            )
             captured = self._captured
         finally:
             self._captured = None
@@ -105,7 +112,7 @@ class PrefgenDPOTrainer(DPOTrainer):
         config, mode = self.config, "train" if self.model.training else "eval"
         mask = inputs["completion_mask"][..., 1:]
         chosen_mask = mask.chunk(2, dim=0)[0]
-        chosen_tokens = captured[0][:, -mask.size(1):].chunk(2, dim=0)[0]
+        chosen_tokens = captured[0][:, -mask.size(1) :].chunk(2, dim=0)[0]
         total = torch.zeros((), device=chosen_tokens.device)
         if config.ica_weight > 0:
             ica = losses.image_content_alignment(chosen_tokens, chosen_mask, extra["ica_flags"].to(total.device))
@@ -127,7 +134,7 @@ class PrefgenDPOTrainer(DPOTrainer):
     def _ref_chosen(self, inputs, captured, mask, chosen_mask) -> torch.Tensor:
         if "ref_chosen_logps" in inputs:
             return inputs["ref_chosen_logps"]
-        ref_tokens = captured[1][:, -mask.size(1):].chunk(2, dim=0)[0]
+        ref_tokens = captured[1][:, -mask.size(1) :].chunk(2, dim=0)[0]
         return (ref_tokens * chosen_mask).sum(dim=1)
 
     def _chosen_on_corrupted(self, model, batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,7 +143,7 @@ class PrefgenDPOTrainer(DPOTrainer):
         mask = batch["completion_mask"][..., 1:]
         kwargs = {k: v for k, v in batch.items() if k != "completion_mask"}
         labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
-        policy = model(**kwargs, use_cache=False, labels=labels, fused_lm_head=True).log_probs[:, -mask.size(1):]
+        policy = model(**kwargs, use_cache=False, labels=labels, fused_lm_head=True).log_probs[:, -mask.size(1) :]
         reference = self.ref_model if self.ref_model is not None else model  # adapter disabled inside, with LoRA
         ref = self.compute_ref_log_probs(reference, batch)[0]
         half = mask.chunk(2, dim=0)[0]
@@ -147,8 +154,9 @@ class PrefgenDPOTrainer(DPOTrainer):
         chosen, rejected = [], []
         was_training = self.model.training
         self.model.eval()
-        loader = torch.utils.data.DataLoader(dataset, batch_size=self.args.per_device_train_batch_size,
-                                             collate_fn=self.data_collator)
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=self.args.per_device_train_batch_size, collate_fn=self.data_collator
+        )
         for batch in loader:
             batch = self._prepare_inputs({k: v for k, v in batch.items() if k not in EXTRA_KEYS})
             ref_c, ref_r = self.compute_ref_log_probs(self.model, batch)

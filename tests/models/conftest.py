@@ -9,8 +9,19 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-FAMILIES = ("llava", "qwen2_vl", "qwen2_5_vl", "idefics3", "smolvlm", "gemma3", "llava_onevision", "qwen3_vl",
-            "internvl", "mistral3", "qwen3_5")
+FAMILIES = (
+    "llava",
+    "qwen2_vl",
+    "qwen2_5_vl",
+    "idefics3",
+    "smolvlm",
+    "gemma3",
+    "llava_onevision",
+    "qwen3_vl",
+    "internvl",
+    "mistral3",
+    "qwen3_5",
+)
 
 
 @pytest.fixture(scope="session", params=FAMILIES)
@@ -31,13 +42,19 @@ def clip_scorer(tiny_clip_dir):
 @pytest.fixture(scope="session")
 def images():
     """Three small, distinct RGB images of different sizes."""
-    return [Image.new("RGB", (64, 48), (220, 30, 30)), Image.new("RGB", (40, 40), (30, 30, 220)),
-            Image.linear_gradient("L").convert("RGB").resize((50, 70))]
+    return [
+        Image.new("RGB", (64, 48), (220, 30, 30)),
+        Image.new("RGB", (40, 40), (30, 30, 220)),
+        Image.linear_gradient("L").convert("RGB").resize((50, 70)),
+    ]
 
 
 @pytest.fixture
 def prompts(images):
     from prefgen.models import Prompt
 
-    return [Prompt("What color is this?", images[0]), Prompt("Describe the image in detail.", images[1]),
-            Prompt("Is there a cat?", images[2])]
+    return [
+        Prompt("What color is this?", images[0]),
+        Prompt("Describe the image in detail.", images[1]),
+        Prompt("Is there a cat?", images[2]),
+    ]

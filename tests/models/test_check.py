@@ -36,8 +36,10 @@ def test_a_template_that_ends_answers_without_eos_is_a_warning(tiny_vlm_dir):
     assert warned.exit_code == 0 and warned.output.splitlines()[-1].endswith(": supported by prefgen")
     [warning] = [line for line in warned.output.splitlines() if line.startswith("warning: ")]
     assert warning.startswith("warning: the chat template ends an assistant turn with ' ', not the eos token '</s>'")
-    for folder in (Path(__file__).parents[2] / "prefgen" / "shapes" / "checkpoints" / "shapes-vlm",
-                   tiny_vlm_dir("qwen2_vl")):
+    for folder in (
+        Path(__file__).parents[2] / "prefgen" / "shapes" / "checkpoints" / "shapes-vlm",
+        tiny_vlm_dir("qwen2_vl"),
+    ):
         result = CliRunner().invoke(models, ["check", str(folder)])
         assert result.exit_code == 0 and "warning" not in result.output
 
@@ -110,4 +112,6 @@ def test_a_hub_id_not_in_the_cache_or_a_missing_folder_is_one_problem(tmp_path):
     assert result.exit_code == 1
     assert len(_problems(result.output)) == 1, result.output
     missing = CliRunner().invoke(models, ["check", str(tmp_path / "absent")])
-    assert missing.exit_code == 1 and _problems(missing.output) == [f"problem: no model folder at {tmp_path / 'absent'}"]
+    assert missing.exit_code == 1 and _problems(missing.output) == [
+        f"problem: no model folder at {tmp_path / 'absent'}"
+    ]

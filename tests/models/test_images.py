@@ -15,22 +15,29 @@ def palette_with_transparency():
     return image
 
 
-@pytest.mark.parametrize("make, pixel, expected", [
-    (lambda: Image.new("L", (4, 4), 90), (1, 1), (90, 90, 90)),
-    (lambda: Image.new("1", (4, 4), 1), (1, 1), (255, 255, 255)),
-    (lambda: Image.new("LA", (4, 4), (90, 255)), (1, 1), (90, 90, 90)),
-    (lambda: Image.new("RGBA", (4, 4), (200, 10, 10, 0)), (1, 1), (255, 255, 255)),  # transparent -> white
-    (lambda: Image.new("RGBA", (4, 4), (200, 10, 10, 255)), (1, 1), (200, 10, 10)),
-    (lambda: Image.new("RGBA", (4, 4), (0, 0, 0, 128)), (1, 1), (127, 127, 127)),  # half black over white
-    (palette_with_transparency, (0, 0), (255, 255, 255)),
-    (palette_with_transparency, (1, 1), (200, 10, 10)),
-    (lambda: Image.new("CMYK", (4, 4), (0, 255, 255, 0)), (1, 1), (255, 0, 0)),
-    (lambda: Image.fromarray(np.full((4, 4), 65535, dtype=np.uint16)), (1, 1), (255, 255, 255)),  # 16-bit white
-    (lambda: Image.fromarray(np.full((4, 4), 32896, dtype=np.uint16)), (1, 1), (128, 128, 128)),  # 16-bit mid grey
-    (lambda: Image.fromarray(np.full((4, 4), 40000, dtype=np.int32)), (1, 1), (156, 156, 156)),  # mode I, 16-bit data
-    (lambda: Image.fromarray(np.full((4, 4), 0.5, dtype=np.float32)), (1, 1), (128, 128, 128)),  # mode F in [0, 1]
-    (lambda: Image.new("YCbCr", (4, 4), (76, 85, 255)), (1, 1), (254, 0, 0)),
-])
+@pytest.mark.parametrize(
+    "make, pixel, expected",
+    [
+        (lambda: Image.new("L", (4, 4), 90), (1, 1), (90, 90, 90)),
+        (lambda: Image.new("1", (4, 4), 1), (1, 1), (255, 255, 255)),
+        (lambda: Image.new("LA", (4, 4), (90, 255)), (1, 1), (90, 90, 90)),
+        (lambda: Image.new("RGBA", (4, 4), (200, 10, 10, 0)), (1, 1), (255, 255, 255)),  # transparent -> white
+        (lambda: Image.new("RGBA", (4, 4), (200, 10, 10, 255)), (1, 1), (200, 10, 10)),
+        (lambda: Image.new("RGBA", (4, 4), (0, 0, 0, 128)), (1, 1), (127, 127, 127)),  # half black over white
+        (palette_with_transparency, (0, 0), (255, 255, 255)),
+        (palette_with_transparency, (1, 1), (200, 10, 10)),
+        (lambda: Image.new("CMYK", (4, 4), (0, 255, 255, 0)), (1, 1), (255, 0, 0)),
+        (lambda: Image.fromarray(np.full((4, 4), 65535, dtype=np.uint16)), (1, 1), (255, 255, 255)),  # 16-bit white
+        (lambda: Image.fromarray(np.full((4, 4), 32896, dtype=np.uint16)), (1, 1), (128, 128, 128)),  # 16-bit mid grey
+        (
+            lambda: Image.fromarray(np.full((4, 4), 40000, dtype=np.int32)),
+            (1, 1),
+            (156, 156, 156),
+        ),  # mode I, 16-bit data
+        (lambda: Image.fromarray(np.full((4, 4), 0.5, dtype=np.float32)), (1, 1), (128, 128, 128)),  # mode F in [0, 1]
+        (lambda: Image.new("YCbCr", (4, 4), (76, 85, 255)), (1, 1), (254, 0, 0)),
+    ],
+)
 def test_to_rgb_converts_every_mode_with_the_right_colour(make, pixel, expected):
     image = make()
     converted = to_rgb(image)

@@ -25,6 +25,9 @@ def test_lora_targets_sit_inside_the_language_model_only(family, tiny_vlm_dir):
     assert sum(t.endswith("down_proj") for t in targets) == layers  # every layer's MLP
     attention = sum(t.endswith("q_proj") for t in targets)
     # Qwen3.5's linear-attention layers have no q_proj (fused in_proj_qkvz); only its full-attention layers do.
-    full = [kind for kind in getattr(decoder.config, "layer_types", None) or ["full"] * layers
-            if kind != "linear_attention"]
+    full = [
+        kind
+        for kind in getattr(decoder.config, "layer_types", None) or ["full"] * layers
+        if kind != "linear_attention"
+    ]
     assert attention == len(full)

@@ -10,11 +10,16 @@ from prefgen.cli.models import models
 from .conftest import FAMILIES
 
 EXPECTED_CLASSES = {
-    "llava": "LlavaForConditionalGeneration", "qwen2_vl": "Qwen2VLForConditionalGeneration",
-    "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration", "idefics3": "Idefics3ForConditionalGeneration",
-    "smolvlm": "SmolVLMForConditionalGeneration", "gemma3": "Gemma3ForConditionalGeneration",
-    "llava_onevision": "LlavaOnevisionForConditionalGeneration", "qwen3_vl": "Qwen3VLForConditionalGeneration",
-    "internvl": "InternVLForConditionalGeneration", "mistral3": "Mistral3ForConditionalGeneration",
+    "llava": "LlavaForConditionalGeneration",
+    "qwen2_vl": "Qwen2VLForConditionalGeneration",
+    "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
+    "idefics3": "Idefics3ForConditionalGeneration",
+    "smolvlm": "SmolVLMForConditionalGeneration",
+    "gemma3": "Gemma3ForConditionalGeneration",
+    "llava_onevision": "LlavaOnevisionForConditionalGeneration",
+    "qwen3_vl": "Qwen3VLForConditionalGeneration",
+    "internvl": "InternVLForConditionalGeneration",
+    "mistral3": "Mistral3ForConditionalGeneration",
     "qwen3_5": "Qwen3_5ForConditionalGeneration",
 }
 
@@ -60,11 +65,14 @@ def test_family_all_writes_one_folder_each(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FAMILIES)
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "exactly one of --family or --clip"),
-    (["--family", "llava", "--clip"], "exactly one of --family or --clip"),
-    (["--family", "gpt"], "Invalid value for '--family'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "exactly one of --family or --clip"),
+        (["--family", "llava", "--clip"], "exactly one of --family or --clip"),
+        (["--family", "gpt"], "Invalid value for '--family'"),
+    ],
+)
 def test_bad_arguments_are_usage_errors(tmp_path, args, message):
     result = CliRunner().invoke(models, ["tiny", *args, "--out", str(tmp_path / "x")])
     assert result.exit_code == 2 and message in result.output

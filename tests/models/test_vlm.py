@@ -15,8 +15,12 @@ def independent_logprobs(vlm, prompt, continuation_ids):
     """Token log-probs from one plain, unpadded, uncached forward pass built with the processor directly."""
     text = vlm.processor.apply_chat_template(prompt.messages(), add_generation_prompt=True, tokenize=False)
     bos = vlm.tokenizer.bos_token
-    inputs = vlm.processor(text=[text], images=[list(prompt.images)], return_tensors="pt",
-                           add_special_tokens=not (bos and text.startswith(bos)))
+    inputs = vlm.processor(
+        text=[text],
+        images=[list(prompt.images)],
+        return_tensors="pt",
+        add_special_tokens=not (bos and text.startswith(bos)),
+    )
     tail = torch.tensor([list(continuation_ids)])
     inputs["input_ids"] = torch.cat([inputs["input_ids"], tail], dim=1)
     inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
@@ -27,7 +31,7 @@ def independent_logprobs(vlm, prompt, continuation_ids):
     with torch.no_grad():
         logits = vlm.model(**inputs).logits[0].float()
     n = tail.shape[1]
-    return torch.log_softmax(logits[-n - 1:-1], dim=-1).gather(1, tail[0][:, None])[:, 0]
+    return torch.log_softmax(logits[-n - 1 : -1], dim=-1).gather(1, tail[0][:, None])[:, 0]
 
 
 def token_id(vlm, text: str) -> int:
@@ -98,15 +102,15 @@ def test_sampling_with_per_prompt_seeds_does_not_depend_on_the_batch(vlm, prompt
 
 
 def test_max_new_tokens_is_respected(vlm, prompts):
-    (candidate,), = vlm.generate(prompts[:1], max_new_tokens=5)
+    ((candidate,),) = vlm.generate(prompts[:1], max_new_tokens=5)
     assert len(candidate.token_ids) <= 5
     assert candidate.finish_reason in ("length", "eos")
 
 
 def test_stop_string_ends_generation_where_it_appears(vlm, prompts):
-    (free,), = vlm.generate(prompts[:1], max_new_tokens=16)
-    stop = next(free.text[i:i + 2] for i in range(3, len(free.text) - 2) if free.text[i:i + 2].strip())
-    (stopped,), = vlm.generate(prompts[:1], max_new_tokens=16, stop=[stop])
+    ((free,),) = vlm.generate(prompts[:1], max_new_tokens=16)
+    stop = next(free.text[i : i + 2] for i in range(3, len(free.text) - 2) if free.text[i : i + 2].strip())
+    ((stopped,),) = vlm.generate(prompts[:1], max_new_tokens=16, stop=[stop])
     assert stopped.finish_reason == "stop"
     assert stop in stopped.text and free.text.startswith(stopped.text)
     assert stop not in vlm.tokenizer.decode(stopped.token_ids[:-1], skip_special_tokens=True)
@@ -115,7 +119,7 @@ def test_stop_string_ends_generation_where_it_appears(vlm, prompts):
 def test_eos_ends_an_answer_and_counts_in_its_logprob(vlm, prompts):
     eos = vlm.tokenizer.eos_token_id
     with biased(vlm, [eos], bias=50.0):
-        (candidate,), = vlm.generate(prompts[:1], max_new_tokens=8)
+        ((candidate,),) = vlm.generate(prompts[:1], max_new_tokens=8)
     assert candidate.finished and candidate.finish_reason == "eos"
     assert candidate.token_ids == (eos,) and candidate.text == ""
     assert candidate.token_logprobs[0] > -1e-3  # the biased EOS is near certain
@@ -141,7 +145,7 @@ def test_sentence_steps_stop_at_sentence_ends(vlm, prompts):
         for candidate in candidates:
             if candidate.finish_reason == "sentence":
                 end = find_sentence_end(candidate.text)
-                assert end is not None and candidate.text[end.end:].strip() == "", candidate.text
+                assert end is not None and candidate.text[end.end :].strip() == "", candidate.text
                 assert candidate.text.rstrip().endswith(".")
             ids = encode_continuation(vlm.tokenizer, partial) + list(candidate.token_ids)
             assert vlm.tokenizer.decode(ids, skip_special_tokens=True) == partial + candidate.text
@@ -160,7 +164,7 @@ def test_sentence_step_logprobs_match_scoring_the_whole_answer(vlm, prompts):
     for prompt, partial, candidates in zip(prompts, partials, steps):
         prefix = encode_continuation(vlm.tokenizer, partial)
         for candidate in candidates:
-            expected = independent_logprobs(vlm, prompt, prefix + list(candidate.token_ids))[len(prefix):]
+            expected = independent_logprobs(vlm, prompt, prefix + list(candidate.token_ids))[len(prefix) :]
             assert torch.allclose(torch.tensor(candidate.token_logprobs), expected, atol=TOLERANCE, rtol=0)
 
 
@@ -185,9 +189,9 @@ def test_rows_map_several_partial_answers_to_one_prompt(vlm, prompts):
 def test_diverse_candidates_start_differently_and_the_first_is_greedy(vlm, prompts):
     (candidates,) = vlm.sentence_steps(prompts[:1], [""], k=3, strategy="diverse", max_new_tokens=6)
     assert len({c.token_ids[0] for c in candidates}) == 3
-    (greedy,), = vlm.generate(prompts[:1], max_new_tokens=6)
+    ((greedy,),) = vlm.generate(prompts[:1], max_new_tokens=6)
     first = candidates[0].token_ids
-    assert greedy.token_ids[:len(first)] == first
+    assert greedy.token_ids[: len(first)] == first
 
 
 # ---------------------------------------------------------------------------------------------------- logprobs
@@ -228,7 +232,7 @@ def test_empty_prompt_is_a_clear_error():
 
 
 def test_text_only_prompts_generate(vlm):
-    (candidate,), = vlm.generate([Prompt("Say something.")], max_new_tokens=4)
+    ((candidate,),) = vlm.generate([Prompt("Say something.")], max_new_tokens=4)
     assert 0 < len(candidate.token_ids) <= 4
 
 
@@ -237,12 +241,13 @@ def test_image_modes_give_the_same_answer_as_their_rgb_conversion(vlm, odd_image
 
     odd = [Prompt("What is this?", image) for image in odd_images]
     rgb = [Prompt("What is this?", to_rgb(image)) for image in odd_images]
-    assert [c[0].token_ids for c in vlm.generate(odd, max_new_tokens=4)] == \
-        [c[0].token_ids for c in vlm.generate(rgb, max_new_tokens=4)]
+    assert [c[0].token_ids for c in vlm.generate(odd, max_new_tokens=4)] == [
+        c[0].token_ids for c in vlm.generate(rgb, max_new_tokens=4)
+    ]
 
 
 def test_huge_image_is_resized_not_exhausting_memory(vlm, huge_image):
-    (candidate,), = vlm.generate([Prompt("What is this?", huge_image)], max_new_tokens=3)
+    ((candidate,),) = vlm.generate([Prompt("What is this?", huge_image)], max_new_tokens=3)
     assert 0 < len(candidate.token_ids) <= 3
 
 
@@ -254,9 +259,13 @@ def odd_images():
     palette = Image.new("P", (30, 20), 1)
     palette.putpalette([0, 0, 0, 200, 10, 10, 10, 200, 10])
     palette.info["transparency"] = 0
-    return [Image.new("L", (30, 20), 90), Image.new("RGBA", (30, 20), (200, 10, 10, 100)), palette,
-            Image.new("CMYK", (30, 20), (0, 200, 200, 0)),
-            Image.fromarray(np.full((20, 30), 50000, dtype=np.uint16))]
+    return [
+        Image.new("L", (30, 20), 90),
+        Image.new("RGBA", (30, 20), (200, 10, 10, 100)),
+        palette,
+        Image.new("CMYK", (30, 20), (0, 200, 200, 0)),
+        Image.fromarray(np.full((20, 30), 50000, dtype=np.uint16)),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -269,7 +278,7 @@ def huge_image():
 
 def test_several_images_per_prompt(vlm, images):
     prompt = Prompt("Compare the two pictures.", images[:2])
-    (candidate,), = vlm.generate([prompt], max_new_tokens=6)
+    ((candidate,),) = vlm.generate([prompt], max_new_tokens=6)
     expected = independent_logprobs(vlm, prompt, candidate.token_ids)
     assert torch.allclose(torch.tensor(candidate.token_logprobs), expected, atol=TOLERANCE, rtol=0)
 
@@ -279,13 +288,15 @@ def test_results_do_not_depend_on_the_batch_size(vlm, prompts):
 
     small = VLM(vlm.model, vlm.processor, batch_size=2)
     five = prompts + prompts[:2]
-    assert [c[0].token_ids for c in small.generate(five, max_new_tokens=6)] == \
-        [c[0].token_ids for c in vlm.generate(five, max_new_tokens=6)]
+    assert [c[0].token_ids for c in small.generate(five, max_new_tokens=6)] == [
+        c[0].token_ids for c in vlm.generate(five, max_new_tokens=6)
+    ]
     partials, rows = ["The", "A", "It is", "", "No"], [0, 0, 1, 2, 4]
     for strategy in ("diverse", "sample"):
         steps = dict(k=2, rows=rows, max_new_tokens=6, strategy=strategy, seed=4)
-        assert [[c.token_ids for c in cs] for cs in small.sentence_steps(five, partials, **steps)] == \
-            [[c.token_ids for c in cs] for cs in vlm.sentence_steps(five, partials, **steps)]
+        assert [[c.token_ids for c in cs] for cs in small.sentence_steps(five, partials, **steps)] == [
+            [c.token_ids for c in cs] for cs in vlm.sentence_steps(five, partials, **steps)
+        ]
     scored_small = small.logprobs(five, partials, rows=rows)
     scored = vlm.logprobs(five, partials, rows=rows)
     assert [s.logprob_sum for s in scored_small] == pytest.approx([s.logprob_sum for s in scored], abs=TOLERANCE)
@@ -300,7 +311,7 @@ def test_image_placeholder_tokens_are_never_generated(vlm, prompts):
     assert vlm.placeholder_ids
     with biased(vlm, list(vlm.placeholder_ids), bias=50.0):
         found = vlm.generate(prompts[:1], n=2, temperature=1.0, max_new_tokens=6, seed=0)
-        (greedy,), = vlm.generate(prompts[:1], max_new_tokens=6)
+        ((greedy,),) = vlm.generate(prompts[:1], max_new_tokens=6)
     tokens = {t for c in [*found[0], greedy] for t in c.token_ids}
     assert not tokens & set(vlm.placeholder_ids)
 
@@ -392,6 +403,7 @@ def test_sliding_window_cache_is_reused_while_rows_fit_the_window(tiny_vlm_dir, 
     assert any("prefix reuse (rows stay inside the 512-token window" in r.getMessage() for r in caplog.records)
     again = reference.sentence_steps(prompts, ["The image", "", "It is red."], **steps)
     assert [[c.token_ids for c in cs] for cs in reused] == [[c.token_ids for c in cs] for cs in again]
-    for ours, theirs in zip(wide.logprobs(prompts, ["It is red.", "A", ""]),
-                            reference.logprobs(prompts, ["It is red.", "A", ""])):
+    for ours, theirs in zip(
+        wide.logprobs(prompts, ["It is red.", "A", ""]), reference.logprobs(prompts, ["It is red.", "A", ""])
+    ):
         assert torch.allclose(torch.tensor(ours.token_logprobs), torch.tensor(theirs.token_logprobs), atol=TOLERANCE)

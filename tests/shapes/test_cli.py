@@ -23,21 +23,60 @@ def test_scenes_command_writes_a_source_folder(tmp_path):
 def test_eval_shapes_benches_on_a_pretrained_model(pretrained, tmp_path):
     out, _ = pretrained
     report = tmp_path / "chair.json"
-    result = CliRunner().invoke(eval_command, ["--bench", "shapes-chair", "--model", str(out / "shapes-vlm"),
-                                               "--n", "3", "--device", "cpu", "--out", str(report)])
+    result = CliRunner().invoke(
+        eval_command,
+        [
+            "--bench",
+            "shapes-chair",
+            "--model",
+            str(out / "shapes-vlm"),
+            "--n",
+            "3",
+            "--device",
+            "cpu",
+            "--out",
+            str(report),
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
     assert data["captions"] == 3 and 0.0 <= data["chair_s"] <= 1.0 and "chair_s" in result.output
-    result = CliRunner().invoke(eval_command, ["--bench", "shapes-clip", "--clip", str(out / "shapes-clip"),
-                                               "--n", "5", "--device", "cpu", "--out", str(tmp_path / "c.json")])
+    result = CliRunner().invoke(
+        eval_command,
+        [
+            "--bench",
+            "shapes-clip",
+            "--clip",
+            str(out / "shapes-clip"),
+            "--n",
+            "5",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "c.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert 0.0 <= json.loads((tmp_path / "c.json").read_text())["same_colour"] <= 1.0
 
 
 def test_eval_pope_on_a_pretrained_model(pretrained, tmp_path):
     out, _ = pretrained
-    result = CliRunner().invoke(eval_command, ["--bench", "shapes-pope", "--model", str(out / "shapes-vlm"),
-                                               "--n", "2", "--device", "cpu", "--out", str(tmp_path / "p.json")])
+    result = CliRunner().invoke(
+        eval_command,
+        [
+            "--bench",
+            "shapes-pope",
+            "--model",
+            str(out / "shapes-vlm"),
+            "--n",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "p.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "p.json").read_text())
     assert set(data) >= {"random", "popular", "adversarial"} and data["random"]["questions"] > 0
@@ -52,27 +91,67 @@ def test_eval_reward_scores_a_store_against_ground_truth(tmp_path):
     rows = []
     for i, record in enumerate(truth):
         right = ", ".join(f"a {o['colour']} {o['shape']}" for o in record["scene"]["objects"]) + "."
-        rows.append({"id": f"p{i}", "images": [str(folder / record["file"])], "image_id": record["image_id"],
-                     "prompt": [{"role": "user", "content": "Describe the image."}],
-                     "chosen": [{"role": "assistant", "content": right if i == 0 else "nothing at all."}],
-                     "rejected": [{"role": "assistant", "content": right if i else "a purple cross and a green "
-                                   "triangle and a red circle and a blue square and an orange circle."}],
-                     "question": "Describe the image.", "method": "test"})
+        rows.append(
+            {
+                "id": f"p{i}",
+                "images": [str(folder / record["file"])],
+                "image_id": record["image_id"],
+                "prompt": [{"role": "user", "content": "Describe the image."}],
+                "chosen": [{"role": "assistant", "content": right if i == 0 else "nothing at all."}],
+                "rejected": [
+                    {
+                        "role": "assistant",
+                        "content": right
+                        if i
+                        else "a purple cross and a green "
+                        "triangle and a red circle and a blue square and an orange circle.",
+                    }
+                ],
+                "question": "Describe the image.",
+                "method": "test",
+            }
+        )
     store = Store.create(tmp_path / "store")
     with store.draft("v1") as draft:
         draft.write_shard(0, rows)
         draft.publish(message="pairs")
-    result = CliRunner().invoke(eval_command, ["--bench", "reward", "--store", str(tmp_path / "store"),
-                                               "--ground-truth", str(folder), "--out", str(tmp_path / "r.json")])
+    result = CliRunner().invoke(
+        eval_command,
+        [
+            "--bench",
+            "reward",
+            "--store",
+            str(tmp_path / "store"),
+            "--ground-truth",
+            str(folder),
+            "--out",
+            str(tmp_path / "r.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["unmatched_pairs"] == 0 and data["version"] == "v1"
     assert (data["all"]["better"], data["all"]["worse"]) == (1, 1)  # pair 0 is right, pair 1 is inverted
     assert data["method:test"]["pairs"] == 2
     judged = bench.pair_judge(folder / "ground_truth.jsonl")(f"{tmp_path / 'store'}@v1")
-    assert judged == {"pairs": 2, "accuracy": 0.5, "better": 1, "tie": 0, "worse": 1, "chosen_longer": 0.0,
-                      "by_kind": {"description": {"pairs": 2, "better": 1, "tie": 0, "worse": 1,
-                                                  "chosen_hallucinated": 0, "rejected_hallucinated": 1}}}
+    assert judged == {
+        "pairs": 2,
+        "accuracy": 0.5,
+        "better": 1,
+        "tie": 0,
+        "worse": 1,
+        "chosen_longer": 0.0,
+        "by_kind": {
+            "description": {
+                "pairs": 2,
+                "better": 1,
+                "tie": 0,
+                "worse": 1,
+                "chosen_hallucinated": 0,
+                "rejected_hallucinated": 1,
+            }
+        },
+    }
 
 
 def test_eval_says_what_a_bench_needs():
@@ -85,15 +164,37 @@ def test_pretrain_command_trains_exact_steps_and_its_defaults_are_the_libraries(
     from prefgen.shapes.pretrain import train
 
     assert (cli.CLIP_SHARE, cli.CLIP_STEPS, cli.VLM_STEPS, cli.COOLDOWN_STEPS) == (
-        0.25, train.CLIP_STEPS, train.VLM_STEPS, train.COOLDOWN_STEPS)
+        0.25,
+        train.CLIP_STEPS,
+        train.VLM_STEPS,
+        train.COOLDOWN_STEPS,
+    )
     out = tmp_path / "models"
-    args = ["pretrain", "--out", str(out), "--clip-steps", "2", "--vlm-steps", "3", "--cooldown-steps", "2",
-            "--scenes", "24", "--eval-scenes", "0", "--quiet"]
+    args = [
+        "pretrain",
+        "--out",
+        str(out),
+        "--clip-steps",
+        "2",
+        "--vlm-steps",
+        "3",
+        "--cooldown-steps",
+        "2",
+        "--scenes",
+        "24",
+        "--eval-scenes",
+        "0",
+        "--quiet",
+    ]
     result = CliRunner().invoke(shapes, args)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "pretrain.json").read_text())
     assert (report["clip"]["steps"], report["vlm"]["steps"], report["vlm_cooldown"]["steps"], report["scenes"]) == (
-        2, 3, 2, 24)
+        2,
+        3,
+        2,
+        24,
+    )
     assert "CLIP: 2 steps" in result.output and "then 2 cooling down" in result.output
     assert (out / "shapes-vlm" / "config.json").exists()
     again = CliRunner().invoke(shapes, args)

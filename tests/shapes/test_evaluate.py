@@ -25,9 +25,11 @@ TRIGGER, COMPANION = PRIOR_PAIRS[0]  # yellow triangle -> green circle
 
 def test_chair_on_hand_made_captions():
     scenes = [scene_of([RED_CIRCLE, BLUE_SQUARE]), scene_of([GREEN_CROSS]), scene_of([TRIGGER])]
-    texts = ["a red circle and a blue square.",  # 2 hits
-             "a green cross and a yellow triangle.",  # 1 hit, 1 hallucination
-             "a yellow triangle and a green circle."]  # 1 hit, the absent companion hallucinated
+    texts = [
+        "a red circle and a blue square.",  # 2 hits
+        "a green cross and a yellow triangle.",  # 1 hit, 1 hallucination
+        "a yellow triangle and a green circle.",
+    ]  # 1 hit, the absent companion hallucinated
     result = chair(texts, scenes)
     assert result["chair_s"] == pytest.approx(2 / 3)
     assert result["chair_i"] == pytest.approx(2 / 6)
@@ -69,8 +71,10 @@ def test_run_pope_and_chair_with_oracle_and_yes_models():
     by_pixels = {render(s).tobytes(): s for s in scenes}  # an oracle recognises each scene by its pixels
 
     def oracle_answer(images, questions):
-        return ["yes" if any(phrase(k) in q for k in by_pixels[i.tobytes()].kinds) else "no"
-                for i, q in zip(images, questions)]
+        return [
+            "yes" if any(phrase(k) in q for k in by_pixels[i.tobytes()].kinds) else "no"
+            for i, q in zip(images, questions)
+        ]
 
     results = run_pope(oracle_answer, scenes)
     assert all(results[split]["accuracy"] == 1.0 for split in ("random", "popular", "adversarial"))

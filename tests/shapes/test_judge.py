@@ -9,18 +9,21 @@ RED_CIRCLE, BLUE_SQUARE, RED_SQUARE = ("red", "circle"), ("blue", "square"), ("r
 SHORT = "\nLook at the image and answer the question using a single word or phrase."
 
 
-@pytest.mark.parametrize("question, kind", [
-    ("is there a red circle in the image?", "presence"),
-    ("Is there a green cross in the image?" + SHORT, "presence"),
-    ("what color is the square?", "colour"),
-    ("What colour is the circle?", "colour"),
-    ("what shape is the red object?", "shape"),
-    ("how many objects are there?", "count"),
-    ("How many circles are there?" + SHORT, "count"),
-    ("Describe the image.", "description"),
-    ("what is this?", "description"),
-    (None, "description"),
-])
+@pytest.mark.parametrize(
+    "question, kind",
+    [
+        ("is there a red circle in the image?", "presence"),
+        ("Is there a green cross in the image?" + SHORT, "presence"),
+        ("what color is the square?", "colour"),
+        ("What colour is the circle?", "colour"),
+        ("what shape is the red object?", "shape"),
+        ("how many objects are there?", "count"),
+        ("How many circles are there?" + SHORT, "count"),
+        ("Describe the image.", "description"),
+        ("what is this?", "description"),
+        (None, "description"),
+    ],
+)
 def test_every_prompt_has_a_kind(question, kind):
     assert question_kind(question) == kind
 
@@ -93,9 +96,21 @@ def test_reward_accuracy_reports_per_kind_of_prompt():
         "presence": {"pairs": 1, "better": 1, "tie": 0, "worse": 0, "chosen_correct": 1, "rejected_correct": 0},
         "colour": {"pairs": 2, "better": 1, "tie": 1, "worse": 0, "chosen_correct": 1, "rejected_correct": 0},
         "count": {"pairs": 1, "better": 0, "tie": 0, "worse": 1, "chosen_correct": 0, "rejected_correct": 1},
-        "colour_unsettled": {"pairs": 1, "better": 1, "tie": 0, "worse": 0, "chosen_hallucinated": 0,
-                             "rejected_hallucinated": 1},
-        "description": {"pairs": 2, "better": 1, "tie": 0, "worse": 1, "chosen_hallucinated": 0,
-                        "rejected_hallucinated": 1},
+        "colour_unsettled": {
+            "pairs": 1,
+            "better": 1,
+            "tie": 0,
+            "worse": 0,
+            "chosen_hallucinated": 0,
+            "rejected_hallucinated": 1,
+        },
+        "description": {
+            "pairs": 2,
+            "better": 1,
+            "tie": 0,
+            "worse": 1,
+            "chosen_hallucinated": 0,
+            "rejected_hallucinated": 1,
+        },
     }
     assert list(result["by_kind"]) == ["presence", "colour", "count", "colour_unsettled", "description"]

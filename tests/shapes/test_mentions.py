@@ -5,13 +5,19 @@ from prefgen.shapes.mentions import Mention, judge, mentioned_kinds, parse_menti
 
 def test_synonyms_map_to_shapes():
     assert mentioned_kinds("a blue box, a green plus, a red disc and a yellow rectangle") == {
-        ("blue", "square"), ("green", "cross"), ("red", "circle"), ("yellow", "square")}
+        ("blue", "square"),
+        ("green", "cross"),
+        ("red", "circle"),
+        ("yellow", "square"),
+    }
     assert mentioned_kinds("a violet dot and an orange x") == {("purple", "circle"), ("orange", "cross")}
 
 
 def test_plurals_and_counts():
     assert parse_mentions("Two red circles and 3 blue crosses.") == [
-        Mention("red", "circle", 2), Mention("blue", "cross", 3)]
+        Mention("red", "circle", 2),
+        Mention("blue", "cross", 3),
+    ]
     assert parse_mentions("some green boxes") == [Mention("green", "square", None)]
     assert parse_mentions("a triangle") == [Mention(None, "triangle", 1)]
 

@@ -49,7 +49,7 @@ def test_training_inputs_equal_what_the_processors_make(vocab):
     text = processor.apply_chat_template(messages, add_generation_prompt=True)
     expected = processor(text=[text], images=[images[0]], return_tensors="pt").input_ids[0].tolist()
     ids, mask, labels = SFTEncoder(processor).batch([(prompt, "a red circle."), ("Describe the image.", "no.")])
-    assert ids[0, :len(expected)].tolist() == expected
+    assert ids[0, : len(expected)].tolist() == expected
     answer = tok("a red circle.", add_special_tokens=False).input_ids + [tok.eos_token_id]
     assert labels[0][labels[0] != -100].tolist() == answer
     assert mask[1].sum() < mask[0].sum() and (labels[1][mask[1] == 0] == -100).all()
@@ -138,9 +138,9 @@ def test_noised_training_images_are_the_pixels_the_corrupt_stage_makes():
     for row in (1, 2):
         op = DiffusionNoise(t=int(noise[row]), space="normalized")
         expected = np.asarray(apply_corruption(render(pool.scenes[row]), describe_corruption([op], 10 + row)))
-        pixels = pool.tensor(index[row:row + 1])  # normalise the stage's pixels the way the pool does
+        pixels = pool.tensor(index[row : row + 1])  # normalise the stage's pixels the way the pool does
         pool.pixels[row] = expected
-        assert torch.allclose(tensor[row], pool.tensor(index[row:row + 1])[0], atol=1e-6)
+        assert torch.allclose(tensor[row], pool.tensor(index[row : row + 1])[0], atol=1e-6)
         assert not torch.equal(tensor[row], pixels[0])
 
 
@@ -211,8 +211,9 @@ def test_cooldown_rate_falls_linearly_to_zero_after_its_warm_up(monkeypatch):
 
     pool = data.ScenePool.generate(24, 0, "train")
     vocab = models.vocabulary(data.corpus(seed=0, n_scenes=24))
-    vlm, processor = models.build_vlm(models.build_tokenizer(vocab), 0, dict(hidden_size=32, intermediate_size=64,
-                                                                            num_hidden_layers=1))
+    vlm, processor = models.build_vlm(
+        models.build_tokenizer(vocab), 0, dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1)
+    )
     rates = []
     monkeypatch.setattr(train, "_set_lr", lambda optimizer, lr: rates.append(lr))
     config = train.TrainConfig(vlm_batch=4, vlm_warmup_steps=2)
@@ -236,8 +237,15 @@ def test_cooldown_of_a_saved_model_is_the_one_pretrain_runs(tmp_path):
     model = AutoModelForImageTextToText.from_pretrained(tmp_path / "first" / "shapes-vlm")
     processor = AutoProcessor.from_pretrained(tmp_path / "first" / "shapes-vlm")
     first = {k: v.clone() for k, v in model.state_dict().items()}
-    train_vlm(data.ScenePool.generate(32, 0, "train"), model, processor, Budget("cool", steps=2), 0, TrainConfig(),
-              cooldown=True)
+    train_vlm(
+        data.ScenePool.generate(32, 0, "train"),
+        model,
+        processor,
+        Budget("cool", steps=2),
+        0,
+        TrainConfig(),
+        cooldown=True,
+    )
     expected = AutoModelForImageTextToText.from_pretrained(tmp_path / "whole" / "shapes-vlm").state_dict()
     cooled = model.state_dict()
     assert any(not torch.equal(first[k], expected[k]) for k in expected)  # the cool-down changed the weights ...

@@ -10,21 +10,32 @@ SCENE = ["red square", "blue cross", "green circle", "green circle"]
 
 
 def answer(question, objects=SCENE, **params):
-    row = {"row_id": "r", "objects": objects, "question": question, "enhanced_answer": "the model's answer.",
-           "question_source": params.pop("source", "self_question")}
+    row = {
+        "row_id": "r",
+        "objects": objects,
+        "question": question,
+        "enhanced_answer": "the model's answer.",
+        "question_source": params.pop("source", "self_question"),
+    }
     [out] = ShapesAnswer(ShapesAnswerParams(**params), seed=0).process([row])
     return out
 
 
-@pytest.mark.parametrize("question, right", [
-    ("what color is the square?", "red."),
-    ("What colour is the cross?\nLook at the image and answer the question using a single word or phrase.", "blue."),
-    ("what shape is the green object?", "circle."),
-    ("how many objects are there?", "four."),
-    ("how many circles are there?", "two."),
-    ("is there a red square in the image?", "yes."),
-    ("is there a yellow circle in the image?", "no."),
-])
+@pytest.mark.parametrize(
+    "question, right",
+    [
+        ("what color is the square?", "red."),
+        (
+            "What colour is the cross?\nLook at the image and answer the question using a single word or phrase.",
+            "blue.",
+        ),
+        ("what shape is the green object?", "circle."),
+        ("how many objects are there?", "four."),
+        ("how many circles are there?", "two."),
+        ("is there a red square in the image?", "yes."),
+        ("is there a yellow circle in the image?", "no."),
+    ],
+)
 def test_world_questions_get_the_one_right_answer(question, right):
     out = answer(question)
     assert (out["oracle_answer"], out["oracle_answer_known"]) == (right, True)
@@ -38,11 +49,14 @@ def test_questions_the_scene_does_not_settle_keep_the_fallback(question):
 
 
 def test_description_rows_get_the_true_caption_or_sentences():
-    assert answer("Describe the image concisely.", source="description")["oracle_answer"] == \
-        "a red square, a blue cross and two green circles."
+    assert (
+        answer("Describe the image concisely.", source="description")["oracle_answer"]
+        == "a red square, a blue cross and two green circles."
+    )
     sentences = answer("Describe the image concisely.", source="description", description_form="sentences")
     assert sentences["oracle_answer"] == (
-        "There is a red square. There is a blue cross next to it. There are two green circles.")  # a prior pair
+        "There is a red square. There is a blue cross next to it. There are two green circles."
+    )  # a prior pair
 
 
 def test_the_fallback_and_output_columns_are_settings():
@@ -55,4 +69,3 @@ def test_the_fallback_and_output_columns_are_settings():
 def test_rows_without_ground_truth_are_dropped_with_the_reason(objects):
     out = answer("how many objects are there?", objects)
     assert isinstance(out, Drop) and out.reason == "missing_ground_truth"
-

@@ -19,8 +19,12 @@ from prefgen.eval.realdata import (
 INSTANCES = {
     "images": [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg"}, {"id": 3, "file_name": "c.jpg"}],
     "categories": [{"id": 1, "name": "person"}, {"id": 18, "name": "dog"}, {"id": 62, "name": "chair"}],
-    "annotations": [{"id": 10, "image_id": 1, "category_id": 1}, {"id": 11, "image_id": 1, "category_id": 18},
-                    {"id": 12, "image_id": 1, "category_id": 1}, {"id": 13, "image_id": 2, "category_id": 62}],
+    "annotations": [
+        {"id": 10, "image_id": 1, "category_id": 1},
+        {"id": 11, "image_id": 1, "category_id": 18},
+        {"id": 12, "image_id": 1, "category_id": 1},
+        {"id": 13, "image_id": 2, "category_id": 62},
+    ],
 }
 
 
@@ -34,8 +38,12 @@ def coco(tmp_path):
 
 def test_synonym_table_covers_the_80_categories_and_prefers_long_names():
     assert len(COCO_SYNONYMS) == 80
-    assert coco_mentions("A man rides a bike past two dogs and a hot dog stand.") == {"person", "bicycle", "dog",
-                                                                                      "hot dog"}
+    assert coco_mentions("A man rides a bike past two dogs and a hot dog stand.") == {
+        "person",
+        "bicycle",
+        "dog",
+        "hot dog",
+    }
     assert coco_mentions("a teddy bear on the sofa next to people") == {"teddy bear", "couch", "person"}
     assert coco_mentions("Knives, forks and a cell phone.") == {"knife", "fork", "cell phone"}
 
@@ -48,8 +56,9 @@ def test_chair_against_coco_annotations(coco):
     assert result["chair_s"] == 0.5  # the chair of a.jpg is not there
     assert result["chair_i"] == 0.25
     assert result["recall"] == 1.0
-    report, said = evaluate_coco_chair(lambda images: [captions["a.jpg"], captions["b.jpg"]][:len(images)],
-                                       coco / "instances.json", coco)
+    report, said = evaluate_coco_chair(
+        lambda images: [captions["a.jpg"], captions["b.jpg"]][: len(images)], coco / "instances.json", coco
+    )
     assert said == captions and report == result
 
 
@@ -60,10 +69,12 @@ def test_bad_annotations_fail_in_one_line(tmp_path):
 
 
 def test_pope_jsonl(coco):
-    lines = [{"question_id": 1, "image": "a.jpg", "text": "Is there a dog in the image?", "label": "yes"},
-             {"question_id": 2, "image": "a.jpg", "text": "Is there a cat in the image?", "label": "no"},
-             {"question_id": 3, "image": "b.jpg", "text": "Is there a chair in the image?", "label": "yes"},
-             {"question_id": 4, "image": "b.jpg", "text": "Is there a person in the image?", "label": "no"}]
+    lines = [
+        {"question_id": 1, "image": "a.jpg", "text": "Is there a dog in the image?", "label": "yes"},
+        {"question_id": 2, "image": "a.jpg", "text": "Is there a cat in the image?", "label": "no"},
+        {"question_id": 3, "image": "b.jpg", "text": "Is there a chair in the image?", "label": "yes"},
+        {"question_id": 4, "image": "b.jpg", "text": "Is there a person in the image?", "label": "no"},
+    ]
     path = coco / "pope.jsonl"
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     assert [q["label"] for q in read_pope(path)] == [True, False, True, False]

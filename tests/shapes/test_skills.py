@@ -11,9 +11,17 @@ from prefgen.shapes.world import scene_of
 SCENE = scene_of([("red", "circle"), ("blue", "square")])
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("four four four four.", True), ("red, red, red.", True), ("Red red RED", True), ("a red red square.", False),
-    ("There is a red square. There is a blue cross.", False), ("", False)])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("four four four four.", True),
+        ("red, red, red.", True),
+        ("Red red RED", True),
+        ("a red red square.", False),
+        ("There is a red square. There is a blue cross.", False),
+        ("", False),
+    ],
+)
 def test_babble_is_a_word_three_times_in_a_row(text, expected):
     assert babbles(text) is expected
 
@@ -25,8 +33,11 @@ def test_yes_no_questions_are_told_apart():
 
 def test_questions_cover_every_settled_colour_and_shape_and_the_count():
     scene = scene_of([("red", "circle"), ("blue", "circle"), ("blue", "square")])
-    assert questions_for(scene) == [("colour", "what color is the square?"), ("shape", "what shape is the red object?"),
-                                    ("count", "how many objects are there?")]
+    assert questions_for(scene) == [
+        ("colour", "what color is the square?"),
+        ("shape", "what shape is the red object?"),
+        ("count", "how many objects are there?"),
+    ]
 
 
 class Scripted:
@@ -64,8 +75,18 @@ def test_measure_skills_on_a_scripted_model():
     assert report["qa"] == {"colour": 1.0, "shape": 1.0, "count": 1.0, "all": 1.0, "questions": 10}
     assert report["ask"]["questions"] == 4 and report["ask"]["not_yes_no"] == 0.5
     assert report["ask"]["by_kind"]["colour"] == {"share": 0.5, "answerable": 1.0}
-    assert report["enhance"] == {"plain": 1.0, "improved": 1.0, "changed": 0.0, "caption_chair": {
-        "chair_s": 0.0, "chair_i": 0.0, "recall": 0.5, "companion_rate": 0.0, "other_absent_rate": 0.0}}
+    assert report["enhance"] == {
+        "plain": 1.0,
+        "improved": 1.0,
+        "changed": 0.0,
+        "caption_chair": {
+            "chair_s": 0.0,
+            "chair_i": 0.0,
+            "recall": 0.5,
+            "companion_rate": 0.0,
+            "other_absent_rate": 0.0,
+        },
+    }
     noised = report["corrupted"]
     assert noised["qa"]["all"] == 0.0 and noised["babble_answers"] == 1.0 and noised["babble_descriptions"] == 1.0
     assert noised["babble_descriptions_clean"] == 0.0 and noised["chair_clean"]["chair_s"] == 1.0

@@ -49,7 +49,7 @@ def test_objects_fit_do_not_overlap_and_are_drawn_in_their_colour():
             assert RADIUS[0] - 1e-6 <= obj.radius <= RADIUS[1] + 1e-6
             assert obj.radius < obj.x < SIZE - obj.radius and obj.radius < obj.y < SIZE - obj.radius
             assert all(abs(c - ref) <= 20 for c, ref in zip(obj.rgb, COLOURS[obj.colour]))
-            for other in scene.objects[i + 1:]:
+            for other in scene.objects[i + 1 :]:
                 assert math.hypot(obj.x - other.x, obj.y - other.y) > obj.radius + other.radius
     image = np.asarray(render(scene_of([("red", "circle")])), int)
     assert image.shape == (64, 64, 3)
@@ -74,8 +74,7 @@ def test_training_prior_is_strong_and_evaluation_breaks_it():
 
 
 def test_captions_name_every_object_with_counts_and_companion_after_trigger():
-    scene = scene_of([("red", "circle"), ("red", "square"), ("orange", "cross"), ("red", "circle"),
-                      ("blue", "cross")])
+    scene = scene_of([("red", "circle"), ("red", "square"), ("orange", "cross"), ("red", "circle"), ("blue", "cross")])
     for seed in range(10):
         text = caption(scene, np.random.default_rng(seed))
         assert "two red circles" in text and "an orange cross" in text
@@ -152,8 +151,10 @@ def test_shape_and_count_questions_have_ground_truth_answers():
     from prefgen.shapes.language import count_questions, shape_questions
 
     scene = scene_of([("red", "circle"), ("blue", "circle"), ("blue", "square"), ("yellow", "triangle")])
-    assert sorted(shape_questions(scene)) == [("what shape is the red object?", "circle."),
-                                              ("what shape is the yellow object?", "triangle.")]
+    assert sorted(shape_questions(scene)) == [
+        ("what shape is the red object?", "circle."),
+        ("what shape is the yellow object?", "triangle."),
+    ]
     counts = dict(count_questions(scene))
     assert counts["how many objects are there?"] == "four."
     assert counts["how many circles are there?"] == "two."

@@ -16,9 +16,20 @@ TORCHRUN = [str(Path(sys.executable).with_name("torchrun")), "--standalone", "--
 
 
 def _config(path: Path, batch_size: int) -> Path:
-    path.write_text(yaml.safe_dump({"max_steps": 2, "batch_size": batch_size, "ica_weight": 0.5, "lora": None,
-                                    "learning_rate": 1e-3, "device": "cpu", "ica_column": "image_id",
-                                    "ica_values": ["imgv10", "imgv12"]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "max_steps": 2,
+                "batch_size": batch_size,
+                "ica_weight": 0.5,
+                "lora": None,
+                "learning_rate": 1e-3,
+                "device": "cpu",
+                "ica_column": "image_id",
+                "ica_values": ["imgv10", "imgv12"],
+            }
+        )
+    )
     return path
 
 
@@ -31,13 +42,37 @@ def test_two_processes_train_like_one_with_the_same_global_batch(make_store, tin
     store = make_store({"v1": 4})
     model = str(tiny_vlm_dir("llava"))
     command = ["train", "--data", f"{store.root}@v1", "--model", model, "-q"]
-    single = subprocess.run([sys.executable, "-m", "prefgen.cli", *command, "--out", str(tmp_path / "one"),
-                             "--config", str(_config(tmp_path / "one.yaml", 2))],
-                            capture_output=True, text=True, timeout=300)
+    single = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "prefgen.cli",
+            *command,
+            "--out",
+            str(tmp_path / "one"),
+            "--config",
+            str(_config(tmp_path / "one.yaml", 2)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert single.returncode == 0, single.stderr[-3000:]
-    launched = subprocess.run([*TORCHRUN, "-m", "prefgen.cli", *command,
-                               "--out", str(tmp_path / "two"), "--config", str(_config(tmp_path / "two.yaml", 1))],
-                              capture_output=True, text=True, timeout=300)
+    launched = subprocess.run(
+        [
+            *TORCHRUN,
+            "-m",
+            "prefgen.cli",
+            *command,
+            "--out",
+            str(tmp_path / "two"),
+            "--config",
+            str(_config(tmp_path / "two.yaml", 1)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert launched.returncode == 0, launched.stderr[-3000:]
     assert launched.stdout.count("trained ") == 1  # the main process reports, the other only trains
 
@@ -47,7 +82,8 @@ def test_two_processes_train_like_one_with_the_same_global_batch(make_store, tin
     lineage = json.loads((tmp_path / "two" / "lineage.json").read_text())
     assert lineage["metrics"]["steps"] == 2 and lineage["config"]["batch_size"] == 1
     assert lineage["metrics"]["train_loss"] == pytest.approx(
-        json.loads((tmp_path / "one" / "lineage.json").read_text())["metrics"]["train_loss"], rel=1e-3)
+        json.loads((tmp_path / "one" / "lineage.json").read_text())["metrics"]["train_loss"], rel=1e-3
+    )
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("two")) == ["two", "two.yaml"]
     assert (tmp_path / "two" / "model.safetensors").exists()
 
@@ -60,10 +96,28 @@ def test_rounds_in_two_processes_build_once_and_train_in_both(tiny_vlm_dir, tiny
     from prefgen.store.folder import Store
 
     recipe = tiny_recipe(tmp_path, tiny_vlm_dir, tiny_clip_dir)
-    result = subprocess.run([*TORCHRUN, "-m", "prefgen.cli", "train",
-                             "--rounds", "1", "--recipe", str(recipe), "--model", str(tiny_vlm_dir("llava")),
-                             "--out", str(tmp_path / "loop"), "--config", str(_config(tmp_path / "c.yaml", 1)),
-                             "-q"], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            *TORCHRUN,
+            "-m",
+            "prefgen.cli",
+            "train",
+            "--rounds",
+            "1",
+            "--recipe",
+            str(recipe),
+            "--model",
+            str(tiny_vlm_dir("llava")),
+            "--out",
+            str(tmp_path / "loop"),
+            "--config",
+            str(_config(tmp_path / "c.yaml", 1)),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert Store(tmp_path / "loop" / "data").versions() == ["r1"]
     lineage = json.loads((tmp_path / "loop" / "round-1" / "model" / "lineage.json").read_text())

@@ -19,8 +19,9 @@ def rows():
     items = pair_rows("x", 4)
     for i, row in enumerate(items):
         row["question_source"] = "description" if i % 2 == 0 else "self_question"
-    data = datasets.Dataset.from_list([{k: r[k] for k in ("images", "prompt", "chosen", "rejected",
-                                                          "question_source")} for r in items])
+    data = datasets.Dataset.from_list(
+        [{k: r[k] for k in ("images", "prompt", "chosen", "rejected", "question_source")} for r in items]
+    )
     return data.cast_column("images", datasets.List(datasets.Image()))
 
 
@@ -48,8 +49,13 @@ def sequence_logps(model, batch):
 
 @pytest.mark.parametrize("ica, mdpo", [(0.0, False), (1.0, False), (0.5, True)])
 def test_trainer_loss_equals_the_formulas(ica, mdpo, rows, tiny_vlm_dir, tmp_path):
-    config = TrainConfig(lora=None, beta=BETA, ica_weight=ica, batch_size=4,
-                         mdpo=MdpoSettings(conditional=0.7, anchor=0.3) if mdpo else None)
+    config = TrainConfig(
+        lora=None,
+        beta=BETA,
+        ica_weight=ica,
+        batch_size=4,
+        mdpo=MdpoSettings(conditional=0.7, anchor=0.3) if mdpo else None,
+    )
     trainer = trainer_for(config, rows, tiny_vlm_dir("llava"), tmp_path)
     batch = trainer.data_collator([rows[i] for i in range(4)])
     trainer.model.eval()
@@ -77,8 +83,9 @@ def test_ica_runs_no_extra_forward_pass(rows, tiny_vlm_dir, tmp_path):
     calls = {"n": 0}
     counts = {}
     for ica in (0.0, 1.0):
-        trainer = trainer_for(TrainConfig(lora=None, ica_weight=ica, batch_size=4), rows, tiny_vlm_dir("llava"),
-                              tmp_path / str(ica))
+        trainer = trainer_for(
+            TrainConfig(lora=None, ica_weight=ica, batch_size=4), rows, tiny_vlm_dir("llava"), tmp_path / str(ica)
+        )
         hook = trainer.model.register_forward_hook(lambda *a: calls.__setitem__("n", calls["n"] + 1))
         calls["n"] = 0
         with torch.no_grad():
@@ -91,8 +98,12 @@ def test_ica_runs_no_extra_forward_pass(rows, tiny_vlm_dir, tmp_path):
 def test_precomputed_reference_gives_the_same_loss_as_a_live_copy(rows, tiny_vlm_dir, tmp_path):
     losses = {}
     for reference in ("copy", "precomputed"):
-        trainer = trainer_for(TrainConfig(lora=None, reference=reference, batch_size=4), rows,
-                              tiny_vlm_dir("llava"), tmp_path / reference)
+        trainer = trainer_for(
+            TrainConfig(lora=None, reference=reference, batch_size=4),
+            rows,
+            tiny_vlm_dir("llava"),
+            tmp_path / reference,
+        )
         if reference == "precomputed":
             assert trainer.ref_model is None and "ref_chosen_logps" in trainer.train_dataset.column_names
         losses[reference] = trainer.train().training_loss

@@ -44,8 +44,9 @@ def test_one_run_writes_a_plain_model_with_metrics_and_lineage(make_store, tiny_
 
     store = make_store({"v1": 4, "v2": 4})
     capfd.readouterr()
-    lineage = train(f"{store.root}@v1", tiny_vlm_dir("llava"), tmp_path / "m", TrainConfig(max_steps=2, batch_size=2),
-                    quiet=True)
+    lineage = train(
+        f"{store.root}@v1", tiny_vlm_dir("llava"), tmp_path / "m", TrainConfig(max_steps=2, batch_size=2), quiet=True
+    )
     assert "'loss'" not in capfd.readouterr().out  # quiet: the per-step logs go to metrics.jsonl only
     out = tmp_path / "m"
     assert json.loads((out / "lineage.json").read_text()) == lineage
@@ -64,8 +65,9 @@ def test_training_into_a_trained_folder_is_refused(make_store, tiny_vlm_dir, tmp
     store = make_store({"v1": 2})
     config = TrainConfig(max_steps=1, batch_size=2)
     train(f"{store.root}", tiny_vlm_dir("llava"), tmp_path / "m", config, quiet=True)
-    result = CliRunner().invoke(cli, ["train", "--data", str(store.root), "--model", str(tiny_vlm_dir("llava")),
-                                      "--out", str(tmp_path / "m")])
+    result = CliRunner().invoke(
+        cli, ["train", "--data", str(store.root), "--model", str(tiny_vlm_dir("llava")), "--out", str(tmp_path / "m")]
+    )
     assert result.exit_code == 1 and "already holds a trained model" in result.stderr
 
 
@@ -101,8 +103,17 @@ def test_rounds_build_train_evaluate_and_resume_after_a_crash(tmp_path, tiny_vlm
         judged.append(ref)
         return {"accuracy": 0.75}
 
-    lineages = run_rounds(recipe, tiny_vlm_dir("llava"), tmp_path / "loop", 2, config, evaluate=evaluate, quiet=True,
-                          on_round=lambda r, stage: seen.append((r, stage)), judge_pairs=judge)
+    lineages = run_rounds(
+        recipe,
+        tiny_vlm_dir("llava"),
+        tmp_path / "loop",
+        2,
+        config,
+        evaluate=evaluate,
+        quiet=True,
+        on_round=lambda r, stage: seen.append((r, stage)),
+        judge_pairs=judge,
+    )
     assert judged == [f"{tmp_path / 'loop' / 'data'}@r2"]  # round 1 was evaluated (without a judge) before
     assert seen == [(2, "train"), (2, "eval")]  # round 1 and round 2's build were not redone
     assert evaluated == [tiny_vlm_dir("llava").name, "round-1", "round-2"]
@@ -134,8 +145,9 @@ def test_train_cli_needs_data_or_rounds_with_a_recipe(tmp_path):
 def test_a_bad_training_config_is_one_line(tmp_path):
     config = tmp_path / "t.yaml"
     config.write_text("beta: -1\n")
-    result = CliRunner().invoke(cli, ["train", "--data", "s", "--model", "m", "--out", str(tmp_path / "o"),
-                                      "--config", str(config)])
+    result = CliRunner().invoke(
+        cli, ["train", "--data", "s", "--model", "m", "--out", str(tmp_path / "o"), "--config", str(config)]
+    )
     assert result.exit_code == 1 and result.stderr.startswith(f"error: {config}: beta: Input should be greater")
 
 
@@ -154,10 +166,28 @@ def shapes_recipe(tmp_path, name: str, scenes: int) -> Path:
 
 def one_shapes_round(tmp_path, name: str, scenes: int = 8, *extra: str):
     """`prefgen train --rounds 1 --eval shapes` of a shipped shapes recipe, reduced (4 evaluation scenes, 1 step)."""
-    result = CliRunner().invoke(cli, ["train", "--rounds", "1", "--recipe", str(shapes_recipe(tmp_path, name, scenes)),
-                                      "--model", str(ROOT / "prefgen" / "shapes" / "checkpoints" / "shapes-vlm"),
-                                      "--out", str(tmp_path / "loop"), "--eval", "shapes", "--eval-n", "4",
-                                      "--max-steps", "1", "--quiet", *extra])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--rounds",
+            "1",
+            "--recipe",
+            str(shapes_recipe(tmp_path, name, scenes)),
+            "--model",
+            str(ROOT / "prefgen" / "shapes" / "checkpoints" / "shapes-vlm"),
+            "--out",
+            str(tmp_path / "loop"),
+            "--eval",
+            "shapes",
+            "--eval-n",
+            "4",
+            "--max-steps",
+            "1",
+            "--quiet",
+            *extra,
+        ],
+    )
     assert result.exit_code == 0, result.output
     base = json.loads((tmp_path / "loop" / "round-0.json").read_text())["eval"]
     lineage = json.loads((tmp_path / "loop" / "round-1" / "model" / "lineage.json").read_text())
@@ -221,8 +251,16 @@ def test_sena_recipe_one_round_end_to_end_with_ica(tmp_path):
     assert judged["pairs"] == len(rows)
 
     oracle = tmp_path / "oracle"
-    result = CliRunner().invoke(cli, ["build", str(shapes_recipe(oracle, "shapes-sena", 8)), "--quiet",
-                                      "--set", "stages.select_pairs.chosen=oracle_answer"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "build",
+            str(shapes_recipe(oracle, "shapes-sena", 8)),
+            "--quiet",
+            "--set",
+            "stages.select_pairs.chosen=oracle_answer",
+        ],
+    )
     assert result.exit_code == 0, result.output
     for r in rows_of(oracle / "out" / "shapes-sena"):
         assert r["chosen"][-1]["content"] == r["oracle_answer"]
@@ -241,10 +279,16 @@ def fake_run(folder: Path, chair_s: list[float], accuracy: list[float | None]) -
         model.mkdir(parents=True)
         evals = {"chair": {"chair_s": chair_s[r]}, **({"pairs": {"accuracy": accuracy[r]}} if accuracy[r] else {})}
         evals["qa"] = {"colour": 0.9, "count": 0.8 + 0.01 * r}
-        (model / LINEAGE).write_text(json.dumps({"data": {"version": f"r{r}", "rows": 10 * r},
-                                                 "metrics": {"train_loss": 0.5, "rewards/accuracies": 0.75},
-                                                 "seconds": {"build": 60.0, "train": 30.0, "eval": 30.0},
-                                                 "eval": evals}))
+        (model / LINEAGE).write_text(
+            json.dumps(
+                {
+                    "data": {"version": f"r{r}", "rows": 10 * r},
+                    "metrics": {"train_loss": 0.5, "rewards/accuracies": 0.75},
+                    "seconds": {"build": 60.0, "train": 30.0, "eval": 30.0},
+                    "eval": evals,
+                }
+            )
+        )
     return folder
 
 
@@ -254,8 +298,13 @@ def test_rounds_of_several_runs_side_by_side_as_table_json_and_csv(tmp_path):
     result = CliRunner().invoke(cli, ["rounds", str(csr), str(oracle), "--format", "json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
-    assert [(row["run"], row["round"]) for row in rows] == [(str(csr), 0), (str(csr), 1), (str(csr), 2),
-                                                            (str(oracle), 0), (str(oracle), 1)]
+    assert [(row["run"], row["round"]) for row in rows] == [
+        (str(csr), 0),
+        (str(csr), 1),
+        (str(csr), 2),
+        (str(oracle), 0),
+        (str(oracle), 1),
+    ]
     assert [row["chair.chair_s"] for row in rows] == [0.4, 0.3, 0.2, 0.4, 0.25]
     assert rows[0]["pairs.accuracy"] is None and rows[4]["pairs.accuracy"] == 0.9 and rows[2]["pairs"] == 20
     out = tmp_path / "rounds.csv"
@@ -271,8 +320,9 @@ def test_rounds_of_several_runs_side_by_side_as_table_json_and_csv(tmp_path):
 
 def test_rounds_metrics_chosen_by_pattern_as_a_markdown_table(tmp_path):
     csr = fake_run(tmp_path / "csr", [0.4, 0.3], [None, 0.8])
-    result = CliRunner().invoke(cli, ["rounds", str(csr), "--metric", "qa.*", "--metric", "chair.chair_s",
-                                      "--format", "markdown"])
+    result = CliRunner().invoke(
+        cli, ["rounds", str(csr), "--metric", "qa.*", "--metric", "chair.chair_s", "--format", "markdown"]
+    )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == "| round | data | pairs | loss | reward acc | minutes | qa.colour | qa.count | chair.chair_s |"

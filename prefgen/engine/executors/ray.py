@@ -32,8 +32,14 @@ from prefgen.engine.progress import SOURCE, Reporter
 from prefgen.engine.shards import ShardState, ShardWorker, StageRun
 
 #: Settings the workers need to see as the driver does (credentials are never passed: workers bring their own).
-FORWARDED_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME", "HF_HUB_CACHE", "NO_ALBUMENTATIONS_UPDATE",
-                 "PREFGEN_CACHE")
+FORWARDED_ENV = (
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "HF_HOME",
+    "HF_HUB_CACHE",
+    "NO_ALBUMENTATIONS_UPDATE",
+    "PREFGEN_CACHE",
+)
 
 
 @dataclass(frozen=True)
@@ -59,8 +65,11 @@ class RayExecutor:
         self.cluster: dict[str, float] = {}
 
     def describe(self) -> dict[str, Any]:
-        return {"executor": self.name, "workers": self.workers,
-                "cluster": {k: v for k, v in self.cluster.items() if k in ("CPU", "GPU")}}
+        return {
+            "executor": self.name,
+            "workers": self.workers,
+            "cluster": {k: v for k, v in self.cluster.items() if k in ("CPU", "GPU")},
+        }
 
     def run(self, builder, pending: list[tuple[int, list]]):
         if not pending:
@@ -86,31 +95,51 @@ class RayExecutor:
     def _pipeline(self, ray, builder, pending, cpus: int):
         import ray.data
 
-        context = _Context(builder.recipe, builder.base, replace(builder.options, quiet=True, log_json=None),
-                           builder.source_fp, {r.params.label: r.fingerprint for r in builder.runs},
-                           builder.cache.root)
+        context = _Context(
+            builder.recipe,
+            builder.base,
+            replace(builder.options, quiet=True, log_json=None),
+            builder.source_fp,
+            {r.params.label: r.fingerprint for r in builder.runs},
+            builder.cache.root,
+        )
         share = cpus / (self.workers * (len(builder.runs) + 1))  # an equal share per step and worker by default
         check_fits(builder.runs, self.workers, share, self.cluster)
         records = [{"shard": k, "payload": pickle.dumps(items)} for k, items in pending]
         dataset = ray.data.from_items(records, override_num_blocks=len(records))
-        dataset = dataset.map_batches(_read_source, fn_kwargs={"context": context}, batch_size=1,
-                                      batch_format="pyarrow", num_cpus=share,
-                                      compute=ray.data.TaskPoolStrategy(size=self.workers))
+        dataset = dataset.map_batches(
+            _read_source,
+            fn_kwargs={"context": context},
+            batch_size=1,
+            batch_format="pyarrow",
+            num_cpus=share,
+            compute=ray.data.TaskPoolStrategy(size=self.workers),
+        )
         for run in builder.runs:
             res = run.params.resources
             num_cpus = (res.num_cpus if res else None) or share
             size = (res.concurrency if res else None) or self.workers
-            common = dict(batch_size=1, batch_format="pyarrow", num_cpus=num_cpus,
-                          num_gpus=(res.num_gpus if res else None) or 0)
+            common = dict(
+                batch_size=1, batch_format="pyarrow", num_cpus=num_cpus, num_gpus=(res.num_gpus if res else None) or 0
+            )
             if run.params.models:  # a model: actors that load it once
                 dataset = dataset.map_batches(
-                    _StageActor, fn_constructor_kwargs={"context": context, "label": run.params.label,
-                                                        "threads": max(1, int(num_cpus))},
-                    compute=ray.data.ActorPoolStrategy(size=size), **common)
+                    _StageActor,
+                    fn_constructor_kwargs={
+                        "context": context,
+                        "label": run.params.label,
+                        "threads": max(1, int(num_cpus)),
+                    },
+                    compute=ray.data.ActorPoolStrategy(size=size),
+                    **common,
+                )
             else:
-                dataset = dataset.map_batches(_run_stage_task, fn_kwargs={"context": context,
-                                                                          "label": run.params.label},
-                                              compute=ray.data.TaskPoolStrategy(size=size), **common)
+                dataset = dataset.map_batches(
+                    _run_stage_task,
+                    fn_kwargs={"context": context, "label": run.params.label},
+                    compute=ray.data.TaskPoolStrategy(size=size),
+                    **common,
+                )
         return dataset
 
 
@@ -133,7 +162,8 @@ def check_fits(runs, workers: int, share: float, cluster: dict[str, float]) -> N
             f"the stages' workers ask for more than the cluster has: {', '.join(parts)} hold {held_cpus:g} CPU"
             f"{f' and {held_gpus:g} GPU' if held_gpus else ''} for the whole build, and the source needs "
             f"{share:.3g} CPU beside them; the cluster has {cpus:g} CPU and {gpus:g} GPU. Lower `resources` "
-            "(num_cpus, num_gpus, concurrency) or --workers")
+            "(num_cpus, num_gpus, concurrency) or --workers"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------- workers
@@ -141,8 +171,11 @@ def check_fits(runs, workers: int, share: float, cluster: dict[str, float]) -> N
 
 def _worker_builder(context: _Context, labels: tuple[str, ...] = ()) -> ShardWorker:
     """A quiet ``ShardWorker`` over the stages ``labels``, reading and writing the store's stage cache."""
-    runs = [StageRun(p, p.runtime(p, context.recipe.seed), context.fingerprints[p.label])
-            for p in context.recipe.stages if p.label in labels]
+    runs = [
+        StageRun(p, p.runtime(p, context.recipe.seed), context.fingerprints[p.label])
+        for p in context.recipe.stages
+        if p.label in labels
+    ]
     reporter = Reporter(quiet=True)
     reporter.stages(list(labels), 0)
     builder = ShardWorker(context.recipe, context.base, runs, context.source_fp, context.options, reporter)
@@ -162,10 +195,20 @@ def _step(builder, label: str, rows_in: int, work):
     state = work()
     reasons = builder.drops - drops_before
     seen, errors, busy = (after - was for after, was in zip(counters(), before))
-    report = {"label": label, "rows_in": rows_in, "rows_out": len(state.rows), "dropped": sum(reasons.values()),
-              "reasons": dict(reasons), "cached": builder.cached[label] > 0, "fp": builder.used[-1],
-              "seconds": round(time.perf_counter() - began, 4), "busy": busy, "seen": seen, "errors": errors,
-              "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    report = {
+        "label": label,
+        "rows_in": rows_in,
+        "rows_out": len(state.rows),
+        "dropped": sum(reasons.values()),
+        "reasons": dict(reasons),
+        "cached": builder.cached[label] > 0,
+        "fp": builder.used[-1],
+        "seconds": round(time.perf_counter() - began, 4),
+        "busy": busy,
+        "seen": seen,
+        "errors": errors,
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
+    }
     builder.cached.clear()
     builder.computed.clear()
     state.reports.append(report)
@@ -180,7 +223,7 @@ def _read_source(batch, context: _Context):
     for shard, payload in zip(batch.column("shard").to_pylist(), batch.column("payload").to_pylist()):
         items = pickle.loads(payload)
         try:
-            state = _step(builder, SOURCE, len(items), lambda: builder.read_shard(shard, items))
+            state = _step(builder, SOURCE, len(items), lambda: builder.read_shard(shard, items))  # noqa: B023 (called now)
         except PrefgenError as exc:  # a clear error for the user: carried to the driver, not raised through Ray
             state = ShardState(shard, "", [], [], {}, error=str(exc))
         out.append(pickle.dumps(state))
@@ -196,7 +239,7 @@ def _apply(builder, label: str, batch):
         state = pickle.loads(payload)
         if state.error is None:  # a shard that failed upstream goes on as it is, to the driver
             try:
-                state = _step(builder, label, len(state.rows), lambda: builder.run_step(run, state))
+                state = _step(builder, label, len(state.rows), lambda: builder.run_step(run, state))  # noqa: B023
             except PrefgenError as exc:
                 state.error = str(exc)
         out.append(pickle.dumps(state))
@@ -235,9 +278,16 @@ def _merge(builder, runs: dict, state) -> None:
             builder.cached[label] += 1
         else:
             builder.computed[label] += 1
-            builder.reporter.event("stage_done", stage=label, shard=state.index, rows_in=report["rows_in"],
-                                   rows=report["rows_out"], drops=report["dropped"], seconds=report["seconds"],
-                                   worker=report["worker"])
+            builder.reporter.event(
+                "stage_done",
+                stage=label,
+                shard=state.index,
+                rows_in=report["rows_in"],
+                rows=report["rows_out"],
+                drops=report["dropped"],
+                seconds=report["seconds"],
+                worker=report["worker"],
+            )
         run = runs.get(label)
         if run is not None:
             run.seen += report["seen"]
@@ -257,14 +307,20 @@ def _connect(address: str | None):
     import ray.data
 
     if address and address != "auto" and not _reachable(address):
-        raise PrefgenError(f"cannot reach a Ray cluster at {address!r}: nothing answers there (start one with "
-                           "`ray start --head`, or leave out --address for a local cluster)")
+        raise PrefgenError(
+            f"cannot reach a Ray cluster at {address!r}: nothing answers there (start one with "
+            "`ray start --head`, or leave out --address for a local cluster)"
+        )
     env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
     started = not ray.is_initialized() and address is None  # a local cluster of ours, shut down after the build
     if not ray.is_initialized():
         try:
-            ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
-                     runtime_env={"env_vars": env} if env else None)
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                runtime_env={"env_vars": env} if env else None,
+            )
         except ConnectionError as exc:
             raise PrefgenError(f"cannot reach a Ray cluster at {address!r}: {exc}") from None
     data = ray.data.DataContext.get_current()

@@ -56,8 +56,9 @@ def check_columns(source, columns: set[str], where: str) -> None:
     """A column the recipe names but the data lacks is a recipe error: stop before reading any image."""
     missing = [c for c in wanted_columns(source) if c not in columns]
     if missing and columns:  # an empty manifest has no columns to check
-        raise PrefgenError(f"{where} has no column {', '.join(map(repr, missing))} "
-                           f"(it has: {', '.join(sorted(columns))})")
+        raise PrefgenError(
+            f"{where} has no column {', '.join(map(repr, missing))} (it has: {', '.join(sorted(columns))})"
+        )
     written = {"row_id", *source_columns(source.question_column)}
     clash = written & set(source.extra_columns)
     if clash:

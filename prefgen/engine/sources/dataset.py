@@ -65,8 +65,9 @@ def _open_dataset(source: HFDatasetSource, base_dir: Path):
         raise PrefgenError(f"dataset path {root} does not exist")
     try:
         if root is None:  # online and not downloaded yet: let datasets fetch what this split needs
-            dataset = datasets.load_dataset(source.id, name=source.config, split=source.split,
-                                            revision=source.revision)
+            dataset = datasets.load_dataset(
+                source.id, name=source.config, split=source.split, revision=source.revision
+            )
         elif root.is_file():
             builder = _FILE_BUILDERS.get(root.suffix.lower(), root.suffix.lstrip("."))
             dataset, root = datasets.load_dataset(builder, data_files=str(root), split="train"), root.parent
@@ -86,18 +87,22 @@ def _hub_snapshot(source: HFDatasetSource) -> Path | None:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        return Path(snapshot_download(source.id, repo_type="dataset", revision=source.revision,
-                                      local_files_only=True))
+        return Path(snapshot_download(source.id, repo_type="dataset", revision=source.revision, local_files_only=True))
     except LocalEntryNotFoundError:
         if datasets.config.HF_HUB_OFFLINE:  # datasets would fall back to any cached revision, not the pinned one
-            raise PrefgenError(f"dataset {source.id}@{source.revision} is not in the local cache and offline mode "
-                               f"is on; {_download_hint(source)}") from None
+            raise PrefgenError(
+                f"dataset {source.id}@{source.revision} is not in the local cache and offline mode "
+                f"is on; {_download_hint(source)}"
+            ) from None
         return None
     except Exception as exc:
-        raise PrefgenError(f"dataset {source.id}@{source.revision}: {first_line(exc)}; "
-                           f"{_download_hint(source)}") from None
+        raise PrefgenError(
+            f"dataset {source.id}@{source.revision}: {first_line(exc)}; {_download_hint(source)}"
+        ) from None
 
 
 def _download_hint(source: HFDatasetSource) -> str:
-    return (f"download it first with `hf download {source.id} --repo-type dataset --revision {source.revision}`, "
-            "or point `path:` at a local copy")
+    return (
+        f"download it first with `hf download {source.id} --repo-type dataset --revision {source.revision}`, "
+        "or point `path:` at a local copy"
+    )

@@ -100,8 +100,7 @@ def _read_manifest(path: Path, _stamp: tuple[int, int]) -> list[_Line]:
             rows = pq.read_table(path).to_pylist()
         except Exception as exc:  # pyarrow raises several types for a file that is not parquet
             raise PrefgenError(f"cannot read manifest {path}: {first_line(exc)}") from None
-        return [_Line(i, row, _digest(json.dumps(row, sort_keys=True, default=str)))
-                for i, row in enumerate(rows)]
+        return [_Line(i, row, _digest(json.dumps(row, sort_keys=True, default=str))) for i, row in enumerate(rows)]
     lines = []
     for number, raw in enumerate(path.read_bytes().removeprefix(b"\xef\xbb\xbf").splitlines(), start=1):
         if not raw.strip():

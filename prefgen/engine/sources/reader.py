@@ -73,8 +73,15 @@ def load_rows(source: Source, items: list[SourceItem], base_dir: Path) -> list[R
             out.append(Drop(row, bad.reason, bad.detail))
             continue
         first_seen[image_id] = record.image_path
-        out.append({"row_id": image_id, "image_id": image_id, "image": image, "image_path": record.image_path,
-                    **record.fields})
+        out.append(
+            {
+                "row_id": image_id,
+                "image_id": image_id,
+                "image": image,
+                "image_path": record.image_path,
+                **record.fields,
+            }
+        )
     return out
 
 

@@ -32,21 +32,49 @@ CORPUS = (
 BASE_SPECIALS = ("<pad>", "<unk>", "<s>", "</s>")
 FAMILY_SPECIALS = {
     "llava": ("<image>",),
-    "qwen2_vl": ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-                 "<|image_pad|>", "<|video_pad|>"),
-    "idefics3": ("<|begin_of_text|>", "<end_of_utterance>", "<fake_token_around_image>", "<image>", "<global-img>",
-                 *(f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7))),
-    "smolvlm": ("<|im_start|>", "<end_of_utterance>", "<fake_token_around_image>", "<image>", "<global-img>",
-                "<video>", *(f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7))),
+    "qwen2_vl": (
+        "<|endoftext|>",
+        "<|im_start|>",
+        "<|im_end|>",
+        "<|vision_start|>",
+        "<|vision_end|>",
+        "<|image_pad|>",
+        "<|video_pad|>",
+    ),
+    "idefics3": (
+        "<|begin_of_text|>",
+        "<end_of_utterance>",
+        "<fake_token_around_image>",
+        "<image>",
+        "<global-img>",
+        *(f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)),
+    ),
+    "smolvlm": (
+        "<|im_start|>",
+        "<end_of_utterance>",
+        "<fake_token_around_image>",
+        "<image>",
+        "<global-img>",
+        "<video>",
+        *(f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)),
+    ),
 }
 FAMILY_SPECIALS["qwen2_5_vl"] = FAMILY_SPECIALS["qwen3_vl"] = FAMILY_SPECIALS["qwen3_5"] = FAMILY_SPECIALS["qwen2_vl"]
-FAMILY_SPECIALS.update({
-    "gemma3": ("<bos>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>", "<end_of_image>",
-               "<image_soft_token>"),
-    "llava_onevision": ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"),
-    "internvl": ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>", "<video>"),
-    "mistral3": ("[INST]", "[/INST]", "[IMG]", "[IMG_BREAK]", "[IMG_END]"),
-})
+FAMILY_SPECIALS.update(
+    {
+        "gemma3": (
+            "<bos>",
+            "<start_of_turn>",
+            "<end_of_turn>",
+            "<start_of_image>",
+            "<end_of_image>",
+            "<image_soft_token>",
+        ),
+        "llava_onevision": ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"),
+        "internvl": ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>", "<video>"),
+        "mistral3": ("[INST]", "[/INST]", "[IMG]", "[IMG_BREAK]", "[IMG_END]"),
+    }
+)
 
 # (tokenizer style, bos, eos = end of turn, pad, add bos when encoding)
 FAMILY_TOKENS = {
@@ -157,21 +185,34 @@ def build_tokenizer(family: str, vocab_size: int = 480):
     else:
         tok = Tokenizer(models.BPE(byte_fallback=True, unk_token="<unk>"))
         tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True)
-        tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
-                                         decoders.Strip(content=" ", left=1, right=0)])
+        tok.decoder = decoders.Sequence(
+            [
+                decoders.Replace("▁", " "),
+                decoders.ByteFallback(),
+                decoders.Fuse(),
+                decoders.Strip(content=" ", left=1, right=0),
+            ]
+        )
         alphabet = []
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, initial_alphabet=alphabet,
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=specials, initial_alphabet=alphabet, show_progress=False
+    )
     tok.train_from_iterator(CORPUS, trainer=trainer)
     if style == "metaspace":
         tok = _with_byte_fallback_tokens(tok)
     if add_bos:
         bos_id = tok.token_to_id(bos)
-        tok.post_processor = processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos} $B",
-                                                           special_tokens=[(bos, bos_id)])
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, bos_id)]
+        )
     wrapped = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=bos, eos_token=eos, pad_token=pad, unk_token="<unk>",
-        padding_side="left", chat_template=CHAT_TEMPLATES[family],
+        tokenizer_object=tok,
+        bos_token=bos,
+        eos_token=eos,
+        pad_token=pad,
+        unk_token="<unk>",
+        padding_side="left",
+        chat_template=CHAT_TEMPLATES[family],
         extra_special_tokens=_named_extra_tokens(family),
     )
     return wrapped
@@ -192,18 +233,31 @@ def _with_byte_fallback_tokens(tok):
 def _named_extra_tokens(family: str) -> dict[str, str]:
     """Attributes the processors look up on the tokenizer (``tokenizer.image_token`` and friends)."""
     if family in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5"):
-        return {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>",
-                "vision_bos_token": "<|vision_start|>", "vision_eos_token": "<|vision_end|>"}
+        return {
+            "image_token": "<|image_pad|>",
+            "video_token": "<|video_pad|>",
+            "vision_bos_token": "<|vision_start|>",
+            "vision_eos_token": "<|vision_end|>",
+        }
     if family == "smolvlm":
-        return {"image_token": "<image>", "video_token": "<video>", "fake_image_token": "<fake_token_around_image>",
-                "global_image_token": "<global-img>", "end_of_utterance_token": "<end_of_utterance>"}
+        return {
+            "image_token": "<image>",
+            "video_token": "<video>",
+            "fake_image_token": "<fake_token_around_image>",
+            "global_image_token": "<global-img>",
+            "end_of_utterance_token": "<end_of_utterance>",
+        }
     if family == "gemma3":
         return {"image_token": "<image_soft_token>", "boi_token": "<start_of_image>", "eoi_token": "<end_of_image>"}
     if family == "llava_onevision":
         return {"image_token": "<image>", "video_token": "<video>"}
     if family == "internvl":
-        return {"start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>",
-                "video_token": "<video>"}
+        return {
+            "start_image_token": "<img>",
+            "end_image_token": "</img>",
+            "context_image_token": "<IMG_CONTEXT>",
+            "video_token": "<video>",
+        }
     if family == "mistral3":
         return {"image_token": "[IMG]", "image_break_token": "[IMG_BREAK]", "image_end_token": "[IMG_END]"}
     return {"image_token": "<image>"}

@@ -52,8 +52,13 @@ from prefgen.stages.generate.self_question import ASK_PROMPT, CHECK_PROMPT, DESC
 SHORT_ANSWER = "\nLook at the image and answer the question using a single word or phrase."  # recipes/sena.yaml
 # Prompts answered with a description in sentences (``language.describe``); SENA's concise-caption prompt gets the
 # one-sentence caption instead.
-DESCRIBE_PROMPTS = ("Describe the image.", DETAILED_PROMPT, "What is in the image?", "List the objects in the image.",
-                    *DESCRIPTION_PROMPTS)
+DESCRIBE_PROMPTS = (
+    "Describe the image.",
+    DETAILED_PROMPT,
+    "What is in the image?",
+    "List the objects in the image.",
+    *DESCRIPTION_PROMPTS,
+)
 # task -> share of SFT batches; each batch holds one task, so long prompts do not pad short ones
 TASKS = {"describe": 0.3, "caption": 0.08, "qa": 0.42, "ask": 0.07, "check": 0.06, "enhance": 0.07}
 # Share of self-enhancement examples whose current answer is wrong. Near the VLM's own error rate on the questions
@@ -133,9 +138,20 @@ def hide_companions(scene: Scene) -> Scene | None:
 def corpus(n_scenes: int = 300, seed: int = 0) -> list[str]:
     """Every text the models are trained on can be built from these words: the tokenizer's vocabulary source."""
     rng = np.random.default_rng(seed)
-    texts = [*DESCRIBE_PROMPTS, CONCISE_PROMPT, ASK_PROMPT, CHECK_PROMPT.format(question=""), SHORT_ANSWER,
-             "USER: ASSISTANT:", ENHANCE_PROMPT.format(caption="", question="", answer=""),
-             "Improved Answer:", "QUESTION:", *NUMBERS, *COLOURS, *SHAPES]
+    texts = [
+        *DESCRIBE_PROMPTS,
+        CONCISE_PROMPT,
+        ASK_PROMPT,
+        CHECK_PROMPT.format(question=""),
+        SHORT_ANSWER,
+        "USER: ASSISTANT:",
+        ENHANCE_PROMPT.format(caption="", question="", answer=""),
+        "Improved Answer:",
+        "QUESTION:",
+        *NUMBERS,
+        *COLOURS,
+        *SHAPES,
+    ]
     texts += [phrase(k, c) for k in KINDS for c in range(1, 5)]
     texts += [presence_question(k) for k in KINDS] + [f"what color is the {s}?" for s in SHAPES]
     texts += ["how many objects are there?", "yes. no.", "There is are next to it them."]

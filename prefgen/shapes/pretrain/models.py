@@ -29,8 +29,14 @@ VISION = dict(width=96, layers=3, head_width=32, mlp_ratio=4.0)
 # the last block makes QA and counting learnable. The prior still shows because the data teaches it: captions and
 # answers about a hidden companion name it (``data.hide_companions``). See docs/shapes-world.md.
 VISION_FEATURE_LAYER = 3
-TEXT = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=3, num_attention_heads=4,
-            num_key_value_heads=4, max_position_embeddings=512)
+TEXT = dict(
+    hidden_size=128,
+    intermediate_size=256,
+    num_hidden_layers=3,
+    num_attention_heads=4,
+    num_key_value_heads=4,
+    max_position_embeddings=512,
+)
 CLIP_TEXT = dict(context_length=32, width=64, heads=2, layers=2)
 CLIP_EMBED = 64
 POOL = "avg"
@@ -41,9 +47,14 @@ TOKENIZER_NAME = "prefgen-shapes-words"  # open_clip loads it from the local-dir
 # The llava-1.5 layout ("USER: <image>\n... ASSISTANT:"), except that an assistant turn ends with the eos token, as
 # the VLM's SFT ends every answer. (llava's own template ends it with a space, so trl's training completions would
 # end with a token the model never learnt to emit; `prefgen models check` warns of such templates.)
-CHAT_TEMPLATE = CHAT_TEMPLATES["llava"].replace(
-    "{{ message['content'] + ' ' }}", "{{ message['content'] + (eos_token if message['role'] == 'assistant' else ' ') }}"
-).replace("{{ item['text'] + ' ' }}", "{{ item['text'] + (eos_token if message['role'] == 'assistant' else ' ') }}")
+CHAT_TEMPLATE = (
+    CHAT_TEMPLATES["llava"]
+    .replace(
+        "{{ message['content'] + ' ' }}",
+        "{{ message['content'] + (eos_token if message['role'] == 'assistant' else ' ') }}",
+    )
+    .replace("{{ item['text'] + ' ' }}", "{{ item['text'] + (eos_token if message['role'] == 'assistant' else ' ') }}")
+)
 
 
 # ------------------------------------------------------------------------------------------------ tokenizer
@@ -54,8 +65,12 @@ def _pre_tokenizer():
 
     # newlines (from chat templates and prompts) are plain spaces to a word-level model
     normalizer = normalizers.Replace("\n", " ")
-    pre = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True),
-                                   pre_tokenizers.Punctuation(behavior="isolated")])
+    pre = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True),
+            pre_tokenizers.Punctuation(behavior="isolated"),
+        ]
+    )
     return normalizer, pre
 
 
@@ -79,11 +94,17 @@ def build_tokenizer(vocab: list[str], *, for_clip: bool = False):
     if for_clip:
         tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 3)])
     else:
-        tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
-                                                           special_tokens=[("<s>", 2)])
+        tok.post_processor = processors.TemplateProcessing(
+            single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 2)]
+        )
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
-        padding_side="right" if for_clip else "left", clean_up_tokenization_spaces=False,
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        padding_side="right" if for_clip else "left",
+        clean_up_tokenization_spaces=False,
         chat_template=None if for_clip else CHAT_TEMPLATE,
         extra_special_tokens={} if for_clip else {"image_token": "<image>"},
     )
@@ -99,8 +120,14 @@ def clip_config(vocab_size: int) -> dict:
         # average-pooled patch tokens: the CLIP loss then reaches every last-layer patch token, the features LLaVA
         # reads (with CLS pooling only the CLS token's path is trained directly)
         "vision_cfg": {"image_size": IMAGE_SIZE, "patch_size": PATCH, "pool_type": POOL, **VISION},
-        "text_cfg": {**CLIP_TEXT, "vocab_size": vocab_size, "pool_type": "eos", "eos_id": 3, "pad_id": 0,
-                     "hf_tokenizer_name": TOKENIZER_NAME},
+        "text_cfg": {
+            **CLIP_TEXT,
+            "vocab_size": vocab_size,
+            "pool_type": "eos",
+            "eos_id": 3,
+            "pad_id": 0,
+            "hf_tokenizer_name": TOKENIZER_NAME,
+        },
     }
 
 
@@ -117,11 +144,13 @@ def save_clip(model, config: dict, tokenizer, out: str | Path) -> Path:
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()},
-              str(out / "open_clip_model.safetensors"))
+    save_file(
+        {k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(out / "open_clip_model.safetensors")
+    )
     preprocess = {"mean": list(MEAN), "std": list(STD), "interpolation": "bicubic", "resize_mode": "shortest"}
     (out / "open_clip_config.json").write_text(
-        json.dumps({"model_cfg": config, "preprocess_cfg": preprocess}, indent=2), encoding="utf-8")
+        json.dumps({"model_cfg": config, "preprocess_cfg": preprocess}, indent=2), encoding="utf-8"
+    )
     tokenizer.save_pretrained(out)
     return out
 
@@ -191,22 +220,45 @@ def build_vlm(tokenizer, seed: int = 0, text: dict | None = None, feature_layer:
         LlavaProcessor,
     )
 
-    image_processor = CLIPImageProcessor(size={"shortest_edge": IMAGE_SIZE}, image_mean=list(MEAN),
-                                         image_std=list(STD), crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
-    processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=PATCH,
-                               vision_feature_select_strategy="default", num_additional_image_tokens=1,
-                               chat_template=tokenizer.chat_template, image_token="<image>")
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": IMAGE_SIZE},
+        image_mean=list(MEAN),
+        image_std=list(STD),
+        crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
+    )
+    processor = LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=PATCH,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=tokenizer.chat_template,
+        image_token="<image>",
+    )
     width = VISION["width"]
-    vision = CLIPVisionConfig(hidden_size=width, intermediate_size=int(width * VISION["mlp_ratio"]),
-                              num_hidden_layers=VISION["layers"], num_attention_heads=width // VISION["head_width"],
-                              image_size=IMAGE_SIZE, patch_size=PATCH, hidden_act="gelu", projection_dim=CLIP_EMBED)
-    ids = dict(pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-               eos_token_id=tokenizer.eos_token_id)
+    vision = CLIPVisionConfig(
+        hidden_size=width,
+        intermediate_size=int(width * VISION["mlp_ratio"]),
+        num_hidden_layers=VISION["layers"],
+        num_attention_heads=width // VISION["head_width"],
+        image_size=IMAGE_SIZE,
+        patch_size=PATCH,
+        hidden_act="gelu",
+        projection_dim=CLIP_EMBED,
+    )
+    ids = dict(
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id
+    )
     text_config = LlamaConfig(**{**TEXT, **(text or {})}, vocab_size=len(tokenizer), **ids)
     layer = VISION_FEATURE_LAYER if feature_layer is None else feature_layer
-    config = LlavaConfig(vision_config=vision, text_config=text_config,
-                         image_token_index=tokenizer.convert_tokens_to_ids("<image>"), image_seq_length=IMAGE_TOKENS,
-                         vision_feature_select_strategy="default", vision_feature_layer=layer)
+    config = LlavaConfig(
+        vision_config=vision,
+        text_config=text_config,
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        image_seq_length=IMAGE_TOKENS,
+        vision_feature_select_strategy="default",
+        vision_feature_layer=layer,
+    )
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(config)
     model.generation_config = GenerationConfig(**ids, do_sample=False)
@@ -225,8 +277,10 @@ def open_clip_to_hf_vision(v: dict, layers: int) -> dict:
         "embeddings.class_embedding": v["class_embedding"],
         "embeddings.patch_embedding.weight": v["conv1.weight"],
         "embeddings.position_embedding.weight": v["positional_embedding"],
-        "pre_layrnorm.weight": v["ln_pre.weight"], "pre_layrnorm.bias": v["ln_pre.bias"],
-        "post_layernorm.weight": v["ln_post.weight"], "post_layernorm.bias": v["ln_post.bias"],
+        "pre_layrnorm.weight": v["ln_pre.weight"],
+        "pre_layrnorm.bias": v["ln_pre.bias"],
+        "post_layernorm.weight": v["ln_post.weight"],
+        "post_layernorm.bias": v["ln_post.bias"],
     }
     for i in range(layers):
         src, dst = f"transformer.resblocks.{i}.", f"encoder.layers.{i}."
@@ -234,8 +288,13 @@ def open_clip_to_hf_vision(v: dict, layers: int) -> dict:
             out[f"{dst}self_attn.{name}_proj.weight"] = tensor
         for name, tensor in zip("qkv", v[src + "attn.in_proj_bias"].chunk(3)):
             out[f"{dst}self_attn.{name}_proj.bias"] = tensor
-        pairs = {"attn.out_proj": "self_attn.out_proj", "ln_1": "layer_norm1", "ln_2": "layer_norm2",
-                 "mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2"}
+        pairs = {
+            "attn.out_proj": "self_attn.out_proj",
+            "ln_1": "layer_norm1",
+            "ln_2": "layer_norm2",
+            "mlp.c_fc": "mlp.fc1",
+            "mlp.c_proj": "mlp.fc2",
+        }
         for a, b in pairs.items():
             out[f"{dst}{b}.weight"], out[f"{dst}{b}.bias"] = v[f"{src}{a}.weight"], v[f"{src}{a}.bias"]
     return {k: t.detach().clone() for k, t in out.items()}

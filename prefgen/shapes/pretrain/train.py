@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from prefgen.shapes.pretrain import data, models
 from prefgen.shapes.metrics import clip_auc, run_chair, vlm_describer
+from prefgen.shapes.pretrain import data, models
 from prefgen.shapes.world import KINDS, make_scenes
 
 
@@ -92,8 +92,10 @@ def _optimizer(params, lr: float, weight_decay: float):
     import torch
 
     params = list(params)
-    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
     return torch.optim.AdamW(groups, lr=lr)
 
 
@@ -118,8 +120,9 @@ def clip_loss(image_emb, text_emb, mask, scale):
     return (i2t.mean() + t2i.mean()) / 2
 
 
-def train_clip(pool: data.ScenePool, tokenizer, budget: Budget, seed: int = 0, config: TrainConfig = TrainConfig()):
+def train_clip(pool: data.ScenePool, tokenizer, budget: Budget, seed: int = 0, config: TrainConfig | None = None):
     """A new open_clip CLIP trained on ``pool``; returns (model, open_clip config, losses)."""
+    config = config or TrainConfig()
     import torch
     import torch.nn.functional as F
 
@@ -164,14 +167,24 @@ def train_clip(pool: data.ScenePool, tokenizer, budget: Budget, seed: int = 0, c
 # ------------------------------------------------------------------------------------------------ VLM
 
 
-def train_vlm(pool: data.ScenePool, model, processor, budget: Budget, seed: int = 0,
-              config: TrainConfig = TrainConfig(), on_step=None, cooldown: bool = False) -> list[float]:
+def train_vlm(
+    pool: data.ScenePool,
+    model,
+    processor,
+    budget: Budget,
+    seed: int = 0,
+    config: TrainConfig | None = None,
+    on_step=None,
+    cooldown: bool = False,
+) -> list[float]:
     """SFT of ``model`` in place on the task mixture; returns the losses. ``on_step(step)`` runs after each step.
 
     ``cooldown``: the second phase. A fresh optimizer and its own random stream, with the rate falling linearly
     from ``vlm_lr`` to 0 over the budget. It starts from whatever ``model`` holds, so the cool-down of a saved
     constant-rate model is the one ``pretrain`` runs."""
     import torch
+
+    config = config or TrainConfig()
 
     torch.manual_seed(seed + 3 if cooldown else seed)
     rng = np.random.default_rng([seed, 3 if cooldown else 2])
@@ -228,10 +241,19 @@ CLIP_STEPS, VLM_STEPS, COOLDOWN_STEPS = 1450, 5500, 1000
 COOLDOWN_SHARE = 0.15  # of the VLM's time, when the budget is in seconds
 
 
-def pretrain(out_dir: str | Path, seconds: float | None = None, steps: int | tuple[int, ...] | None = None,
-             seed: int = 0, progress: bool = True, n_scenes: int | None = None, eval_scenes: int = 200,
-             clip_share: float = 0.25, config: TrainConfig | None = None, clip_from: str | Path | None = None,
-             snapshots: tuple[int, ...] = ()) -> dict:
+def pretrain(
+    out_dir: str | Path,
+    seconds: float | None = None,
+    steps: int | tuple[int, ...] | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    n_scenes: int | None = None,
+    eval_scenes: int = 200,
+    clip_share: float = 0.25,
+    config: TrainConfig | None = None,
+    clip_from: str | Path | None = None,
+    snapshots: tuple[int, ...] = (),
+) -> dict:
     """Train the CLIP, then the VLM from it; save ``out_dir/shapes-clip`` and ``out_dir/shapes-vlm`` and a report
     (``pretrain.json``: settings, losses, timings and, with ``eval_scenes``, CHAIR and CLIP AUC on held-out scenes).
 
@@ -253,8 +275,11 @@ def pretrain(out_dir: str | Path, seconds: float | None = None, steps: int | tup
     out.mkdir(parents=True, exist_ok=True)
     cool_steps = 0
     if steps is not None:
-        clip_steps, vlm_steps, cool_steps = (*steps, 0)[:3] if isinstance(steps, tuple) else (
-            round(steps * clip_share), steps - round(steps * clip_share), 0)
+        clip_steps, vlm_steps, cool_steps = (
+            (*steps, 0)[:3]
+            if isinstance(steps, tuple)
+            else (round(steps * clip_share), steps - round(steps * clip_share), 0)
+        )
         n_scenes = n_scenes or int(min(16000, max(256, clip_steps * config.clip_batch)))
     n_scenes = n_scenes or 16000
     with _progress(progress) as bar:
@@ -266,35 +291,59 @@ def pretrain(out_dir: str | Path, seconds: float | None = None, steps: int | tup
         if bar is not None:
             bar.update(task, completed=n_scenes, loss=f"{n_scenes} scenes in {time.monotonic() - start:.0f} s")
         train_seconds = None if steps is not None else max(seconds - (time.monotonic() - start) - 5, 1.0)
-        budget = Budget("clip", steps=clip_steps if steps is not None else None,
-                        seconds=None if steps is not None else train_seconds * clip_share, bar=bar)
+        budget = Budget(
+            "clip",
+            steps=clip_steps if steps is not None else None,
+            seconds=None if steps is not None else train_seconds * clip_share,
+            bar=bar,
+        )
         if clip_from is None:
             clip, clip_cfg, clip_losses = train_clip(pool, clip_tokenizer, budget, seed, config)
             models.save_clip(clip, clip_cfg, clip_tokenizer, out / "shapes-clip")
         else:
             clip, clip_losses = models.load_clip(clip_from), []
         clip_seconds = time.monotonic() - budget.start
-        text = dict(hidden_size=config.vlm_width, intermediate_size=2 * config.vlm_width,
-                    num_hidden_layers=config.vlm_layers)
+        text = dict(
+            hidden_size=config.vlm_width, intermediate_size=2 * config.vlm_width, num_hidden_layers=config.vlm_layers
+        )
         vlm, processor = models.build_vlm(vlm_tokenizer, seed, text, config.feature_layer)
         models.load_vision_from_clip(vlm, clip)
         left = None if steps is not None else max(seconds - (time.monotonic() - start) - 2, 1.0)
-        budget = Budget("vlm", steps=vlm_steps if steps is not None else None,
-                        seconds=None if left is None else left * (1 - COOLDOWN_SHARE), bar=bar)
+        budget = Budget(
+            "vlm",
+            steps=vlm_steps if steps is not None else None,
+            seconds=None if left is None else left * (1 - COOLDOWN_SHARE),
+            bar=bar,
+        )
         save = {k: out / f"shapes-vlm-step{k}" for k in snapshots}
-        vlm_losses = train_vlm(pool, vlm, processor, budget, seed, config,
-                               on_step=lambda step: save.get(step) and models.save_vlm(vlm, processor, save[step]))
+        vlm_losses = train_vlm(
+            pool,
+            vlm,
+            processor,
+            budget,
+            seed,
+            config,
+            on_step=lambda step: save.get(step) and models.save_vlm(vlm, processor, save[step]),
+        )
         vlm_seconds = time.monotonic() - budget.start
         cool_losses, cool_seconds = [], 0.0
         if cool_steps or left is not None:
-            budget = Budget("cool", steps=cool_steps or None, bar=bar,
-                            seconds=None if left is None else max(left * COOLDOWN_SHARE, 1.0))
+            budget = Budget(
+                "cool",
+                steps=cool_steps or None,
+                bar=bar,
+                seconds=None if left is None else max(left * COOLDOWN_SHARE, 1.0),
+            )
             cool_losses = train_vlm(pool, vlm, processor, budget, seed, config, cooldown=True)
             cool_seconds = time.monotonic() - budget.start
         models.save_vlm(vlm.eval(), processor, out / "shapes-vlm", readme=_readme(seed, n_scenes))
     report = {
-        "seed": seed, "scenes": n_scenes, "config": asdict(config), "seconds_total": time.monotonic() - start,
-        "clip": _summary(clip_losses, clip_seconds), "vlm": _summary(vlm_losses, vlm_seconds),
+        "seed": seed,
+        "scenes": n_scenes,
+        "config": asdict(config),
+        "seconds_total": time.monotonic() - start,
+        "clip": _summary(clip_losses, clip_seconds),
+        "vlm": _summary(vlm_losses, vlm_seconds),
         "vlm_cooldown": _summary(cool_losses, cool_seconds),
         "vlm_parameters": sum(p.numel() for p in vlm.parameters()),
         "clip_parameters": sum(p.numel() for p in clip.parameters()),
@@ -324,8 +373,12 @@ def evaluate_pretrained(out_dir: str | Path, n: int = 200, seed: int = 0) -> dic
 def _summary(losses: list[float], seconds: float) -> dict:
     span = max(1, min(20, len(losses) // 4))  # mean of the first and last steps (20, or a quarter of a short run)
     head, tail = losses[:span], losses[-span:]
-    return {"steps": len(losses), "seconds": round(seconds, 1), "first_loss": float(np.mean(head)) if head else None,
-            "last_loss": float(np.mean(tail)) if tail else None}
+    return {
+        "steps": len(losses),
+        "seconds": round(seconds, 1),
+        "first_loss": float(np.mean(head)) if head else None,
+        "last_loss": float(np.mean(tail)) if tail else None,
+    }
 
 
 def _progress(enabled: bool):
@@ -336,12 +389,19 @@ def _progress(enabled: bool):
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("{task.description:<7}"), BarColumn(), TimeElapsedColumn(),
-                    TextColumn("{task.fields[loss]}"), console=Console(file=sys.stderr))
+    return Progress(
+        TextColumn("{task.description:<7}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[loss]}"),
+        console=Console(file=sys.stderr),
+    )
 
 
 def _readme(seed: int, n_scenes: int) -> str:
-    return (f"# prefgen shapes-world VLM\n\nA ~0.9 M-parameter LLaVA (CLIP ViT 64 px / patch 8, Llama 128 x 3) "
-            f"trained from scratch on procedural shapes scenes by `prefgen shapes pretrain` (seed {seed}, "
-            f"{n_scenes} training scenes), its vision tower initialised from the CLIP trained in the same run. "
-            "Word-level tokenizer, LLaVA chat template. Loads with `AutoProcessor` / `AutoModelForImageTextToText`.\n")
+    return (
+        f"# prefgen shapes-world VLM\n\nA ~0.9 M-parameter LLaVA (CLIP ViT 64 px / patch 8, Llama 128 x 3) "
+        f"trained from scratch on procedural shapes scenes by `prefgen shapes pretrain` (seed {seed}, "
+        f"{n_scenes} training scenes), its vision tower initialised from the CLIP trained in the same run. "
+        "Word-level tokenizer, LLaVA chat template. Loads with `AutoProcessor` / `AutoModelForImageTextToText`.\n"
+    )

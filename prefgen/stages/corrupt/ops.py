@@ -38,29 +38,34 @@ class DiffusionNoise(_Op):
 class GaussianNoise(_Op):
     op: Literal["gaussian_noise"] = "gaussian_noise"
     std_range: tuple[_bounded(float, 0, 1), _bounded(float, 0, 1)] = Field(
-        (0.1, 0.2), description="Noise std as a fraction of the maximum value.")
+        (0.1, 0.2), description="Noise std as a fraction of the maximum value."
+    )
 
 
 class GaussianBlur(_Op):
     op: Literal["gaussian_blur"] = "gaussian_blur"
     blur_limit: tuple[_bounded(int, 0, 255), _bounded(int, 0, 255)] = Field(
-        (3, 7), description="Kernel size range (odd; 0 = derived from sigma).")
+        (3, 7), description="Kernel size range (odd; 0 = derived from sigma)."
+    )
     sigma_limit: tuple[Annotated[float, Field(gt=0, le=100)], Annotated[float, Field(gt=0, le=100)]] = Field(
-        (0.5, 2.0), description="Sigma range (sigma 0 gives NaN kernels in albumentations).")
+        (0.5, 2.0), description="Sigma range (sigma 0 gives NaN kernels in albumentations)."
+    )
 
     @model_validator(mode="after")
     def _odd_kernels(self):
         # albumentations silently adjusts even sizes; say so here instead
         if any(size != 0 and (size < 3 or size % 2 == 0) for size in self.blur_limit):
-            raise ValueError("blur_limit sizes must be odd and >= 3, or 0 to derive them from sigma; "
-                             f"got {self.blur_limit}")
+            raise ValueError(
+                f"blur_limit sizes must be odd and >= 3, or 0 to derive them from sigma; got {self.blur_limit}"
+            )
         return self
 
 
 class Jpeg(_Op):
     op: Literal["jpeg"] = "jpeg"
     quality_range: tuple[_bounded(int, 1, 100), _bounded(int, 1, 100)] = Field(
-        (10, 30), description="JPEG quality range.")
+        (10, 30), description="JPEG quality range."
+    )
 
 
 class ColorJitter(_Op):
@@ -74,7 +79,8 @@ class ColorJitter(_Op):
 class RandomResizedCrop(_Op):
     op: Literal["random_resized_crop"] = "random_resized_crop"
     scale: tuple[_bounded(float, 1e-4, 1), _bounded(float, 1e-4, 1)] = Field(
-        (0.01, 0.2), description="Area fraction kept, resized back to the input size (mDPO: 0.01-0.2).")
+        (0.01, 0.2), description="Area fraction kept, resized back to the input size (mDPO: 0.01-0.2)."
+    )
 
 
 CorruptionOp = Annotated[

@@ -66,7 +66,6 @@ def apply_corruption(image: Image.Image, corruption: str | dict) -> Image.Image:
     return image
 
 
-
 def encode_png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
@@ -135,8 +134,9 @@ def _albumentation(op, height: int, width: int):
     if op.op == "jpeg":
         return A.ImageCompression(quality_range=tuple(op.quality_range), compression_type="jpeg", p=1.0)
     if op.op == "color_jitter":
-        return A.ColorJitter(brightness=op.brightness, contrast=op.contrast, saturation=op.saturation, hue=op.hue,
-                             p=1.0)
+        return A.ColorJitter(
+            brightness=op.brightness, contrast=op.contrast, saturation=op.saturation, hue=op.hue, p=1.0
+        )
     raise ValueError(f"no albumentations transform for op {op.op!r}")
 
 

@@ -24,7 +24,8 @@ class CorruptParams(StageParams):
 
     type: Literal["corrupt"] = "corrupt"
     ops: list[CorruptionOp] = Field(
-        default_factory=lambda: [DiffusionNoise()], min_length=1,
+        default_factory=lambda: [DiffusionNoise()],
+        min_length=1,
         description="Corruptions applied in order; op i draws its randomness from the row's seed + i.",
     )
     store_images: bool = Field(False, description="Also store the corrupted image (PNG) in `corrupted_image`.")

@@ -34,26 +34,41 @@ class CsrSearchParams(StageParams):
     type: Literal["csr_search"] = "csr_search"
     mode: Literal["paper", "reference"] = Field("paper", description="Paper formulation or released-code behaviour.")
     beam_width: int = Field(
-        5, ge=1, le=64, description="Paths kept per level: paper keeps the top ceil(w/2) and bottom floor(w/2) by "
-        "path reward; reference keeps new[:w//2 - 1] + new[-(w//2):] by LM score (top 1 + bottom 2 for w = 5).")
+        5,
+        ge=1,
+        le=64,
+        description="Paths kept per level: paper keeps the top ceil(w/2) and bottom floor(w/2) by "
+        "path reward; reference keeps new[:w//2 - 1] + new[-(w//2):] by LM score (top 1 + bottom 2 for w = 5).",
+    )
     candidates_per_step: int = Field(
-        5, ge=1, le=64, description="Candidate next sentences per path (sampled in paper mode, diverse group search "
-        "in reference mode).")
+        5,
+        ge=1,
+        le=64,
+        description="Candidate next sentences per path (sampled in paper mode, diverse group search "
+        "in reference mode).",
+    )
     max_sentences: int = Field(12, ge=1, le=128, description="Depth limit of the search; a path this deep ends.")
     max_tokens_per_sentence: int = Field(70, ge=1, description="Token budget of one sentence.")
     lam: float = Field(0.9, ge=0.0, le=1.0, description="Weight of image relevance (CSR uses 0.9).")
     temperature: float = Field(1.0, gt=0.0, description="Sampling temperature for candidate sentences (paper mode).")
     min_sentence_chars: int = Field(4, ge=0, description="Candidates shorter than this are dropped (as CSR does).")
     path_reward: Literal["sum", "mean"] = Field(
-        "sum", description="Paper mode: a path's reward is the sum of its sentence rewards (the paper; favours long "
-        "answers) or their mean (length-neutral).")
+        "sum",
+        description="Paper mode: a path's reward is the sum of its sentence rewards (the paper; favours long "
+        "answers) or their mean (length-neutral).",
+    )
     diversity_penalty: float = Field(
-        3.0, ge=0.0, description="Reference mode: Hamming penalty of the diverse group search (CSR uses 3.0).")
+        3.0, ge=0.0, description="Reference mode: Hamming penalty of the diverse group search (CSR uses 3.0)."
+    )
 
     reads: ClassVar = ("image", "image_id", "question")
     writes: ClassVar = (
-        "csr_chosen", "csr_rejected", "csr_chosen_reward", "csr_rejected_reward",
-        "csr_chosen_steps", "csr_rejected_steps",
+        "csr_chosen",
+        "csr_rejected",
+        "csr_chosen_reward",
+        "csr_rejected_reward",
+        "csr_chosen_steps",
+        "csr_rejected_steps",
     )
     models: ClassVar = ("vlm", "clip")
 
@@ -79,21 +94,31 @@ class CsrSearch(ModelStage):
         p = self.params
         encoded = self.vlm.encode([Prompt(item.question, (item.image,)) for item in items])
         seeds = [item.seed for item in items]
-        decoding = (dict(strategy="diverse", diversity_penalty=p.diversity_penalty) if p.mode == "reference"
-                    else dict(strategy="sample", temperature=p.temperature))
+        decoding = (
+            dict(strategy="diverse", diversity_penalty=p.diversity_penalty)
+            if p.mode == "reference"
+            else dict(strategy="sample", temperature=p.temperature)
+        )
 
         def propose(pairs):
             steps = self.vlm.sentence_steps(
-                encoded, [node.partial() for _, node in pairs], rows=[tree for tree, _ in pairs],
-                k=p.candidates_per_step, max_new_tokens=p.max_tokens_per_sentence,
-                seed=[path_seed(seeds[tree], node.path_id()) for tree, node in pairs], **decoding)
+                encoded,
+                [node.partial() for _, node in pairs],
+                rows=[tree for tree, _ in pairs],
+                k=p.candidates_per_step,
+                max_new_tokens=p.max_tokens_per_sentence,
+                seed=[path_seed(seeds[tree], node.path_id()) for tree, node in pairs],
+                **decoding,
+            )
             return [[Sentence(c.text, c.finished, c.logprob_sum, c.logprob_mean) for c in found] for found in steps]
 
         def measure(pairs):
             # CLIP sees only the new sentence, as CSR scores it; truncation to 77 tokens is the scorer's job
-            return self.clip.cosine([items[tree].image for tree, _ in pairs],
-                                    [node.sentence.text.strip() for _, node in pairs],
-                                    keys=[str(items[tree].row["image_id"]) for tree, _ in pairs])
+            return self.clip.cosine(
+                [items[tree].image for tree, _ in pairs],
+                [node.sentence.text.strip() for _, node in pairs],
+                keys=[str(items[tree].row["image_id"]) for tree, _ in pairs],
+            )
 
         roots = [Node() for _ in items]
         grow(roots, self.config(), propose, measure)
@@ -107,17 +132,28 @@ class CsrSearch(ModelStage):
         chosen, rejected = choice.chosen.answer(), choice.rejected.answer()
         if chosen == rejected:
             return Drop(row, "equal_answers", "the best and the worst path read the same")
-        return {**row, "csr_chosen": chosen, "csr_rejected": rejected,
-                "csr_chosen_reward": float(choice.chosen_value), "csr_rejected_reward": float(choice.rejected_value),
-                "csr_chosen_steps": self._steps(choice.chosen), "csr_rejected_steps": self._steps(choice.rejected)}
+        return {
+            **row,
+            "csr_chosen": chosen,
+            "csr_rejected": rejected,
+            "csr_chosen_reward": float(choice.chosen_value),
+            "csr_rejected_reward": float(choice.rejected_value),
+            "csr_chosen_steps": self._steps(choice.chosen),
+            "csr_rejected_steps": self._steps(choice.rejected),
+        }
 
     def _steps(self, node) -> list[dict]:
         """Per sentence of a path: its text and every score that went into the choice."""
         steps = []
         for n in node.lineage():
-            step = {"text": n.sentence.text.strip(), "clip_cosine": float(n.cosine),
-                    "clip": max(100.0 * n.cosine, 0.0), "logprob_sum": float(n.sentence.logprob_sum),
-                    "logprob_mean": float(n.sentence.logprob_mean), "reward": float(n.reward)}
+            step = {
+                "text": n.sentence.text.strip(),
+                "clip_cosine": float(n.cosine),
+                "clip": max(100.0 * n.cosine, 0.0),
+                "logprob_sum": float(n.sentence.logprob_sum),
+                "logprob_mean": float(n.sentence.logprob_mean),
+                "reward": float(n.reward),
+            }
             if self.params.mode == "reference":
                 step.update(lm_rank=float(n.lm_rank), clip_rank=float(n.clip_rank))
             steps.append(step)

@@ -160,8 +160,12 @@ def prune(nodes: list[Node], config: SearchConfig) -> list[Node]:
 Pairs = list[tuple[int, Node]]  # (tree index, node): the tree tells the callbacks which prompt and image to use
 
 
-def grow(roots: list[Node], config: SearchConfig, propose: Callable[[Pairs], list[list[Sentence]]],
-         measure: Callable[[Pairs], list[float]]) -> None:
+def grow(
+    roots: list[Node],
+    config: SearchConfig,
+    propose: Callable[[Pairs], list[list[Sentence]]],
+    measure: Callable[[Pairs], list[float]],
+) -> None:
     """Build every tree level by level. Per level, ``propose`` is called once for every active node of every tree
     (one batched model call) and ``measure`` once for every kept new sentence (one batched CLIP call)."""
     active = [[root] for root in roots]
@@ -210,8 +214,9 @@ def fuse_ranks(root: Node, alpha: float) -> None:
     best = 1/N), fused into each node's ``reward`` = -((1 - alpha) * rank + alpha * clip_rank)."""
     for node in root.walk():
         siblings = node.children
-        for child, lm, clip in zip(siblings, sibling_ranks([c.score for c in siblings]),
-                                   sibling_ranks([c.cosine for c in siblings])):
+        for child, lm, clip in zip(
+            siblings, sibling_ranks([c.score for c in siblings]), sibling_ranks([c.cosine for c in siblings])
+        ):
             child.lm_rank, child.clip_rank = lm, clip
             child.reward = -((1.0 - alpha) * lm + alpha * clip)
 

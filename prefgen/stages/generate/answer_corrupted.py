@@ -23,8 +23,9 @@ class AnswerCorruptedParams(AnswerParams):
     """Answer questions on the image recreated from the `corruption` column."""
 
     type: Literal["answer_corrupted"] = "answer_corrupted"
-    output: str = Field("corrupted_answer", pattern=r"^[a-z][a-z0-9_]*$",
-                        description="Column that receives the answer.")
+    output: str = Field(
+        "corrupted_answer", pattern=r"^[a-z][a-z0-9_]*$", description="Column that receives the answer."
+    )
 
     reads: ClassVar = ("image", "question", "corruption")
 

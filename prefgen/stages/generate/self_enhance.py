@@ -44,12 +44,15 @@ class SelfEnhanceParams(StageParams):
     prompt_no_caption: str = Field(
         ENHANCE_PROMPT_NO_CAPTION,
         description="Template with `{question}` and `{answer}`, used instead of `prompt` when the caption says "
-        "nothing (just yes or no, or empty), as SENA does.")
+        "nothing (just yes or no, or empty), as SENA does.",
+    )
     answer_prefix: str = Field("Improved Answer:", description="Expected start of the output; stripped when found.")
     max_new_tokens: int = Field(512, ge=1, description="Generation budget per improved answer.")
     keep_sources: list[str] = Field(
-        [], description="Rows whose question_source is listed keep their answer as it is (`_improved` false). SENA "
-        "improves every row; a model never taught to improve descriptions may be spared them with [description].")
+        [],
+        description="Rows whose question_source is listed keep their answer as it is (`_improved` false). SENA "
+        "improves every row; a model never taught to improve descriptions may be spared them with [description].",
+    )
 
     reads: ClassVar = ("image", "caption", "question")
     models: ClassVar = ("vlm",)
@@ -79,16 +82,20 @@ class SelfEnhance(ModelStage):
         p = self.params
         if self.kept(item):
             return []
-        template, caption = (p.prompt_no_caption, "") if says_nothing(item.row.get("caption")) else \
-            (p.prompt, item.row["caption"])
-        return [Prompt(fill(template, caption=caption, question=item.question, answer=answer), (item.image,))
-                for answer in item.answers if answer is not None]
+        template, caption = (
+            (p.prompt_no_caption, "") if says_nothing(item.row.get("caption")) else (p.prompt, item.row["caption"])
+        )
+        return [
+            Prompt(fill(template, caption=caption, question=item.question, answer=answer), (item.image,))
+            for answer in item.answers
+            if answer is not None
+        ]
 
     def improve(self, original: str, output: str) -> tuple[str, bool]:
         """SENA's rule: the output replaces the answer only when it starts with the prefix (which is removed)."""
         prefix = self.params.answer_prefix
         text = output.strip()
-        improved = text[len(prefix):].strip() if text.startswith(prefix) else ""
+        improved = text[len(prefix) :].strip() if text.startswith(prefix) else ""
         return (improved, True) if improved else (original, False)
 
     def run(self, items: list[Item]) -> list[Row]:
@@ -97,10 +104,18 @@ class SelfEnhance(ModelStage):
         texts = iter(generate(self.vlm, [x for group in prompts for x in group], max_new_tokens=p.max_new_tokens))
         out = []
         for item in items:
-            results = [(answer, False) if answer is None or self.kept(item) else
-                       self.improve(answer, next(texts)[0]) for answer in item.answers]
-            out.append(item.update(**{p.output: item.shaped([a for a, _ in results]),
-                                      f"{p.output}_improved": item.shaped([i for _, i in results])}))
+            results = [
+                (answer, False) if answer is None or self.kept(item) else self.improve(answer, next(texts)[0])
+                for answer in item.answers
+            ]
+            out.append(
+                item.update(
+                    **{
+                        p.output: item.shaped([a for a, _ in results]),
+                        f"{p.output}_improved": item.shaped([i for _, i in results]),
+                    }
+                )
+            )
         return out
 
 

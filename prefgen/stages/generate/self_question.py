@@ -42,11 +42,16 @@ CHECK_PROMPT = (
 MARKER = re.compile(r"QUESTION:", re.IGNORECASE)
 # The brief-description instructions SENA draws from (LLaVA's list), one picked per image with the row's seed.
 DESCRIPTION_PROMPTS = [
-    "Describe the image concisely.", "Provide a brief description of the given image.",
-    "Offer a succinct explanation of the picture presented.", "Summarize the visual content of the image.",
-    "Give a short and clear explanation of the subsequent image.", "Share a concise interpretation of the image provided.",
-    "Present a compact description of the photo's key features.", "Relay a brief, clear account of the picture shown.",
-    "Render a clear and concise summary of the photo.", "Write a terse but informative summary of the picture.",
+    "Describe the image concisely.",
+    "Provide a brief description of the given image.",
+    "Offer a succinct explanation of the picture presented.",
+    "Summarize the visual content of the image.",
+    "Give a short and clear explanation of the subsequent image.",
+    "Share a concise interpretation of the image provided.",
+    "Present a compact description of the photo's key features.",
+    "Relay a brief, clear account of the picture shown.",
+    "Render a clear and concise summary of the photo.",
+    "Write a terse but informative summary of the picture.",
     "Create a compact narrative representing the image presented.",
 ]
 EXTRA_SAMPLE_TEMPERATURE = 1.0  # the questions after the first when `temperature` is 0
@@ -61,22 +66,33 @@ class SelfQuestionParams(StageParams):
     check: bool = Field(True, description="Run the answerability check, which sees the image.")
     check_prompt: str = Field(CHECK_PROMPT, description="Check instruction; `{question}` is replaced.")
     max_regenerations: int = Field(
-        1, ge=0, le=10, description="How often the check runs again when the question it wrote fails the filters "
-        "(0: one check pass, as SENA); a question that still fails is dropped.")
+        1,
+        ge=0,
+        le=10,
+        description="How often the check runs again when the question it wrote fails the filters "
+        "(0: one check pass, as SENA); a question that still fails is dropped.",
+    )
     banned_words: list[str] = Field(
-        ["name"], description="Questions containing any of these substrings (any case) are dropped.")
+        ["name"], description="Questions containing any of these substrings (any case) are dropped."
+    )
     require_question_mark: bool = Field(True, description="Keep only sentences that end with '?'.")
     max_new_tokens: int = Field(512, ge=1, description="Generation budget for asking and for each check.")
     temperature: float = Field(
-        0.0, ge=0.0, description="Asking: 0 means greedy decoding, as SENA does; with questions_per_image > 1 the "
+        0.0,
+        ge=0.0,
+        description="Asking: 0 means greedy decoding, as SENA does; with questions_per_image > 1 the "
         "first question is then greedy and the others are sampled at temperature 1 from the row's seed. The check "
-        "is always greedy.")
+        "is always greedy.",
+    )
 
     description_row: bool = Field(
-        False, description="Also emit one row per image whose question asks for a concise description "
-        "(question_source 'description'), as SENA does; those rows feed the ICA loss in training.")
+        False,
+        description="Also emit one row per image whose question asks for a concise description "
+        "(question_source 'description'), as SENA does; those rows feed the ICA loss in training.",
+    )
     description_prompts: list[str] = Field(
-        DESCRIPTION_PROMPTS, min_length=1, description="Instructions a description row draws from (seeded per image).")
+        DESCRIPTION_PROMPTS, min_length=1, description="Instructions a description row draws from (seeded per image)."
+    )
 
     reads: ClassVar = ("image",)
     writes: ClassVar = ("question", "question_source", "question_attempts")
@@ -132,7 +148,7 @@ class SelfQuestion(ModelStage):
         """The question a check output proposes: after the last "QUESTION:" followed by text (its first question,
         else its first sentence, which then fails the '?' filter), else the output's first question."""
         for marker in reversed(list(MARKER.finditer(check_output))):
-            tail = split_sentences(check_output[marker.end():])
+            tail = split_sentences(check_output[marker.end() :])
             if tail:
                 return next((s for s in tail if s.endswith("?")), tail[0])
         questions = self.questions_in(check_output)
@@ -149,8 +165,9 @@ class SelfQuestion(ModelStage):
             return generate(self.vlm, prompts, seeds, n=k, max_new_tokens=budget, temperature=p.temperature)
         outputs = generate(self.vlm, prompts, max_new_tokens=budget)
         if k > 1:
-            extra = generate(self.vlm, prompts, seeds, n=k - 1, max_new_tokens=budget,
-                             temperature=EXTRA_SAMPLE_TEMPERATURE)
+            extra = generate(
+                self.vlm, prompts, seeds, n=k - 1, max_new_tokens=budget, temperature=EXTRA_SAMPLE_TEMPERATURE
+            )
             outputs = [first + rest for first, rest in zip(outputs, extra)]
         return outputs
 
@@ -164,7 +181,7 @@ class SelfQuestion(ModelStage):
                 rejected.append(f"{question!r} {problem}")
             elif not any(same(question, seen) for seen in found):
                 found.append(question)
-        found = found[:self.params.questions_per_image]
+        found = found[: self.params.questions_per_image]
         if found:
             return [CandidateQuestion(row, k, [q]) for k, q in enumerate(found)], ""
         why = "; ".join(rejected) or f"no question in {[text[:200] for text in outputs]!r}"
@@ -213,8 +230,13 @@ class SelfQuestion(ModelStage):
         out: list[Row | Drop] = []
         kept: list[str] = []
         for c in candidates:
-            new = {**row, "row_id": f"{row['row_id']}-q{c.number}", "question": c.question,
-                   "question_source": c.source, "question_attempts": list(c.attempts)}
+            new = {
+                **row,
+                "row_id": f"{row['row_id']}-q{c.number}",
+                "question": c.question,
+                "question_source": c.source,
+                "question_attempts": list(c.attempts),
+            }
             if c.failure:
                 out.append(Drop(new, "unusable_question", c.failure[:500]))
             elif not any(same(c.question, q) for q in kept):  # two candidates can be rewritten into one question
@@ -223,8 +245,15 @@ class SelfQuestion(ModelStage):
         if self.params.description_row:
             prompts = self.params.description_prompts
             prompt = prompts[item.seed % len(prompts)]
-            out.append({**row, "row_id": f"{row['row_id']}-d", "question": prompt, "question_source": "description",
-                        "question_attempts": []})
+            out.append(
+                {
+                    **row,
+                    "row_id": f"{row['row_id']}-d",
+                    "question": prompt,
+                    "question_source": "description",
+                    "question_attempts": [],
+                }
+            )
         elif not kept:
             detail = empty_reason or f"all {len(candidates)} question(s) failed the check"
             out.append(Drop(row, "no_question", detail))

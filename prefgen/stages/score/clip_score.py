@@ -47,8 +47,10 @@ class ClipScoreStage(ModelStage):
     def run(self, items: list[Item]) -> list[Row]:
         sentences = [[split_sentences(answer or "") for answer in item.answers] for item in items]
         scores = iter(self._score(items, sentences))
-        return [self._result(item, [[next(scores) for _ in answer] for answer in per_item])
-                for item, per_item in zip(items, sentences)]
+        return [
+            self._result(item, [[next(scores) for _ in answer] for answer in per_item])
+            for item, per_item in zip(items, sentences)
+        ]
 
     def _score(self, items: list[Item], sentences: list[list[list[str]]]) -> list[float]:
         """Every sentence of every answer of every row, in order, in one CLIP call."""
@@ -68,8 +70,12 @@ class ClipScoreStage(ModelStage):
     def _result(self, item: Item, per_answer: list[list[float]]) -> Row:
         reduce = min if self.params.reduce == "min" else (lambda values: math.fsum(values) / len(values))
         column = self.params.column
-        return item.update(**{f"{column}_clip": item.shaped([reduce(v) if v else None for v in per_answer]),
-                              f"{column}_clip_sentences": item.shaped(per_answer)})
+        return item.update(
+            **{
+                f"{column}_clip": item.shaped([reduce(v) if v else None for v in per_answer]),
+                f"{column}_clip_sentences": item.shaped(per_answer),
+            }
+        )
 
 
 ClipScoreParams.runtime = ClipScoreStage

@@ -21,7 +21,8 @@ class LogprobScoreParams(StageParams):
     type: Literal["logprob_score"] = "logprob_score"
     column: str = Field(..., pattern=r"^[a-z][a-z0-9_]*$", description="Answer column to score.")
     reduce: Literal["mean", "sum"] = Field(
-        "mean", description="Token-mean log-prob (length-neutral) or the sum (the sequence log-probability).")
+        "mean", description="Token-mean log-prob (length-neutral) or the sum (the sequence log-probability)."
+    )
     prompt_suffix: str = Field("", description="Appended to the question, as the answering stage did.")
 
     reads: ClassVar = ("image", "question")
@@ -43,13 +44,19 @@ class LogprobScore(ModelStage):
     def run(self, items: list[Item]) -> list[Row]:
         p = self.params
         prompts = [Prompt(item.question + p.prompt_suffix, (item.image,)) for item in items]
-        wanted = [(i, k) for i, item in enumerate(items) for k, answer in enumerate(item.answers)
-                  if answer and answer.strip()]  # an empty or missing answer has no likelihood: None
+        wanted = [
+            (i, k)
+            for i, item in enumerate(items)
+            for k, answer in enumerate(item.answers)
+            if answer and answer.strip()
+        ]  # an empty or missing answer has no likelihood: None
         texts = [items[i].answers[k] for i, k in wanted]
         scores = self.vlm.logprobs(prompts, texts, rows=[i for i, _ in wanted]) if texts else []
         found = {key: s.logprob_mean if p.reduce == "mean" else s.logprob_sum for key, s in zip(wanted, scores)}
-        return [item.update(**{f"{p.column}_logp": item.shaped([found.get((i, k)) for k in range(len(item.answers))])})
-                for i, item in enumerate(items)]
+        return [
+            item.update(**{f"{p.column}_logp": item.shaped([found.get((i, k)) for k in range(len(item.answers))])})
+            for i, item in enumerate(items)
+        ]
 
 
 LogprobScoreParams.runtime = LogprobScore

@@ -57,8 +57,10 @@ class RewardMix(RowStage):
         columns = {name: [_number(v) for v in values] for name, values in columns.items()}
         if p.normalize == "zscore" and size is not None:
             columns = {name: zscore(values) for name, values in columns.items()}
-        mixed = [None if any(columns[n][k] is None for n in columns) else
-                 sum(p.terms[n] * columns[n][k] for n in columns) for k in range(size or 1)]
+        mixed = [
+            None if any(columns[n][k] is None for n in columns) else sum(p.terms[n] * columns[n][k] for n in columns)
+            for k in range(size or 1)
+        ]
         return mixed if size is not None else mixed[0]
 
 
