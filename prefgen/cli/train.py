@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -40,71 +41,95 @@ from prefgen.cli.output import print_columns, write_rows
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @executor_options
-def train(
-    data: str | None,
-    model: str,
-    out: Path,
-    config_path: Path | None,
-    rounds: int | None,
-    recipe: Path | None,
-    bench: str | None,
-    eval_n: int,
-    max_steps: int | None,
-    overrides: tuple[str, ...],
-    quiet: bool,
-    executor: str,
-    address: str | None,
-    workers: int | None,
-) -> None:
+def train(**options) -> None:
     """DPO on a dataset version (trl, with SENA's ICA and mDPO terms), or the iterative rounds loop."""
+    request = TrainRequest(**options)
+    if request.rounds is None:
+        _train_once(request)
+    else:
+        _train_rounds(request)
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """The command line of `prefgen train`, as given."""
+
+    data: str | None
+    model: str
+    out: Path
+    config_path: Path | None
+    rounds: int | None
+    recipe: Path | None
+    bench: str | None
+    eval_n: int
+    max_steps: int | None
+    overrides: tuple[str, ...]
+    quiet: bool
+    executor: str
+    address: str | None
+    workers: int | None
+
+    @property
+    def settings(self) -> dict:
+        return {"max_steps": self.max_steps} if self.max_steps else {}
+
+
+def _train_once(request: TrainRequest) -> None:
+    if request.data is None or request.recipe is not None:
+        raise click.UsageError("give --data for one training run, or --rounds with --recipe for the loop")
+    if request.executor != "local":
+        raise click.UsageError("--executor applies to the builds of --rounds; one training run builds nothing")
     from prefgen.recipe.training import load_train_config
+    from prefgen.train.run import train as train_once
 
-    settings = {"max_steps": max_steps} if max_steps else {}
-    if rounds is None:
-        if data is None or recipe is not None:
-            raise click.UsageError("give --data for one training run, or --rounds with --recipe for the loop")
-        if executor != "local":
-            raise click.UsageError("--executor applies to the builds of --rounds; one training run builds nothing")
-        from prefgen.train.run import train as train_once
+    config = load_train_config(request.config_path, request.settings)
+    lineage = train_once(request.data, request.model, request.out, config, quiet=request.quiet)
+    if _main_process():
+        rows, loss = lineage["data"].get("rows"), lineage["metrics"]["train_loss"]
+        click.echo(f"trained {request.out}: {rows} pairs, loss {loss:.4f}")
 
-        lineage = train_once(data, model, out, load_train_config(config_path, settings), quiet=quiet)
-        if _main_process():
-            click.echo(
-                f"trained {out}: {lineage['data'].get('rows')} pairs, loss {lineage['metrics']['train_loss']:.4f}"
-            )
-        return
-    if recipe is None or data is not None:
+
+def _train_rounds(request: TrainRequest) -> None:
+    if request.recipe is None or request.data is not None:
         raise click.UsageError("--rounds needs --recipe (each round builds its own data), not --data")
-    from prefgen.recipe import load_recipe
     from prefgen.train.rounds import rounds_table, run_rounds
 
-    loaded = load_recipe(recipe, overrides)
-    section = loaded.train
-    config = (
-        load_train_config(config_path, settings) if config_path or not section else section.model_copy(update=settings)
-    )
+    run_rounds(_rounds_plan(request), on_round=lambda r, stage: click.echo(f"round {r}: {stage}", err=True))
+    if _main_process():
+        print_columns(*rounds_table(request.out))
+
+
+def _rounds_plan(request: TrainRequest):
+    """The rounds plan: the recipe with its overrides, the training settings (``--config``, else the recipe's
+    ``train`` section, else defaults; ``--max-steps`` over either) and the evaluation asked for."""
+    from prefgen.recipe import load_recipe
+    from prefgen.recipe.training import load_train_config
+    from prefgen.train.rounds import RoundsPlan
+
+    recipe = load_recipe(request.recipe, request.overrides)
+    if request.config_path or not recipe.train:
+        config = load_train_config(request.config_path, request.settings)
+    else:
+        config = recipe.train.model_copy(update=request.settings)
     evaluate = judge = None
-    if bench:
+    if request.bench:
         from prefgen.eval.benches import ground_truth_beside, model_evaluator, pair_judge
 
-        evaluate = model_evaluator(bench, n=eval_n)
-        truth = ground_truth_beside(recipe, loaded.source)
+        evaluate = model_evaluator(request.bench, n=request.eval_n)
+        truth = ground_truth_beside(request.recipe, recipe.source)
         judge = pair_judge(truth) if truth else None
-    run_rounds(
-        recipe,
-        Path(model),
-        out,
-        rounds,
-        config,
+    return RoundsPlan(
+        recipe=request.recipe,
+        base_model=Path(request.model),
+        out=request.out,
+        rounds=request.rounds,
+        config=config,
+        overrides=request.overrides,
+        build_options={"executor": request.executor, "address": request.address, "workers": request.workers},
         evaluate=evaluate,
-        quiet=quiet,
-        overrides=overrides,
         judge_pairs=judge,
-        build_options={"executor": executor, "address": address, "workers": workers},
-        on_round=lambda r, stage: click.echo(f"round {r}: {stage}", err=True),
+        quiet=request.quiet,
     )
-    if _main_process():
-        print_columns(*rounds_table(out))
 
 
 @click.command("rounds")

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -82,6 +83,39 @@ class TrainConfig(StrictModel):
         if self.reference != "auto":
             return self.reference
         return "adapter" if self.lora is not None else "copy"
+
+    def to_dpo_kwargs(self, use_cpu: bool) -> dict[str, Any]:
+        """The settings trl's ``DPOConfig`` takes from this config: the one place where a field is renamed or
+        converted (every other ``DPOConfig`` argument is the run's own business: output folder, saving, logging
+        sinks). ``use_cpu``: whether the run trains on the CPU, which turns bf16 off."""
+        losses, weights = ["sigmoid"], [1.0]
+        if self.sft_weight > 0:
+            losses, weights = ["sigmoid", "sft"], [1.0, self.sft_weight]
+        return {
+            "beta": self.beta,
+            "learning_rate": self.learning_rate,
+            "num_train_epochs": self.epochs,
+            "max_steps": self.max_steps or -1,  # trl: -1 = train for num_train_epochs
+            "per_device_train_batch_size": self.batch_size,
+            "gradient_accumulation_steps": self.gradient_accumulation,
+            "lr_scheduler_type": self.scheduler,
+            "warmup_steps": _warmup_as_ratio(self.warmup_ratio),
+            "weight_decay": self.weight_decay,
+            "max_grad_norm": self.max_grad_norm,
+            "loss_type": losses,
+            "loss_weights": weights,
+            "bf16": self.bf16 and not use_cpu,
+            "use_cpu": use_cpu,
+            "logging_steps": self.logging_steps,
+            "seed": self.seed,
+        }
+
+
+def _warmup_as_ratio(ratio: float) -> float:
+    """transformers reads ``warmup_steps`` below 1 as a share of the steps and from 1 up as a step count, so a ratio
+    of 1.0 would mean one step. The largest float below 1 warms up over every step (ceil(n * (1 - 2**-53)) = n for
+    any step count a run can have)."""
+    return ratio if ratio < 1.0 else math.nextafter(1.0, 0.0)
 
 
 def load_train_config(path: str | Path | None, overrides: dict | None = None) -> TrainConfig:

@@ -9,7 +9,6 @@ data version, training metrics, evaluation) and ``metrics.jsonl`` (trl's log per
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,8 +17,7 @@ from typing import Any
 from prefgen.core.errors import PrefgenError, StoreError
 from prefgen.report.charts import PALETTE, line_svg, stacked_svg
 from prefgen.store.folder import Store
-from prefgen.train.rounds import flatten_metrics
-from prefgen.train.run import LINEAGE, METRICS
+from prefgen.train.lineage import LINEAGE, RunFolder, flatten_metrics, is_run_folder
 
 # Chart sections: (title, prefix of the flattened metric names); what matches none goes to "Other".
 SECTIONS = (
@@ -63,35 +61,28 @@ class Run:
 
 
 def is_rounds_folder(path: Path) -> bool:
-    return path.is_dir() and ((path / "round-0.json").is_file() or any(path.glob(f"round-*/model/{LINEAGE}")))
+    """Training output the rounds report can show: a rounds folder, or a single `prefgen train --data` run."""
+    return is_run_folder(path)
 
 
 def read_run(path: Path, name: str) -> Run:
-    if not is_rounds_folder(path):
+    folder = RunFolder(path)
+    if not folder.exists():
         raise PrefgenError(f"{path} is not a rounds folder (no round-0.json or round-*/model/{LINEAGE})")
     rounds = []
-    base = _read_json(path / "round-0.json")
-    if base is not None:
-        rounds.append(Round(0, flatten_metrics({"eval": base.get("eval") or {}}), {"model": base.get("model")}))
-    folders = [p for p in path.glob("round-*/model") if p.parent.name.split("-", 1)[1].isdigit()]
-    for folder in sorted(folders, key=lambda p: int(p.parent.name.split("-", 1)[1])):
-        lineage = _read_json(folder / LINEAGE)
-        if lineage is None:
-            continue
+    for found in folder.rounds(with_steps=True):
+        lineage = found.lineage
         values = flatten_metrics(
             {
-                "eval": lineage.get("eval") or {},
+                "eval": found.eval,
                 "train": lineage.get("metrics") or {},
                 "data": {"rows": (lineage.get("data") or {}).get("rows")},
             }
         )
-        steps = _jsonl(folder / METRICS)
-        rounds.append(Round(int(folder.parent.name.split("-", 1)[1]), values, lineage, steps))
-    if not any(r.number > 0 for r in rounds) and base is None:
-        raise PrefgenError(f"{path} holds no finished round")
+        rounds.append(Round(found.number, values, lineage, found.steps))
     versions = {}
     try:
-        store = Store(path / "data")
+        store = Store(folder.store_path)
         versions = {m.version: m for m in store.manifests()}
     except StoreError:
         pass
@@ -252,28 +243,3 @@ def _names(paths: list[Path]) -> list[str]:
     if len(set(names)) < len(names):
         names = [str(p) for p in paths]
     return names
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _jsonl(path: Path) -> list[dict]:
-    """The readable entries of a JSON-lines file (none when it is missing; a torn last line is skipped)."""
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return []
-    found = []
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict):
-            found.append(entry)
-    return found

@@ -1,21 +1,16 @@
 """The papers' iterative loop as one resumable command: for r = 1..N, build a dataset version with model r-1, train
 model r on it, evaluate it if asked, and go on with model r.
 
-Layout of the output folder (everything a round needs to be resumed or audited):
-
-    DIR/data/                      the store; version r<r> was built by model r-1 (its manifest says so)
-    DIR/round-<r>/model/           model r: weights, processor, metrics.jsonl, lineage.json (parent, data, eval)
-    DIR/round-0.json               the base model's evaluation, when --eval is given
-
-A round is done once its model's lineage.json exists and holds the evaluation asked for; a rerun skips done rounds,
-continues an interrupted build from its finished shards and cached stages, and restarts an interrupted training.
+The output folder's layout is ``prefgen.train.lineage``'s (the one reader and writer of it). A round is done once its
+model's lineage exists and holds the evaluation asked for; a rerun skips done rounds, continues an interrupted build
+from its finished shards and cached stages, and restarts an interrupted training.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
@@ -24,89 +19,120 @@ from prefgen.core.errors import PrefgenError
 from prefgen.engine.runner import BuildOptions, run_build
 from prefgen.recipe.training import TrainConfig
 from prefgen.store.folder import Store
-from prefgen.train.run import LINEAGE, distributed_state, is_main_process, train
+from prefgen.train.lineage import RunFolder, flatten_metrics
+from prefgen.train.run import distributed_state, is_main_process, train
 
 Evaluate = Callable[[Path], dict[str, Any]]
+JudgePairs = Callable[[str], dict[str, Any]]
 
 
-def run_rounds(
-    recipe_path: Path,
-    base_model: Path,
-    out: Path,
-    rounds: int,
-    config: TrainConfig,
-    evaluate: Evaluate | None = None,
-    quiet: bool = False,
-    on_round=None,
-    overrides: tuple[str, ...] = (),
-    judge_pairs: Callable[[str], dict[str, Any]] | None = None,
-    build_options: dict[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """Run (or resume) ``rounds`` rounds; returns each round's lineage. ``on_round(r, stage)`` hears of progress;
-    ``overrides`` (``KEY=VALUE``) change the recipe of every round's build; ``judge_pairs(STORE@VERSION)`` (the
-    pairs' accuracy against ground truth, where the images have one) is kept with the evaluation as ``pairs``;
-    ``build_options`` are more ``BuildOptions`` for every round's build (``executor="ray"``, ``address``...)."""
-    out = Path(out)
-    state = distributed_state()  # with several processes: builds and evaluations on the main process only
-    main = is_main_process()
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-    notify = on_round if on_round is not None and main else (lambda r, stage: None)
-    if main and evaluate is not None and not (out / "round-0.json").exists():
-        notify(0, "eval")
-        _write_json(out / "round-0.json", {"round": 0, "model": str(base_model), "eval": evaluate(Path(base_model))})
-    model, results = Path(base_model), []
-    for r in range(1, rounds + 1):
-        model_dir = out / f"round-{r}" / "model"
-        state.wait_for_everyone()
-        lineage = _read_json(model_dir / LINEAGE)
-        version, store_path = f"r{r}", out / "data"
-        if lineage is None:
-            seconds = {}
-            if main and not (store_path.exists() and version in Store(store_path).versions()):
-                notify(r, "build")
-                started = time.monotonic()
-                run_build(
-                    Path(recipe_path),
-                    BuildOptions(
-                        out=store_path,
-                        version=version,
-                        round=r,
-                        vlm_path=model,
-                        message=f"round {r}: built with {model}",
-                        quiet=quiet,
-                        overrides=tuple(overrides),
-                        **(build_options or {}),
-                    ),
-                )
-                seconds["build"] = round(time.monotonic() - started, 1)
-            state.wait_for_everyone()
-            notify(r, "train")
-            started = time.monotonic()
-            lineage = train(
-                f"{store_path}@{version}",
-                model,
-                model_dir,
-                config,
-                quiet=quiet,
-                extra_lineage={"round": r, "recipe": str(Path(recipe_path).resolve())},
-            )
-            seconds["train"] = round(time.monotonic() - started, 1)
-            lineage["seconds"] = seconds  # wall time of this round's steps in this run (a resumed step is absent)
-            if main:
-                _write_json(model_dir / LINEAGE, lineage)
-        if main and evaluate is not None and not lineage.get("eval"):
-            notify(r, "eval")
-            started = time.monotonic()
-            lineage["eval"] = evaluate(model_dir)
-            if judge_pairs is not None:
-                lineage["eval"]["pairs"] = judge_pairs(f"{store_path}@{version}")
-            lineage.setdefault("seconds", {})["eval"] = round(time.monotonic() - started, 1)
-            _write_json(model_dir / LINEAGE, lineage)
-        results.append(lineage)
-        model = model_dir
-    state.wait_for_everyone()
+@dataclass(frozen=True)
+class RoundsPlan:
+    """Everything a rounds run needs, decided before it starts.
+
+    ``overrides`` (``KEY=VALUE``) change the recipe of every round's build; ``build_options`` are more
+    ``BuildOptions`` for each build (``executor="ray"``, ``address``...); ``evaluate(model_dir)`` measures the base
+    model and each round's; ``judge_pairs(STORE@VERSION)`` (the pairs' accuracy against ground truth, where the
+    images have one) is kept with the evaluation as ``pairs``."""
+
+    recipe: Path
+    base_model: Path
+    out: Path
+    rounds: int
+    config: TrainConfig
+    overrides: tuple[str, ...] = ()
+    build_options: dict[str, Any] = field(default_factory=dict)
+    evaluate: Evaluate | None = None
+    judge_pairs: JudgePairs | None = None
+    quiet: bool = False
+
+
+def run_rounds(plan: RoundsPlan, on_round: Callable[[int, str], None] | None = None) -> list[dict[str, Any]]:
+    """Run (or resume) the plan's rounds; returns each round's lineage. ``on_round(r, stage)`` hears of progress."""
+    loop = _Loop(plan, on_round)
+    loop.evaluate_base()
+    model, results = Path(plan.base_model), []
+    for r in range(1, plan.rounds + 1):
+        loop.state.wait_for_everyone()
+        lineage = loop.folder.lineage(r) or loop.build_and_train(r, model)
+        results.append(loop.evaluate_round(r, lineage))
+        model = loop.folder.model_dir(r)
+    loop.state.wait_for_everyone()
     return results
+
+
+class _Loop:
+    """The steps of a round; with several processes, builds and evaluations run on the main one only."""
+
+    def __init__(self, plan: RoundsPlan, on_round: Callable[[int, str], None] | None):
+        self.plan, self.folder = plan, RunFolder(plan.out)
+        self.state = distributed_state()
+        self.main = is_main_process()
+        self.notify = on_round if on_round is not None and self.main else (lambda r, stage: None)
+        if self.main:
+            Path(plan.out).mkdir(parents=True, exist_ok=True)
+
+    def evaluate_base(self) -> None:
+        if self.main and self.plan.evaluate is not None and self.folder.base() is None:
+            self.notify(0, "eval")
+            self.folder.write_base(self.plan.base_model, self.plan.evaluate(Path(self.plan.base_model)))
+
+    def build_and_train(self, r: int, model: Path) -> dict[str, Any]:
+        seconds = {}
+        if self.main and not self._built(r):
+            self.notify(r, "build")
+            seconds["build"] = _timed(lambda: self._build(r, model))
+        self.state.wait_for_everyone()
+        self.notify(r, "train")
+        started = time.monotonic()
+        lineage = train(
+            self.folder.data_ref(r),
+            model,
+            self.folder.model_dir(r),
+            self.plan.config,
+            quiet=self.plan.quiet,
+            extra_lineage={"round": r, "recipe": str(Path(self.plan.recipe).resolve())},
+        )
+        seconds["train"] = round(time.monotonic() - started, 1)
+        lineage["seconds"] = seconds  # wall time of this round's steps in this run (a resumed step is absent)
+        if self.main:
+            self.folder.write_lineage(r, lineage)
+        return lineage
+
+    def evaluate_round(self, r: int, lineage: dict[str, Any]) -> dict[str, Any]:
+        if not self.main or self.plan.evaluate is None or lineage.get("eval"):
+            return lineage
+        self.notify(r, "eval")
+        started = time.monotonic()
+        lineage["eval"] = self.plan.evaluate(self.folder.model_dir(r))
+        if self.plan.judge_pairs is not None:
+            lineage["eval"]["pairs"] = self.plan.judge_pairs(self.folder.data_ref(r))
+        lineage.setdefault("seconds", {})["eval"] = round(time.monotonic() - started, 1)
+        self.folder.write_lineage(r, lineage)
+        return lineage
+
+    def _built(self, r: int) -> bool:
+        store = self.folder.store_path
+        return store.exists() and self.folder.version(r) in Store(store).versions()
+
+    def _build(self, r: int, model: Path) -> None:
+        options = BuildOptions(
+            out=self.folder.store_path,
+            version=self.folder.version(r),
+            round=r,
+            vlm_path=model,
+            message=f"round {r}: built with {model}",
+            quiet=self.plan.quiet,
+            overrides=tuple(self.plan.overrides),
+            **self.plan.build_options,
+        )
+        run_build(Path(self.plan.recipe), options)
+
+
+def _timed(step: Callable[[], None]) -> float:
+    started = time.monotonic()
+    step()
+    return round(time.monotonic() - started, 1)
 
 
 # The evaluation columns `prefgen rounds` shows by default (when present); `--all` shows every number recorded.
@@ -137,7 +163,7 @@ def rounds_records(
     ``metrics`` patterns (``fnmatch``: ``qa.*``, ``pope.adversarial.f1``) in the patterns' order, else
     ``KEY_METRICS`` where any run has any of them, else all; ``every_metric``: all. Values are numbers, or None
     where not measured."""
-    runs = [(Path(folder), _round_entries(Path(folder))) for folder in folders]
+    runs = [(Path(folder), [(r.number, r.lineage) for r in RunFolder(folder).rounds()]) for folder in folders]
     names = sorted({k for _, entries in runs for _, lin in entries for k in flatten_metrics(lin.get("eval", {}))})
     if metrics:
         chosen = [name for pattern in metrics for name in names if fnmatch(name, pattern)]
@@ -174,48 +200,7 @@ def rounds_records(
     return header, rows
 
 
-def _round_entries(out: Path) -> list[tuple[int, dict]]:
-    """(round, lineage) of every finished round of a rounds folder, the base model's evaluation as round 0."""
-    if not out.is_dir():
-        raise PrefgenError(f"{out} is not a rounds folder")
-    entries = []
-    base = _read_json(out / "round-0.json")
-    if base is not None:
-        entries.append((0, {"eval": base.get("eval", {})}))
-    for folder in sorted(out.glob("round-*/model"), key=lambda p: int(p.parent.name.split("-")[1])):
-        lineage = _read_json(folder / LINEAGE)
-        if lineage is not None:
-            entries.append((int(folder.parent.name.split("-")[1]), lineage))
-    if not entries:
-        raise PrefgenError(f"{out} holds no finished round")
-    return entries
-
-
-def flatten_metrics(values: dict, prefix: str = "") -> dict[str, Any]:
-    """Nested metrics as one level of dotted names (``pope.random.f1``), numbers only."""
-    flat = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            flat.update(flatten_metrics(value, f"{prefix}{key}."))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def format_metric(value) -> str:
     if value is None:
         return "-"
     return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)

@@ -12,58 +12,40 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from prefgen import __version__
 from prefgen.core.errors import PrefgenError
+from prefgen.core.refs import DataRef
 from prefgen.recipe.training import TrainConfig
 from prefgen.store.folder import Store
+from prefgen.train.lineage import LINEAGE, METRICS
 
-LINEAGE = "lineage.json"
 DISTRIBUTED_TIMEOUT_HOURS = 12  # how long processes wait for the main one (a round's build runs there alone)
-METRICS = "metrics.jsonl"
 
 
-@dataclass(frozen=True)
-class DataRef:
-    """Where the pairs come from: a local store folder at a version, or a Hub dataset repo at a tag."""
+def load_pairs(data: DataRef):
+    """The rows of ``data`` as a ``datasets.Dataset`` (trl's format as stored) and a description for the lineage."""
+    import datasets
 
-    location: str
-    version: str | None
-    hub: bool
+    if data.hub:
+        rows = datasets.load_dataset(data.location, revision=data.version, split="train")
+        return rows, {"hub": data.location, "revision": data.version, "rows": len(rows)}
 
-    @classmethod
-    def parse(cls, text: str) -> DataRef:
-        hub = text.startswith("hf://")
-        body = text.removeprefix("hf://")
-        location, _, version = body.partition("@")
-        if not location:
-            raise PrefgenError(f"bad data reference {text!r}: use STORE[@VERSION] or hf://USER/REPO@TAG")
-        return cls(location, version or None, hub)
-
-    def load(self):
-        """The rows as a ``datasets.Dataset`` (trl's format as stored) and a description for the lineage."""
-        import datasets
-
-        if self.hub:
-            rows = datasets.load_dataset(self.location, revision=self.version, split="train")
-            return rows, {"hub": self.location, "revision": self.version, "rows": len(rows)}
-
-        store = Store(self.location)
-        manifest = store.manifest(self.version)
-        rows = datasets.load_dataset(str(store.root), name=manifest.version, split="train")
-        vlm = manifest.models.get("vlm")
-        return rows, {
-            "store": str(store.root.resolve()),
-            "version": manifest.version,
-            "rows": manifest.rows,
-            "recipe_fingerprint": manifest.recipe_fingerprint,
-            "round": manifest.round,
-            "model": (vlm.path or vlm.id) if vlm else None,
-        }
+    store = Store(data.location)
+    manifest = store.manifest(data.version)
+    rows = datasets.load_dataset(str(store.root), name=manifest.version, split="train")
+    vlm = manifest.models.get("vlm")
+    return rows, {
+        "store": str(store.root.resolve()),
+        "version": manifest.version,
+        "rows": manifest.rows,
+        "recipe_fingerprint": manifest.recipe_fingerprint,
+        "round": manifest.round,
+        "model": (vlm.path or vlm.id) if vlm else None,
+    }
 
 
 def train(
@@ -79,58 +61,72 @@ def train(
     out = Path(out)
     if (out / LINEAGE).exists():
         raise PrefgenError(f"{out} already holds a trained model; choose another --out or remove it")
+    rows, data_info = _load_rows(data, quiet)
+    partial = _fresh_partial(out)
+    trainer, processor = _make_trainer(rows, str(model), partial, config, quiet)
+    result = trainer.train()
+    if not is_main_process():  # with several processes the main one alone writes the model and lineage
+        _wait_for(out / LINEAGE)
+        return json.loads((out / LINEAGE).read_text())
+    _save_model(trainer, processor, partial, merge_lora=config.lora is not None)
+    lineage = _lineage(model, data_info, config, result, trainer.state.log_history, extra_lineage)
+    (partial / LINEAGE).write_text(json.dumps(lineage, indent=2))
+    _move_into_place(partial, out)
+    return lineage
+
+
+def _load_rows(data: DataRef, quiet: bool):
     if quiet:
         import datasets
 
         datasets.disable_progress_bars()
-    state = distributed_state()
-    with state.main_process_first():  # the main process prepares the datasets cache; the others then read it
-        rows, data_info = data.load()
+    with distributed_state().main_process_first():  # the main process prepares the datasets cache first
+        rows, data_info = load_pairs(data)
     if len(rows) == 0:
         raise PrefgenError(f"{data.location}@{data.version or 'latest'} has no pairs to train on")
+    return rows, data_info
+
+
+def _fresh_partial(out: Path) -> Path:
+    """The folder the run writes into before it is renamed to ``out``; emptied by the main process."""
     partial = out.with_name(out.name + ".partial")
-    main = is_main_process()
-    if main:
+    if is_main_process():
         shutil.rmtree(partial, ignore_errors=True)
-    state.wait_for_everyone()
-    trainer, processor = _make_trainer(rows, str(model), partial, config, quiet)
-    result = trainer.train()
-    if not main:  # with several processes the main one alone writes the model and lineage
-        _wait_for(out / LINEAGE)
-        return json.loads((out / LINEAGE).read_text())
-    policy = trainer.model
-    if config.lora is not None:
-        policy = policy.merge_and_unload()
+    distributed_state().wait_for_everyone()
+    return partial
+
+
+def _save_model(trainer, processor, partial: Path, merge_lora: bool) -> None:
+    policy = trainer.model.merge_and_unload() if merge_lora else trainer.model
     policy.save_pretrained(partial)
     processor.save_pretrained(partial)
-    history = trainer.state.log_history
     with open(partial / METRICS, "w") as f:
-        for entry in history:
+        for entry in trainer.state.log_history:
             f.write(json.dumps(entry) + "\n")
-    lineage = {
+
+
+def _lineage(model, data_info: dict, config: TrainConfig, result, history: list, extra: dict | None) -> dict[str, Any]:
+    means = _means(
+        history, ("rewards/accuracies", "rewards/margins", "loss/ica", "loss/mdpo_anchor", "loss/mdpo_conditional")
+    )
+    return {
         "parent_model": str(model),
         "data": data_info,
         "config": config.model_dump(mode="json"),
-        "metrics": {
-            "train_loss": result.training_loss,
-            "steps": result.global_step,
-            **_means(
-                history,
-                ("rewards/accuracies", "rewards/margins", "loss/ica", "loss/mdpo_anchor", "loss/mdpo_conditional"),
-            ),
-        },
+        "metrics": {"train_loss": result.training_loss, "steps": result.global_step, **means},
         "created_at": datetime.now(timezone.utc).isoformat(),
         "prefgen_version": __version__,
         "eval": {},
-        **(extra_lineage or {}),
+        **(extra or {}),
     }
-    (partial / LINEAGE).write_text(json.dumps(lineage, indent=2))
+
+
+def _move_into_place(partial: Path, out: Path) -> None:
     for leftover in partial.glob("checkpoint-*"):
         shutil.rmtree(leftover)
     if out.exists():
         shutil.rmtree(out)
     partial.rename(out)
-    return lineage
 
 
 def is_main_process() -> bool:
@@ -180,33 +176,15 @@ def _make_trainer(rows, model_path: str, out: Path, config: TrainConfig, quiet: 
     except OSError as exc:
         raise PrefgenError(f"cannot load the model {model_path}: {str(exc).splitlines()[0]}") from None
     use_cpu = config.device == "cpu" or (config.device == "auto" and not torch.cuda.is_available())
-    losses, weights = ["sigmoid"], [1.0]
-    if config.sft_weight > 0:
-        losses, weights = ["sigmoid", "sft"], [1.0, config.sft_weight]
     args = DPOConfig(
         output_dir=str(out),
-        beta=config.beta,
-        learning_rate=config.learning_rate,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps or -1,
-        per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation,
-        lr_scheduler_type=config.scheduler,
-        warmup_steps=config.warmup_ratio,
-        weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm,
-        loss_type=losses,
-        loss_weights=weights,
         max_length=None,
-        bf16=config.bf16 and not use_cpu,
-        use_cpu=use_cpu,
         activation_checkpointing=False,
         report_to="none",
         save_strategy="no",
-        logging_steps=config.logging_steps,
         dataloader_num_workers=0,
-        seed=config.seed,
         disable_tqdm=quiet,
+        **config.to_dpo_kwargs(use_cpu=use_cpu),
     )
     peft_config = None
     if config.lora is not None:

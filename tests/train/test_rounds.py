@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from prefgen.cli.main import cli
 from prefgen.recipe.training import TrainConfig
 from prefgen.store.folder import Store
-from prefgen.train.rounds import rounds_table, run_rounds
+from prefgen.train.rounds import RoundsPlan, rounds_table, run_rounds
 from prefgen.train.run import train
 
 ROOT = Path(__file__).parents[2]
@@ -94,7 +94,9 @@ def test_rounds_build_train_evaluate_and_resume_after_a_crash(tmp_path, tiny_vlm
 
     monkeypatch.setattr(rounds_module, "train", crash_in_round_two)
     with pytest.raises(RuntimeError, match="power cut"):
-        run_rounds(recipe, tiny_vlm_dir("llava"), tmp_path / "loop", 2, config, evaluate=evaluate, quiet=True)
+        run_rounds(
+            RoundsPlan(recipe, tiny_vlm_dir("llava"), tmp_path / "loop", 2, config, evaluate=evaluate, quiet=True)
+        )
     assert Store(tmp_path / "loop" / "data").versions() == ["r1", "r2"]  # round 2's data was built before the crash
     monkeypatch.setattr(rounds_module, "train", real_train)
     seen, judged = [], []
@@ -103,17 +105,10 @@ def test_rounds_build_train_evaluate_and_resume_after_a_crash(tmp_path, tiny_vlm
         judged.append(ref)
         return {"accuracy": 0.75}
 
-    lineages = run_rounds(
-        recipe,
-        tiny_vlm_dir("llava"),
-        tmp_path / "loop",
-        2,
-        config,
-        evaluate=evaluate,
-        quiet=True,
-        on_round=lambda r, stage: seen.append((r, stage)),
-        judge_pairs=judge,
+    plan = RoundsPlan(
+        recipe, tiny_vlm_dir("llava"), tmp_path / "loop", 2, config, evaluate=evaluate, judge_pairs=judge, quiet=True
     )
+    lineages = run_rounds(plan, on_round=lambda r, stage: seen.append((r, stage)))
     assert judged == [f"{tmp_path / 'loop' / 'data'}@r2"]  # round 1 was evaluated (without a judge) before
     assert seen == [(2, "train"), (2, "eval")]  # round 1 and round 2's build were not redone
     assert evaluated == [tiny_vlm_dir("llava").name, "round-1", "round-2"]
@@ -270,7 +265,7 @@ def test_sena_recipe_one_round_end_to_end_with_ica(tmp_path):
 
 def fake_run(folder: Path, chair_s: list[float], accuracy: list[float | None]) -> Path:
     """A rounds folder as `train --rounds` leaves it: round-0.json and a lineage per finished round."""
-    from prefgen.train.run import LINEAGE
+    from prefgen.train.lineage import LINEAGE
 
     folder.mkdir(parents=True)
     (folder / "round-0.json").write_text(json.dumps({"eval": {"chair": {"chair_s": chair_s[0]}}}))
