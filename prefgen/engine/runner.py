@@ -64,19 +64,9 @@ class BuildResult:
 
 
 def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildResult:
+    """Build (or continue, or preview) a version from the recipe at ``recipe_path``."""
     options = options or BuildOptions()
-    recipe = load_recipe(recipe_path, options.overrides)
-    base = Path(recipe_path).parent
-    if options.vlm_path is not None:
-        if recipe.models.vlm is None:
-            raise PrefgenError(f"{recipe_path}: the recipe has no `models.vlm` to replace with {options.vlm_path}")
-        vlm = recipe.models.vlm.model_copy(
-            update={"path": str(Path(options.vlm_path).resolve()), "id": None, "revision": None}
-        )
-        recipe = recipe.model_copy(update={"models": recipe.models.model_copy(update={"vlm": vlm})})
-    missing = [s.label for s in recipe.stages if s.runtime is None]
-    if missing:
-        raise PrefgenError(f"stage(s) {', '.join(missing)} cannot run in this prefgen yet (declared, not implemented)")
+    recipe, base = _recipe_to_run(recipe_path, options), Path(recipe_path).parent
     _check_local_models(recipe, base)
     from prefgen.engine.sources import reader as sources
 
@@ -87,17 +77,28 @@ def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildRe
     shards = [items[i : i + options.shard_size] for i in range(0, len(items), options.shard_size)]
     runs = [StageRun(p, p.runtime(p, recipe.seed), _stage_fingerprint(p, recipe, base)) for p in recipe.stages]
     source_fp = digest("source", recipe.source.model_dump(mode="json"), code_fingerprint([sources.__name__]))
-
     with Reporter(quiet=options.quiet, log_json=options.log_json) as reporter:
         reporter.event("build_start", recipe=recipe.name, items=len(items), shards=len(shards))
         builder = _Builder(recipe, base, runs, source_fp, options, reporter)
         if options.preview:
-            with tempfile.TemporaryDirectory(prefix="prefgen-preview-") as tmp:
-                builder.cache = StageCache(Path(tmp))
-                builder.show_stages(len(items))
-                rows = [row for k, shard in enumerate(shards) for row in builder.run_shard(k, shard)[0]]
-            return BuildResult(None, rows=rows, drops=builder.drops, computed=builder.computed, cached=builder.cached)
+            return builder.preview(shards, len(items))
         return builder.build_version(shards, items)
+
+
+def _recipe_to_run(recipe_path: Path, options: BuildOptions) -> Recipe:
+    """The recipe with the command line's overrides, and the rounds loop's model as its VLM."""
+    recipe = load_recipe(recipe_path, options.overrides)
+    if options.vlm_path is not None:
+        if recipe.models.vlm is None:
+            raise PrefgenError(f"{recipe_path}: the recipe has no `models.vlm` to replace with {options.vlm_path}")
+        vlm = recipe.models.vlm.model_copy(
+            update={"path": str(Path(options.vlm_path).resolve()), "id": None, "revision": None}
+        )
+        recipe = recipe.model_copy(update={"models": recipe.models.model_copy(update={"vlm": vlm})})
+    missing = [s.label for s in recipe.stages if s.runtime is None]
+    if missing:
+        raise PrefgenError(f"stage(s) {', '.join(missing)} cannot run in this prefgen yet (declared, not implemented)")
+    return recipe
 
 
 class _Builder(ShardWorker):
@@ -117,72 +118,106 @@ class _Builder(ShardWorker):
 
     # ------------------------------------------------------------------------------------------------ versions
 
-    def build_version(self, shards: list[list], items: list) -> BuildResult:
-        from prefgen.store.folder import Store
+    def preview(self, shards: list[list], items: int) -> BuildResult:
+        """Run the shards with a throw-away cache and return the rows; nothing is written to the store."""
+        with tempfile.TemporaryDirectory(prefix="prefgen-preview-") as tmp:
+            self.cache = StageCache(Path(tmp))
+            self.show_stages(items)
+            rows = [row for k, shard in enumerate(shards) for row in self.run_shard(k, shard)[0]]
+        return BuildResult(None, rows=rows, drops=self.drops, computed=self.computed, cached=self.cached)
 
-        recipe, options = self.recipe, self.options
-        # normalised so that messages name the store as `out/x`, not `recipes/../out/x`
-        store = Store.create(options.out or os.path.normpath(resolve_path(recipe.output.store, self.base)))
-        self.cache = StageCache(store.root / ".prefgen" / "cache")
-        meta = {
-            "recipe": recipe.fingerprint(),
-            "items": digest([(i.key, i.fingerprint) for i in items]),
-            "shard_size": options.shard_size,
-            "round": options.round,
-        }
-        # What the rows depend on: recipe, images, and each stage's code and models (not in the draft's meta, so
-        # that a build stopped by a stage bug can be continued once the bug is fixed).
-        build_key = digest(meta, [r.fingerprint for r in self.runs], self.source_fp)
-        latest = store.manifest() if store.latest() else None
-        if (
-            latest is not None
-            and not options.fresh
-            and options.version is None
-            and recipe.output.version is None
-            and latest.stats.get("build_key") == build_key
-        ):
-            self.reporter.message(
-                f"{latest.version} was built from this recipe and these images; nothing to do "
-                "(--fresh builds a new version anyway)"
-            )
+    def build_version(self, shards: list[list], items: list) -> BuildResult:
+        store = self._open_store()
+        meta, build_key = self._build_key(items)
+        latest = self._up_to_date(store, build_key)
+        if latest is not None:
             return BuildResult(latest, store=store.root, up_to_date=True)
-        with store.draft(options.version or recipe.output.version, meta=meta, fresh=options.fresh) as draft:
-            done = draft.shards()
-            if done:
-                self.reporter.message(f"continuing draft {draft.version}: {len(done)} of {len(shards)} shard(s) done")
-            pending = [(k, shard) for k, shard in enumerate(shards) if k not in done]
-            self.show_stages(sum(len(shard) for _, shard in pending))
-            for k, rows, rejects in self.executor.run(self, pending):
-                draft.write_rejects(k, rejects)
-                draft.write_shard(k, [self._output_row(row) for row in rows])
-                self.reporter.event("shard_done", shard=k, rows=len(rows), rejects=len(rejects))
+        version = self.options.version or self.recipe.output.version
+        with store.draft(version, meta=meta, fresh=self.options.fresh) as draft:
+            self._run_pending_shards(draft, shards)
             drops = _count_drops(draft.path)
-            if not any(_shard_rows(p) for p in draft.shards().values()):
-                raise PrefgenError(
-                    f"the build produced no pairs ({_describe(drops)}); the draft {draft.version} is kept"
-                    f" in {store.root}/.prefgen/drafts for inspection"
-                )
+            self._require_rows(draft, drops, store)
             self._remember_used(store.root)
-            manifest = draft.publish(
-                message=options.message if options.message is not None else recipe.output.message,
-                drops=dict(drops),
-                stats={**self._stats(len(items), len(shards)), "build_key": build_key},
-                recipe=recipe.model_dump(mode="json"),
-                recipe_fingerprint=recipe.fingerprint(),
-                models=_model_refs(recipe),
-                seed=recipe.seed,
-                round=options.round,
-                fingerprints={r.params.label: r.fingerprint for r in self.runs},
-            )
+            manifest = self._publish(draft, drops, build_key, len(items), len(shards))
         self.reporter.event("published", version=manifest.version, rows=manifest.rows)
         result = BuildResult(manifest, drops=drops, computed=self.computed, cached=self.cached, store=store.root)
-        repo = options.push or (recipe.output.push.repo if recipe.output.push else None)
-        if repo:
-            from prefgen.store.hub import push
-
-            private = recipe.output.push.private if recipe.output.push else True
-            result.push_summary = push(store, repo, version=manifest.version, private=private).summary()
+        result.push_summary = self._push(store, manifest.version)
         return result
+
+    def _open_store(self):
+        from prefgen.store.folder import Store
+
+        # normalised so that messages name the store as `out/x`, not `recipes/../out/x`
+        store = Store.create(self.options.out or os.path.normpath(resolve_path(self.recipe.output.store, self.base)))
+        self.cache = StageCache(store.root / ".prefgen" / "cache")
+        return store
+
+    def _build_key(self, items: list) -> tuple[dict[str, Any], str]:
+        """The draft's meta, and what the rows depend on: recipe, images, and each stage's code and models (not in
+        the draft's meta, so that a build stopped by a stage bug can be continued once the bug is fixed)."""
+        meta = {
+            "recipe": self.recipe.fingerprint(),
+            "items": digest([(i.key, i.fingerprint) for i in items]),
+            "shard_size": self.options.shard_size,
+            "round": self.options.round,
+        }
+        return meta, digest(meta, [r.fingerprint for r in self.runs], self.source_fp)
+
+    def _up_to_date(self, store, build_key: str) -> Manifest | None:
+        """The latest version when it was built from exactly this (and no new version was asked for)."""
+        options = self.options
+        latest = store.manifest() if store.latest() else None
+        if latest is None or options.fresh or options.version or self.recipe.output.version:
+            return None
+        if latest.stats.get("build_key") != build_key:
+            return None
+        self.reporter.message(
+            f"{latest.version} was built from this recipe and these images; nothing to do "
+            "(--fresh builds a new version anyway)"
+        )
+        return latest
+
+    def _run_pending_shards(self, draft, shards: list[list]) -> None:
+        done = draft.shards()
+        if done:
+            self.reporter.message(f"continuing draft {draft.version}: {len(done)} of {len(shards)} shard(s) done")
+        pending = [(k, shard) for k, shard in enumerate(shards) if k not in done]
+        self.show_stages(sum(len(shard) for _, shard in pending))
+        for k, rows, rejects in self.executor.run(self, pending):
+            draft.write_rejects(k, rejects)
+            draft.write_shard(k, [self._output_row(row) for row in rows])
+            self.reporter.event("shard_done", shard=k, rows=len(rows), rejects=len(rejects))
+
+    def _require_rows(self, draft, drops: Counter, store) -> None:
+        if not any(_shard_rows(p) for p in draft.shards().values()):
+            raise PrefgenError(
+                f"the build produced no pairs ({_describe(drops)}); the draft {draft.version} is kept"
+                f" in {store.root}/.prefgen/drafts for inspection"
+            )
+
+    def _publish(self, draft, drops: Counter, build_key: str, items: int, shards: int) -> Manifest:
+        recipe, options = self.recipe, self.options
+        return draft.publish(
+            message=options.message if options.message is not None else recipe.output.message,
+            drops=dict(drops),
+            stats={**self._stats(items, shards), "build_key": build_key},
+            recipe=recipe.model_dump(mode="json"),
+            recipe_fingerprint=recipe.fingerprint(),
+            models=_model_refs(recipe),
+            seed=recipe.seed,
+            round=options.round,
+            fingerprints={r.params.label: r.fingerprint for r in self.runs},
+        )
+
+    def _push(self, store, version: str) -> str | None:
+        """Push the new version when the command line or the recipe names a Hub repo; its summary line."""
+        target = self.recipe.output.push
+        repo = self.options.push or (target.repo if target else None)
+        if not repo:
+            return None
+        from prefgen.store.hub import push
+
+        return push(store, repo, version=version, private=target.private if target else True).summary()
 
     def _output_row(self, row: Row) -> Row:
         out = {k: v for k, v in row.items() if k not in INTERNAL_COLUMNS}
@@ -218,25 +253,11 @@ class _Builder(ShardWorker):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{self.recipe.name}.json").write_text(json.dumps(sorted(set(self.used))))
 
-    # ------------------------------------------------------------------------------------------------ shards
-
-
-class LocalExecutor:
-    """Every shard, one after the other, in this process."""
-
-    name = "local"
-
-    def run(self, builder: _Builder, pending: list[tuple[int, list]]):
-        for k, items in pending:
-            rows, rejects = builder.run_shard(k, items)
-            yield k, rows, rejects
-
-    def describe(self) -> dict[str, Any]:
-        return {"executor": self.name, "workers": 1}
-
 
 def make_executor(options: BuildOptions):
     if options.executor == "local":
+        from prefgen.engine.executors.local import LocalExecutor
+
         return LocalExecutor()
     if options.executor == "ray":
         from prefgen.engine.executors.ray import RayExecutor
