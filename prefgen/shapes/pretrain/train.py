@@ -268,83 +268,27 @@ def pretrain(
     is the k-step model of a longer run.
     """
     config = config or TrainConfig()
-    if steps is None and seconds is None:
-        steps = (CLIP_STEPS, VLM_STEPS, COOLDOWN_STEPS)
-    start = time.monotonic()
+    plan = PretrainPlan.make(steps, seconds, clip_share, n_scenes, config)
+    clock = _Clock(None if plan.steps else seconds)  # steps win over seconds
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cool_steps = 0
-    if steps is not None:
-        clip_steps, vlm_steps, cool_steps = (
-            (*steps, 0)[:3]
-            if isinstance(steps, tuple)
-            else (round(steps * clip_share), steps - round(steps * clip_share), 0)
-        )
-        n_scenes = n_scenes or int(min(16000, max(256, clip_steps * config.clip_batch)))
-    n_scenes = n_scenes or 16000
     with _progress(progress) as bar:
-        task = bar.add_task("scenes", total=n_scenes, loss="") if bar is not None else None
-        tick = (lambda done: bar.update(task, completed=done)) if bar is not None else None
-        pool = data.ScenePool.generate(n_scenes, seed, "train", tick)
-        vocab = models.vocabulary(data.corpus(seed=seed))
-        vlm_tokenizer, clip_tokenizer = models.build_tokenizer(vocab), models.build_tokenizer(vocab, for_clip=True)
-        if bar is not None:
-            bar.update(task, completed=n_scenes, loss=f"{n_scenes} scenes in {time.monotonic() - start:.0f} s")
-        train_seconds = None if steps is not None else max(seconds - (time.monotonic() - start) - 5, 1.0)
-        budget = Budget(
-            "clip",
-            steps=clip_steps if steps is not None else None,
-            seconds=None if steps is not None else train_seconds * clip_share,
-            bar=bar,
-        )
-        if clip_from is None:
-            clip, clip_cfg, clip_losses = train_clip(pool, clip_tokenizer, budget, seed, config)
-            models.save_clip(clip, clip_cfg, clip_tokenizer, out / "shapes-clip")
-        else:
-            clip, clip_losses = models.load_clip(clip_from), []
-        clip_seconds = time.monotonic() - budget.start
-        text = dict(
-            hidden_size=config.vlm_width, intermediate_size=2 * config.vlm_width, num_hidden_layers=config.vlm_layers
-        )
-        vlm, processor = models.build_vlm(vlm_tokenizer, seed, text, config.feature_layer)
-        models.load_vision_from_clip(vlm, clip)
-        left = None if steps is not None else max(seconds - (time.monotonic() - start) - 2, 1.0)
-        budget = Budget(
-            "vlm",
-            steps=vlm_steps if steps is not None else None,
-            seconds=None if left is None else left * (1 - COOLDOWN_SHARE),
-            bar=bar,
-        )
+        pool, vlm_tokenizer, clip_tokenizer = _render_scenes(plan.n_scenes, seed, bar, clock)
+        clip, clip_phase = _clip_phase(plan, clock, pool, clip_tokenizer, seed, config, clip_from, out, bar)
+        vlm, processor = _new_vlm(vlm_tokenizer, seed, config, clip)
+        left = clock.left(2)  # what remains of a seconds budget for the VLM and its cool-down
         save = {k: out / f"shapes-vlm-step{k}" for k in snapshots}
-        vlm_losses = train_vlm(
-            pool,
-            vlm,
-            processor,
-            budget,
-            seed,
-            config,
-            on_step=lambda step: save.get(step) and models.save_vlm(vlm, processor, save[step]),
-        )
-        vlm_seconds = time.monotonic() - budget.start
-        cool_losses, cool_seconds = [], 0.0
-        if cool_steps or left is not None:
-            budget = Budget(
-                "cool",
-                steps=cool_steps or None,
-                bar=bar,
-                seconds=None if left is None else max(left * COOLDOWN_SHARE, 1.0),
-            )
-            cool_losses = train_vlm(pool, vlm, processor, budget, seed, config, cooldown=True)
-            cool_seconds = time.monotonic() - budget.start
-        models.save_vlm(vlm.eval(), processor, out / "shapes-vlm", readme=_readme(seed, n_scenes))
+        vlm_phase = _vlm_phase(plan, left, pool, vlm, processor, seed, config, save, bar)
+        cool_phase = _cooldown_phase(plan, left, pool, vlm, processor, seed, config, bar)
+        models.save_vlm(vlm.eval(), processor, out / "shapes-vlm", readme=_readme(seed, plan.n_scenes))
     report = {
         "seed": seed,
-        "scenes": n_scenes,
+        "scenes": plan.n_scenes,
         "config": asdict(config),
-        "seconds_total": time.monotonic() - start,
-        "clip": _summary(clip_losses, clip_seconds),
-        "vlm": _summary(vlm_losses, vlm_seconds),
-        "vlm_cooldown": _summary(cool_losses, cool_seconds),
+        "seconds_total": clock.elapsed(),
+        "clip": clip_phase,
+        "vlm": vlm_phase,
+        "vlm_cooldown": cool_phase,
         "vlm_parameters": sum(p.numel() for p in vlm.parameters()),
         "clip_parameters": sum(p.numel() for p in clip.parameters()),
     }
@@ -352,6 +296,112 @@ def pretrain(
         report["eval"] = evaluate_pretrained(out, eval_scenes)
     (out / "pretrain.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     return report
+
+
+@dataclass(frozen=True)
+class PretrainPlan:
+    """The budget of each phase, decided before anything runs: step counts (deterministic for a seed) or one
+    wall-clock budget shared out as the phases go (``steps`` None)."""
+
+    steps: tuple[int, int, int] | None  # CLIP, VLM, cool-down
+    clip_share: float
+    n_scenes: int
+
+    @classmethod
+    def make(cls, steps, seconds, clip_share: float, n_scenes: int | None, config: TrainConfig) -> PretrainPlan:
+        if steps is None and seconds is None:
+            steps = (CLIP_STEPS, VLM_STEPS, COOLDOWN_STEPS)
+        if steps is None:
+            return cls(None, clip_share, n_scenes or 16000)
+        if isinstance(steps, tuple):
+            counts = (*steps, 0)[:3]
+        else:  # a total, split by clip_share, without a cool-down
+            counts = (round(steps * clip_share), steps - round(steps * clip_share), 0)
+        n_scenes = n_scenes or int(min(16000, max(256, counts[0] * config.clip_batch)))
+        return cls(counts, clip_share, n_scenes)
+
+
+class _Clock:
+    """Time since the run started, and what is left of a seconds budget (None when the run counts steps)."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds, self.start = seconds, time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def left(self, margin: float) -> float | None:
+        return None if self.seconds is None else max(self.seconds - self.elapsed() - margin, 1.0)
+
+
+def _render_scenes(n_scenes: int, seed: int, bar, clock: _Clock):
+    """The training scenes and the word-level tokenizers (the VLM's, the CLIP's) of their language."""
+    task = bar.add_task("scenes", total=n_scenes, loss="") if bar is not None else None
+    tick = (lambda done: bar.update(task, completed=done)) if bar is not None else None
+    pool = data.ScenePool.generate(n_scenes, seed, "train", tick)
+    vocab = models.vocabulary(data.corpus(seed=seed))
+    if bar is not None:
+        bar.update(task, completed=n_scenes, loss=f"{n_scenes} scenes in {clock.elapsed():.0f} s")
+    return pool, models.build_tokenizer(vocab), models.build_tokenizer(vocab, for_clip=True)
+
+
+def _clip_phase(plan: PretrainPlan, clock: _Clock, pool, tokenizer, seed, config, clip_from, out: Path, bar):
+    """Train and save the CLIP (or load the one given); returns it and the phase's summary."""
+    train_seconds = clock.left(5)
+    budget = Budget(
+        "clip",
+        steps=plan.steps[0] if plan.steps else None,
+        seconds=None if plan.steps else train_seconds * plan.clip_share,
+        bar=bar,
+    )
+    if clip_from is None:
+        clip, clip_cfg, losses = train_clip(pool, tokenizer, budget, seed, config)
+        models.save_clip(clip, clip_cfg, tokenizer, out / "shapes-clip")
+    else:
+        clip, losses = models.load_clip(clip_from), []
+    return clip, _summary(losses, time.monotonic() - budget.start)
+
+
+def _new_vlm(tokenizer, seed: int, config: TrainConfig, clip):
+    """A fresh tiny LLaVA whose vision tower starts from the CLIP's."""
+    text = dict(
+        hidden_size=config.vlm_width, intermediate_size=2 * config.vlm_width, num_hidden_layers=config.vlm_layers
+    )
+    vlm, processor = models.build_vlm(tokenizer, seed, text, config.feature_layer)
+    models.load_vision_from_clip(vlm, clip)
+    return vlm, processor
+
+
+def _vlm_phase(plan, left, pool, vlm, processor, seed, config, save: dict, bar) -> dict:
+    """SFT at a constant rate after warm-up, saving the snapshots asked for."""
+    budget = Budget(
+        "vlm",
+        steps=plan.steps[1] if plan.steps else None,
+        seconds=None if left is None else left * (1 - COOLDOWN_SHARE),
+        bar=bar,
+    )
+    losses = train_vlm(
+        pool,
+        vlm,
+        processor,
+        budget,
+        seed,
+        config,
+        on_step=lambda step: save.get(step) and models.save_vlm(vlm, processor, save[step]),
+    )
+    return _summary(losses, time.monotonic() - budget.start)
+
+
+def _cooldown_phase(plan, left, pool, vlm, processor, seed, config, bar) -> dict:
+    """The rate falling linearly to 0 with a fresh optimizer; nothing when the plan has no cool-down."""
+    cool_steps = plan.steps[2] if plan.steps else 0
+    if not cool_steps and left is None:
+        return _summary([], 0.0)
+    budget = Budget(
+        "cool", steps=cool_steps or None, bar=bar, seconds=None if left is None else max(left * COOLDOWN_SHARE, 1.0)
+    )
+    losses = train_vlm(pool, vlm, processor, budget, seed, config, cooldown=True)
+    return _summary(losses, time.monotonic() - budget.start)
 
 
 def evaluate_pretrained(out_dir: str | Path, n: int = 200, seed: int = 0) -> dict:
