@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prefgen.core.errors import PrefgenError
+from prefgen.core.refs import split_store_ref
 
 
 @dataclass
@@ -71,9 +72,9 @@ def detect(target: str) -> str:
     from prefgen.report.rounds import is_rounds_folder
 
     path = Path(target)
-    if not path.exists() and "@" in target:
-        path = Path(target.rsplit("@", 1)[0])
-        if (path / "versions").is_dir():
+    if not path.exists():
+        root, version = split_store_ref(target)
+        if version is not None and (Path(root) / "versions").is_dir():
             return "store"
     if not path.exists():
         raise PrefgenError(f"{target} does not exist (give a store folder, STORE@VERSION or a rounds folder)")
