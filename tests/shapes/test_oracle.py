@@ -1,5 +1,5 @@
 """The `shapes_answer` stage: the right answer to each row's question from the scene's objects (SENA's oracle
-control). `shapes_oracle` is tested with the other score stages (tests/test_stage_scores.py)."""
+control). `shapes_oracle` is tested with the other score stages (tests/stages/score/test_scores.py)."""
 
 import pytest
 

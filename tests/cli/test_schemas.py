@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from prefgen.cli.main import cli
 from prefgen.cli.schemas import schemas
 
-COMMITTED = Path(__file__).parents[1] / "schemas"
+COMMITTED = Path(__file__).parents[2] / "schemas"
 
 
 def test_committed_schemas_match_the_models(tmp_path):

@@ -4,7 +4,7 @@ the regeneration loop and its drop reasons, against a scripted VLM and on the ti
 import re
 
 import pytest
-from test_stage_generation import Recording, ScriptedVLM, ready, row, same_pixels, textured_rows
+from stages.generate.test_generation import Recording, ScriptedVLM, ready, row, same_pixels, textured_rows
 
 from prefgen.models.images import decode_image
 from prefgen.stages.base import Drop
