@@ -9,6 +9,7 @@ import click
 
 from prefgen.cli.build import executor_options
 from prefgen.cli.output import print_columns, write_rows
+from prefgen.eval.rounds import kinds_help
 
 
 @click.command()
@@ -25,12 +26,15 @@ from prefgen.cli.output import print_columns, write_rows
 @click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path), help="Recipe each round builds with.")
 @click.option(
     "--eval",
-    "bench",
-    type=click.Choice(["shapes-chair", "shapes-pope", "shapes-qa", "shapes"]),
-    help="Evaluate the base model and every round's model on the shapes world (shapes: CHAIR, POPE and "
-    "QA accuracy per kind of question).",
+    "evals",
+    multiple=True,
+    metavar="KIND[:KEY=VALUE,...]",
+    help=f"Evaluate the base model and every round's model (repeatable): {kinds_help()}. "
+    "See README, Evaluating rounds.",
 )
-@click.option("--eval-n", default=500, show_default=True, type=click.IntRange(min=1), help="Scenes to evaluate on.")
+@click.option(
+    "--eval-n", default=500, show_default=True, type=click.IntRange(min=1), help="Scenes to evaluate on (shapes)."
+)
 @click.option("--max-steps", type=click.IntRange(min=1), help="Override the config's max_steps.")
 @click.option(
     "--set",
@@ -60,7 +64,7 @@ class TrainRequest:
     config_path: Path | None
     rounds: int | None
     recipe: Path | None
-    bench: str | None
+    evals: tuple[str, ...]
     eval_n: int
     max_steps: int | None
     overrides: tuple[str, ...]
@@ -112,10 +116,11 @@ def _rounds_plan(request: TrainRequest):
     else:
         config = recipe.train.model_copy(update=request.settings)
     evaluate = judge = None
-    if request.bench:
-        from prefgen.eval.benches import ground_truth_beside, model_evaluator, pair_judge
+    if request.evals:
+        from prefgen.eval.benches import ground_truth_beside, pair_judge
+        from prefgen.eval.rounds import Setting, round_evaluator
 
-        evaluate = model_evaluator(request.bench, n=request.eval_n)
+        evaluate = round_evaluator(request.evals, Setting(n=request.eval_n))
         truth = ground_truth_beside(request.recipe, recipe.source)
         judge = pair_judge(truth) if truth else None
     return RoundsPlan(

@@ -1,122 +1,199 @@
-"""Named benchmarks behind ``prefgen eval``: one function per bench, each returning a JSON-ready report.
+"""The one table of benches: what ``prefgen eval --bench`` measures, what each bench needs, and how it runs.
 
-- ``shapes-chair`` / ``shapes-pope``: a VLM on ``n`` held-out eval scenes (the prior-breaking distribution).
-- ``shapes-clip``: a CLIP's present-vs-absent phrase AUC on ``n`` eval scenes.
-- ``pope`` / ``chair``: a VLM on real data (POPE jsonl + images; COCO instances JSON + images).
+``BENCHES`` maps a name to a ``Bench`` (help text, the options it needs, a runner); the CLI builds its
+``--bench`` choice, its checks and its help from it, and the README's list is tested against it. This module
+imports nothing heavy: the runners load models and data only when called. The round evaluators of
+`prefgen train --rounds --eval` are in ``rounds.py``.
+
+- ``shapes-*``: the shapes world's held-out scenes (``shapes.py``).
+- ``chair`` / ``pope``: real data, as the reference code scores it (``chair.py``, ``pope.py``), on answers a user
+  already has (``--answers``) or on a VLM's answers (``--model`` with ``--images``).
 - ``reward``: the pairs of a store built on shapes scenes, judged against the scenes' ground truth: how often the
   chosen answer is really better, and whether the pairs favour longer answers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from prefgen.core.config import resolve_path
 from prefgen.core.errors import PrefgenError
-from prefgen.eval.realdata import evaluate_coco_chair, evaluate_pope_file
-from prefgen.shapes import judge, metrics
-from prefgen.shapes.world import GROUND_TRUTH, make_scenes, read_ground_truth
-from prefgen.store.query import parse_ref
 
-BENCHES = ("shapes-chair", "shapes-pope", "shapes-skills", "shapes-clip", "pope", "chair", "reward")
-SHORT_ANSWER = "\nLook at the image and answer the question using a single word or phrase."  # as sena.yaml
+DESCRIBE = "Describe this image."  # the CHAIR prompt of CSR and POVID (POVID #5)
 
 
-def load_vlm(path: str | Path, device: str = "auto", batch_size: int = 32):
-    from prefgen.models import VLM
+@dataclass(frozen=True)
+class Options:
+    """Everything a bench may be given (the options of ``prefgen eval``); each bench reads what it needs."""
 
-    return VLM.load(path=str(path), device=device, dtype="float32", batch_size=batch_size)
-
-
-def shapes_chair(
-    model: str | Path,
-    n: int = 500,
-    seed: int = 0,
-    prompt: str = metrics.DESCRIBE_PROMPT,
-    max_new_tokens: int = 48,
-    device: str = "auto",
-) -> dict:
-    scenes = make_scenes(n, seed, "eval")
-    describe = metrics.vlm_describer(load_vlm(model, device), prompt, max_new_tokens)
-    report, texts = metrics.run_chair(describe, scenes)
-    return {
-        "bench": "shapes-chair",
-        "model": str(model),
-        "seed": seed,
-        "prompt": prompt,
-        **report,
-        "samples": [
-            {"scene": s.index, "truth": sorted(map(list, s.kinds)), "text": t} for s, t in zip(scenes[:20], texts)
-        ],
-    }
+    model: Path | None = None
+    clip: Path | None = None
+    n: int = 500
+    seed: int = 0
+    questions: tuple[Path, ...] = ()
+    answers: tuple[Path, ...] = ()
+    images: Path | None = None
+    instances: tuple[Path, ...] = ()
+    captions: tuple[Path, ...] = ()
+    synonyms: Path | None = None
+    image_ids: Path | None = None
+    limit: int | None = None
+    store: str | None = None
+    ground_truth: Path | None = None
+    short_answer: bool = False
+    prompt: str | None = None
+    max_new_tokens: int | None = None
+    device: str = "auto"
+    tasks: str | None = None  # lmms-eval task names, comma-separated (lmms)
 
 
-def shapes_pope(
-    model: str | Path, n: int = 500, seed: int = 0, suffix: str = "", max_new_tokens: int = 8, device: str = "auto"
-) -> dict:
-    answer = metrics.vlm_answerer(load_vlm(model, device), suffix, max_new_tokens)
-    splits = metrics.run_pope(answer, make_scenes(n, seed, "eval"), seed=seed)
-    return {"bench": "shapes-pope", "model": str(model), "seed": seed, "scenes": n, **splits}
+@dataclass(frozen=True)
+class Bench:
+    help: str
+    needs: tuple[tuple[str, ...], ...]  # alternatives: the options of any one of them, all given
+    run: Callable[[Options], dict]
+
+    def missing(self, options: Options) -> str | None:
+        """None when one alternative of ``needs`` is complete, else what to give, e.g. "--answers and
+        --instances, or --model, --images and --instances"."""
+        if any(all(_given(getattr(options, name)) for name in need) for need in self.needs):
+            return None
+        return ", or ".join(_and([f"--{name.replace('_', '-')}" for name in need]) for need in self.needs)
 
 
-def shapes_skills(model: str | Path, n: int = 500, seed: int = 0, suffix: str = "", device: str = "auto") -> dict:
-    """QA by kind, self-questioning, self-enhancement and answers on diffusion-noised images (``skills.py``)."""
-    from prefgen.shapes.skills import measure_skills
-
-    report = measure_skills(load_vlm(model, device), make_scenes(n, seed, "eval"), suffix=suffix, seed=seed)
-    return {"bench": "shapes-skills", "model": str(model), "seed": seed, **report}
+def _given(value) -> bool:
+    return value is not None and value != ()
 
 
-def shapes_clip(clip: str | Path, n: int = 500, seed: int = 0, device: str = "auto") -> dict:
-    from prefgen.models import ClipScorer
-
-    scorer = ClipScorer.load(model="shapes-clip", path=str(clip), device=device)
-    return {
-        "bench": "shapes-clip",
-        "clip": str(clip),
-        "seed": seed,
-        **metrics.clip_auc(scorer, make_scenes(n, seed, "eval")),
-    }
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def real_pope(
-    model: str | Path,
-    questions: str | Path,
-    images: str | Path,
-    limit: int | None = None,
-    suffix: str = "",
-    device: str = "auto",
-) -> dict:
-    answer = metrics.vlm_answerer(load_vlm(model, device), suffix, max_new_tokens=8)
-    scores, answers = evaluate_pope_file(answer, questions, images, limit)
-    return {"bench": "pope", "model": str(model), "questions_file": str(questions), **scores, "answers": answers[:20]}
+def _suffix(options: Options) -> str:
+    from prefgen.eval.shapes import SHORT_ANSWER
+
+    return SHORT_ANSWER if options.short_answer else ""
 
 
-def real_chair(
-    model: str | Path,
-    annotations: str | Path,
-    images: str | Path,
-    limit: int | None = None,
-    prompt: str = metrics.DESCRIBE_PROMPT,
-    max_new_tokens: int = 128,
-    device: str = "auto",
-) -> dict:
-    describe = metrics.vlm_describer(load_vlm(model, device), prompt, max_new_tokens)
-    scores, captions = evaluate_coco_chair(describe, annotations, images, limit)
+def _shapes_chair(o: Options) -> dict:
+    from prefgen.eval.shapes import shapes_chair
+
+    return shapes_chair(o.model, o.n, o.seed, device=o.device)
+
+
+def _shapes_pope(o: Options) -> dict:
+    from prefgen.eval.shapes import shapes_pope
+
+    return shapes_pope(o.model, o.n, o.seed, _suffix(o), device=o.device)
+
+
+def _shapes_skills(o: Options) -> dict:
+    from prefgen.eval.shapes import shapes_skills
+
+    return shapes_skills(o.model, o.n, o.seed, _suffix(o), device=o.device)
+
+
+def _shapes_clip(o: Options) -> dict:
+    from prefgen.eval.shapes import shapes_clip
+
+    return shapes_clip(o.clip, o.n, o.seed, device=o.device)
+
+
+def _chair(o: Options) -> dict:
+    from prefgen.eval import chair
+
+    if o.answers:
+        if len(o.answers) > 1:
+            raise PrefgenError("--bench chair reads one --answers file")
+        return chair.evaluate_captions(o.answers[0], o.instances, o.captions, o.synonyms, o.image_ids)
+    from prefgen.eval.shapes import load_vlm
+    from prefgen.shapes.metrics import vlm_describer
+
+    images = chair.ChairImages(o.instances, o.captions, o.images, o.image_ids, o.synonyms, o.limit)
+    prompt, tokens = o.prompt or DESCRIBE, o.max_new_tokens or 512
+    describe = vlm_describer(load_vlm(o.model, o.device), prompt, tokens)
     return {
         "bench": "chair",
-        "model": str(model),
-        "annotations": str(annotations),
+        "model": str(o.model),
         "prompt": prompt,
-        **scores,
-        "samples": dict(list(captions.items())[:20]),
+        "max_new_tokens": tokens,
+        **images.evaluate(describe),
     }
+
+
+def _pope(o: Options) -> dict:
+    from prefgen.eval import pope
+
+    if o.answers:
+        return pope.evaluate_answers(o.answers, o.questions)
+    from prefgen.eval.shapes import load_vlm
+    from prefgen.shapes.metrics import vlm_answerer
+
+    files = [pope.read_questions(path) for path in o.questions]
+    answer = vlm_answerer(load_vlm(o.model, o.device), _suffix(o), o.max_new_tokens or 8)
+    return {
+        "bench": "pope",
+        "model": str(o.model),
+        "suffix": _suffix(o),
+        **pope.evaluate_model(answer, files, o.images, o.limit),
+    }
+
+
+def _lmms(o: Options) -> dict:
+    from prefgen.eval.lmms import lmms_bench
+
+    tasks = [task.strip() for task in o.tasks.split(",") if task.strip()]
+    return lmms_bench(o.model, tasks, o.n, o.seed, o.limit, o.device)
+
+
+def _reward(o: Options) -> dict:
+    return store_reward(o.store, o.ground_truth)
+
+
+BENCHES: dict[str, Bench] = {
+    "shapes-chair": Bench("CHAIR of a VLM's descriptions of held-out shapes scenes.", (("model",),), _shapes_chair),
+    "shapes-pope": Bench(
+        "POPE (random, popular, adversarial) on held-out shapes scenes.", (("model",),), _shapes_pope
+    ),
+    "shapes-skills": Bench(
+        "QA by kind, self-questioning, self-enhancement and noised-image answers on shapes scenes.",
+        (("model",),),
+        _shapes_skills,
+    ),
+    "shapes-clip": Bench("A CLIP's present-vs-absent phrase AUC on shapes scenes.", (("clip",),), _shapes_clip),
+    "chair": Bench(
+        "CHAIR as the reference computes it: on --answers captions, or on a --model's captions of --images.",
+        (("answers", "instances"), ("model", "instances", "images")),
+        _chair,
+    ),
+    "pope": Bench(
+        "POPE as its official script scores it: --answers joined on question_id, or a --model's answers.",
+        (("answers", "questions"), ("model", "questions", "images")),
+        _pope,
+    ),
+    "lmms": Bench(
+        "lmms-eval's --tasks on a merged --model folder, in a subprocess (the lmms extra); its own scoring, "
+        "labelled lmms.*; shapes_pope and shapes_caption are written from --n shapes scenes.",
+        (("model", "tasks"),),
+        _lmms,
+    ),
+    "reward": Bench(
+        "How often a shapes store's chosen answer is truly better, by the scenes' ground truth.",
+        (("store", "ground_truth"),),
+        _reward,
+    ),
+}
 
 
 def store_reward(store: str, ground_truth: str | Path) -> dict:
     """Reward accuracy and length bias of a store version (``STORE`` or ``STORE@VERSION``), overall and per
     method; pairs whose image has no ground truth are counted and left out."""
     import pyarrow.parquet as pq
+
+    from prefgen.shapes import judge
+    from prefgen.shapes.world import read_ground_truth
+    from prefgen.store.query import parse_ref
 
     handle, version = parse_ref(store)
     truth = read_ground_truth(ground_truth)
@@ -147,6 +224,9 @@ def store_reward(store: str, ground_truth: str | Path) -> dict:
 
 def ground_truth_beside(recipe: Path, source) -> Path | None:
     """The shapes world's ground truth in the folder of a recipe's image folder or manifest, if there is one."""
+    from prefgen.core.config import resolve_path
+    from prefgen.shapes.world import GROUND_TRUTH
+
     path = getattr(source, "path", None)
     if not path:
         return None
@@ -168,42 +248,7 @@ def pair_judge(ground_truth: str | Path):
     return run
 
 
-def _numbers(values: dict) -> dict:
-    return {k: v for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-
-
 def _last_text(messages) -> str:
     if isinstance(messages, str):
         return messages
     return messages[-1]["content"] if messages else ""
-
-
-def model_evaluator(bench: str, n: int = 500, seed: int = 0, device: str = "auto"):
-    """``evaluate(model_dir) -> metrics`` for `prefgen train --rounds --eval`: ``shapes-chair``, ``shapes-pope``,
-    ``shapes-qa`` (accuracy per kind of question, asked with the short-answer suffix) or ``shapes`` (all three).
-    Only the numbers are kept (the lineage holds no sample texts)."""
-    wanted = {
-        "shapes-chair": ("chair",),
-        "shapes-pope": ("pope",),
-        "shapes-qa": ("qa",),
-        "shapes": ("chair", "pope", "qa"),
-    }
-    if bench not in wanted:
-        raise PrefgenError(f"unknown evaluation {bench!r}; use one of {', '.join(wanted)}")
-
-    def run(model_dir) -> dict:
-        vlm, scenes = load_vlm(model_dir, device), make_scenes(n, seed, "eval")  # one load for every measurement
-        report = {}
-        if "chair" in wanted[bench]:
-            chair, _ = metrics.run_chair(metrics.vlm_describer(vlm), scenes)
-            report["chair"] = _numbers(chair)
-        if "pope" in wanted[bench]:
-            pope = metrics.run_pope(metrics.vlm_answerer(vlm, SHORT_ANSWER), scenes, seed=seed)
-            report["pope"] = {split: _numbers(values) for split, values in pope.items()}
-        if "qa" in wanted[bench]:
-            from prefgen.shapes.skills import measure_qa
-
-            report["qa"] = measure_qa(vlm, scenes, SHORT_ANSWER)
-        return report
-
-    return run

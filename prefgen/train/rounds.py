@@ -143,6 +143,7 @@ KEY_METRICS = (
     "pope.random.f1",
     "pope.popular.f1",
     "pope.adversarial.f1",
+    "pope.mean_f1",
     "qa.all",
     "pairs.accuracy",
 )

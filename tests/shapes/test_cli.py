@@ -4,14 +4,10 @@ import json
 
 from click.testing import CliRunner
 
-from prefgen.cli.eval import BENCHES, eval_command
+from prefgen.cli.eval import eval_command
 from prefgen.cli.shapes import shapes
 from prefgen.eval import benches as bench
 from prefgen.shapes.world import read_ground_truth
-
-
-def test_cli_lists_every_bench():
-    assert BENCHES == bench.BENCHES
 
 
 def test_scenes_command_writes_a_source_folder(tmp_path):
@@ -152,11 +148,6 @@ def test_eval_reward_scores_a_store_against_ground_truth(tmp_path):
             }
         },
     }
-
-
-def test_eval_says_what_a_bench_needs():
-    result = CliRunner().invoke(eval_command, ["--bench", "pope"])
-    assert result.exit_code == 2 and "--model, --questions, --images" in result.output
 
 
 def test_pretrain_command_trains_exact_steps_and_its_defaults_are_the_libraries(tmp_path):
