@@ -1,4 +1,4 @@
-"""``prefgen shapes`` (pretrain, scenes). Heavy libraries load inside the commands only."""
+"""``prefgen shapes`` (pretrain, scenes, lmms-task). Heavy libraries load inside the commands only."""
 
 from __future__ import annotations
 
@@ -128,3 +128,17 @@ def scenes(out: Path, n: int, seed: int, split: str) -> None:
 
     write_scene_folder(out, n, seed, split)
     click.echo(f"{n} {split} scenes -> {out} (ground truth: {out / 'ground_truth.jsonl'})")
+
+
+@shapes.command("lmms-task")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Task folder.")
+@click.option("-n", "--n", "n", default=50, show_default=True, type=click.IntRange(1), help="Held-out scenes.")
+@click.option("--seed", default=0, show_default=True, help="Which scenes and POPE negatives (as `eval --seed`).")
+def lmms_task(out: Path, n: int, seed: int) -> None:
+    """Write a local lmms-eval task from held-out shapes scenes: POPE's three splits (the questions of `prefgen eval
+    --bench shapes-pope`, tag shapes_pope) and captioning scored with CHAIR (shapes_caption). lmms-eval runs it
+    offline with `--include_path OUT`; `prefgen eval --bench lmms` writes and runs it for you."""
+    from prefgen.eval.lmms import write_task
+
+    counts = write_task(out, n, seed)
+    click.echo(", ".join(f"{task}: {rows} rows" for task, rows in counts.items()) + f" -> {out}")

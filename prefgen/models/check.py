@@ -31,6 +31,23 @@ TESTED = {
     }.items()
 }
 LORA_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# lmms-eval's model adapter for each family, as `prefgen eval --bench lmms` runs it: lmms-eval 0.7.3 on transformers
+# 5.23, each run end to end on the family's tiny model (CPU). The families it could not run say why.
+LMMS_ADAPTERS = {
+    "llava": "llava_hf",
+    "llava_onevision": "llava_hf",
+    "qwen2_vl": "qwen2_vl",
+    "qwen2_5_vl": "qwen2_5_vl",
+    "qwen3_vl": "qwen3_vl",
+    "qwen3_5": "qwen3_5",
+    "internvl": "internvl_hf",
+    "mistral3": "mistral3_vl",
+}
+LMMS_NO_ADAPTER = {
+    "idefics3": "its idefics2 adapter miscounts the image tokens, the generic huggingface one fails on transformers 5",
+    "smolvlm": "its idefics2 adapter miscounts the image tokens, the generic huggingface one fails on transformers 5",
+    "gemma3": "its gemma3 adapter needs torchvision's compiled image ops, which did not load on the CPU torch tested",
+}
 
 
 @dataclass
@@ -70,6 +87,7 @@ def check_model(source: str, revision: str | None = None) -> CheckReport:
         _template_and_images(config, processor, report)
     _cache(config, report)
     _lora(config, remote, report)
+    _lmms(config, report)
     where = f"path: {source}" if local else f"id: {source}" + (f", revision: {revision}" if revision else "")
     report.facts.append(
         ("recipe", f"models: {{vlm: {{{where}" + (", trust_remote_code: true" if remote else "") + "}}")
@@ -264,6 +282,16 @@ def _lora(config, remote, report) -> None:
         report.problems.append(
             f"no usual LoRA target in {prefix}; set train.lora.targets to some of: {', '.join(names)}"
         )
+
+
+def _lmms(config, report) -> None:
+    """Which lmms-eval adapter `prefgen eval --bench lmms` would run the model with, or why none."""
+    adapter = LMMS_ADAPTERS.get(config.model_type)
+    if adapter:
+        report.facts.append(("lmms-eval", f"runs with its {adapter} adapter (prefgen eval --bench lmms)"))
+    else:
+        why = LMMS_NO_ADAPTER.get(config.model_type, "no adapter of lmms-eval 0.7.3 is known to load it")
+        report.facts.append(("lmms-eval", f"cannot run it: {why}"))
 
 
 def _first_line(exc: BaseException) -> str:
