@@ -213,5 +213,5 @@ def test_overrides_set_values_by_path_and_stage_label(tmp_path):
         load_recipe(path, [*source, "stages.nope.method=x"])
     with pytest.raises(RecipeError, match=r"'seed' is not KEY=VALUE"):
         load_recipe(path, [*source, "seed"])
-    with pytest.raises(RecipeError, match=r"seed: Input should be greater than or equal to 0"):
+    with pytest.raises(RecipeError, match=r"--set seed=-1: Input should be greater than or equal to 0"):
         load_recipe(path, [*source, "seed=-1"])

@@ -10,13 +10,23 @@ import click
 
 @click.command()
 @click.argument("recipes", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-def validate(recipes: tuple[Path, ...]) -> None:
-    """Check recipes and report every problem, with its YAML path and line."""
-    from prefgen.recipe import check_recipe
+@click.option(
+    "--recipe-only",
+    is_flag=True,
+    help="Check the recipes alone, not whether this machine has their paths, devices and models "
+    "(for recipes written for another machine).",
+)
+def validate(recipes: tuple[Path, ...], recipe_only: bool) -> None:
+    """Check recipes and report every problem, with its YAML path and line; then (unless --recipe-only) whether
+    this machine has what they need: source and model paths, devices, and models in the local caches when offline.
+    No model is loaded."""
+    from prefgen.recipe import check_recipe, load_recipe
+    from prefgen.recipe.check import check_here
+    from prefgen.recipe.readiness import recipe_notes
 
     failed = 0
     for path in recipes:
-        problems = check_recipe(path)
+        problems = check_recipe(path) if recipe_only else check_here(path)
         if problems:
             failed += 1
             for problem in problems:
@@ -24,8 +34,10 @@ def validate(recipes: tuple[Path, ...]) -> None:
                     f"{path}:{problem.line or 0}: {problem.path + ': ' if problem.path else ''}{problem.message}",
                     err=True,
                 )
-        else:
-            click.echo(f"{path}: ok")
+            continue
+        click.echo(f"{path}: ok")
+        for note in recipe_notes(load_recipe(path)):
+            click.echo(f"{path}: note: {note}", err=True)
     if failed:
         click.echo(f"{failed} of {len(recipes)} recipe(s) invalid", err=True)
         sys.exit(1)
@@ -148,7 +160,10 @@ def build(
     if plan:
         from prefgen.engine.plan import make_plan
 
-        click.echo(make_plan(recipe, overrides).render())
+        found = make_plan(recipe, overrides)
+        click.echo(found.render())
+        if found.problems:
+            sys.exit(1)
         return
     from prefgen.engine.runner import BuildOptions, run_build
 

@@ -14,6 +14,10 @@ def models() -> None:
     """Model utilities."""
 
 
+#: Said after the recipe hints, which are absolute so that they work from any recipe.
+RELATIVE_NOTE = "(a relative path in a recipe is read from the recipe file's folder, not from the current one)"
+
+
 @models.command()
 @click.option("--family", type=click.Choice([*FAMILIES, "all"]), help="VLM family to build (`all`: one folder each).")
 @click.option("--clip", "clip", is_flag=True, help="Build a tiny open_clip model instead of a VLM.")
@@ -36,12 +40,14 @@ def tiny(family: str | None, clip: bool, out: Path, seed: int, force: bool) -> N
 
     if clip:
         build_tiny_clip(out, seed=seed)
-        click.echo(f"tiny open_clip model -> {out}  (recipe: models.clip = {{model: tiny, path: {out}}})")
+        click.echo(f"tiny open_clip model -> {out}  (recipe: models.clip = {{model: tiny, path: {out.resolve()}}})")
+        click.echo(RELATIVE_NOTE)
         return
     for name in FAMILIES if family == "all" else (family,):
         folder = out / name if family == "all" else out
         build_tiny_vlm(name, folder, seed=seed)
-        click.echo(f"tiny {name} VLM -> {folder}  (recipe: models.vlm = {{path: {folder}}})")
+        click.echo(f"tiny {name} VLM -> {folder}  (recipe: models.vlm = {{path: {folder.resolve()}}})")
+    click.echo(RELATIVE_NOTE)
 
 
 @models.command()

@@ -10,6 +10,8 @@ from pathlib import Path
 from prefgen.core.config import resolve_path
 from prefgen.core.errors import PrefgenError, StoreError
 from prefgen.recipe import Recipe, load_recipe
+from prefgen.recipe.readiness import machine_problems, recipe_notes, used_models
+from prefgen.recipe.yaml_nodes import format_path
 
 
 @dataclass
@@ -20,6 +22,8 @@ class Plan:
     model_lines: list[str] = field(default_factory=list)
     stage_lines: list[str] = field(default_factory=list)
     output_lines: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # what stops the build here: `build --plan` then exits 1
+    notes: list[str] = field(default_factory=list)  # what runs but is likely not what was meant
 
     def render(self) -> str:
         r = self.recipe
@@ -28,6 +32,10 @@ class Plan:
         parts += ["models"] + [f"  {line}" for line in self.model_lines or ["(none)"]]
         parts += ["stages"] + [f"  {line}" for line in self.stage_lines]
         parts += ["output"] + [f"  {line}" for line in self.output_lines]
+        parts += [f"note: {line}" for line in self.notes]
+        parts += [f"MISSING: {line}" for line in self.problems]
+        if self.problems:
+            parts.append(f"the build would stop: {len(self.problems)} problem(s) above")
         return "\n".join(parts)
 
 
@@ -43,6 +51,8 @@ def make_plan(recipe_path: Path, overrides: tuple[str, ...] = ()) -> Plan:
             f"{', '.join(stage.output_columns())}"
         )
     plan.output_lines = _describe_output(recipe, base)
+    plan.problems = [f"{format_path(list(loc))}: {message}" for loc, message in machine_problems(recipe, base)]
+    plan.notes = recipe_notes(recipe)
     return plan
 
 
@@ -81,6 +91,7 @@ def _counted(what: str, unit: str, recipe: Recipe, base: Path) -> str:
 def _describe_models(recipe: Recipe, base: Path) -> list[str]:
     lines = []
     vlm, clip = recipe.models.vlm, recipe.models.clip
+    used = used_models(recipe)
     if vlm:
         if vlm.path:
             folder = _shown(vlm.path, base)
@@ -96,8 +107,8 @@ def _describe_models(recipe: Recipe, base: Path) -> list[str]:
             folder = _shown(clip.path, base)
             lines.append(f"clip {clip.model} from {folder} ({'found' if folder.exists() else 'MISSING'})")
         else:
-            lines.append(f"clip {clip.model} pretrained {clip.pretrained!r}")
-    return lines
+            lines.append(f"clip {clip.model} pretrained {clip.pretrained!r}, device {clip.device}")
+    return [line + ("" if line.split()[0] in used else ", used by no stage") for line in lines]
 
 
 def _hub_cache_state(repo_id: str, revision: str | None) -> str:

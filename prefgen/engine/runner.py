@@ -24,6 +24,7 @@ from prefgen.engine.fingerprint import code_fingerprint, code_hash
 from prefgen.engine.progress import Reporter
 from prefgen.engine.shards import ShardWorker, StageRun
 from prefgen.recipe import Recipe, load_recipe
+from prefgen.recipe.readiness import recipe_notes
 from prefgen.stages.base import Row, StageParams
 from prefgen.store.manifest import Manifest, ModelRef
 
@@ -67,7 +68,7 @@ def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildRe
     """Build (or continue, or preview) a version from the recipe at ``recipe_path``."""
     options = options or BuildOptions()
     recipe, base = _recipe_to_run(recipe_path, options), Path(recipe_path).parent
-    _check_local_models(recipe, base)
+    _check_machine(recipe, base)
     from prefgen.engine.sources import reader as sources
 
     limits = recipe.limits.model_copy(
@@ -76,9 +77,11 @@ def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildRe
     items = sources.list_items(recipe.source, limits, recipe.seed, base)
     shards = [items[i : i + options.shard_size] for i in range(0, len(items), options.shard_size)]
     runs = [StageRun(p, p.runtime(p, recipe.seed), _stage_fingerprint(p, recipe, base)) for p in recipe.stages]
-    source_fp = digest("source", recipe.source.model_dump(mode="json"), code_fingerprint([sources.__name__]))
+    source_fp = digest("source", recipe.source.identity(), code_fingerprint([sources.__name__]))
     with Reporter(quiet=options.quiet, log_json=options.log_json) as reporter:
         reporter.event("build_start", recipe=recipe.name, items=len(items), shards=len(shards))
+        for note in recipe_notes(recipe):  # `validate` and `--plan` print these; a build's log records them
+            reporter.event("note", text=note)
         builder = _Builder(recipe, base, runs, source_fp, options, reporter)
         if options.preview:
             return builder.preview(shards, len(items))
@@ -134,6 +137,12 @@ class _Builder(ShardWorker):
             return BuildResult(latest, store=store.root, up_to_date=True)
         version = self.options.version or self.recipe.output.version
         with store.draft(version, meta=meta, fresh=self.options.fresh) as draft:
+            if draft.replaced:
+                self.reporter.event("draft_replaced", version=draft.version)
+                self.reporter.message(
+                    f"note: replaced an unfinished draft of {draft.version} left by a different build "
+                    "(its finished stages stay in the stage cache)"
+                )
             self._run_pending_shards(draft, shards)
             drops = _count_drops(draft.path)
             self._require_rows(draft, drops, store)
@@ -198,6 +207,7 @@ class _Builder(ShardWorker):
     def _publish(self, draft, drops: Counter, build_key: str, items: int, shards: int) -> Manifest:
         recipe, options = self.recipe, self.options
         return draft.publish(
+            parent=_previous_build(draft.store, recipe.name),
             message=options.message if options.message is not None else recipe.output.message,
             drops=dict(drops),
             stats={**self._stats(items, shards), "build_key": build_key},
@@ -272,14 +282,22 @@ def _stage_fingerprint(params: StageParams, recipe: Recipe, base: Path) -> str:
     return digest(params.stage_type(), config, code_hash(type(params)), models, recipe.seed)
 
 
-def _check_local_models(recipe: Recipe, base: Path) -> None:
-    """A local model folder that is not there fails the build before anything is written."""
-    from prefgen.models.loading import model_source
+def _check_machine(recipe: Recipe, base: Path) -> None:
+    """Every model a stage uses, and the source, proven available before anything is written or run: a CLIP that
+    cannot load must not wait for hours of VLM stages to say so (``prefgen validate`` asks the same questions)."""
+    from prefgen.recipe.readiness import machine_problems
 
-    for name in ("vlm", "clip"):
-        config = getattr(recipe.models, name)
-        if config is not None and config.path and any(name in p.models for p in recipe.stages):
-            model_source(None, config.path, base)  # raises "model path ... does not exist"
+    found = [message for _, message in machine_problems(recipe, base)]
+    if found:
+        more = f" (and {len(found) - 1} more; `prefgen validate` lists them)" if len(found) > 1 else ""
+        raise PrefgenError(found[0] + more)
+
+
+def _previous_build(store, name: str) -> str | None:
+    """The parent of a build: the latest version built from a recipe of the same name (the one this build
+    revises), or none; an unrelated recipe's version, however recent, is not a parent."""
+    built = [m for m in store.manifests() if m.origin in ("build", "round") and (m.recipe or {}).get("name") == name]
+    return built[-1].version if built else None
 
 
 def _count_drops(draft_path: Path) -> Counter:
@@ -311,10 +329,16 @@ def _model_refs(recipe: Recipe) -> dict[str, ModelRef]:
 
 
 def _model_label(recipe: Recipe) -> str | None:
+    """The rows' ``model``: a Hub id at its revision, or a local model's path as the recipe wrote it. Of an absolute
+    path only the last two parts are kept (``round-2/model``): a pushed dataset must not carry this machine's
+    folders (the manifest keeps the whole path, for lineage)."""
     vlm = recipe.models.vlm
     if vlm is None:
         return None
-    return vlm.path or f"{vlm.id}@{vlm.revision or 'main'}"
+    if vlm.path is None:
+        return f"{vlm.id}@{vlm.revision or 'main'}"
+    path = Path(vlm.path).expanduser()
+    return "/".join(path.parts[-2:]) if path.is_absolute() else vlm.path
 
 
 def _describe(drops: Counter) -> str:

@@ -35,6 +35,20 @@ def check_recipe(path: str | Path) -> list[Problem]:
     return _check(Path(path))[1]
 
 
+def check_here(path: str | Path) -> list[Problem]:
+    """``check_recipe``'s problems, or when there are none, what stops the recipe on this machine (``readiness``):
+    missing source or model paths, devices torch cannot see, models in no local cache while offline."""
+    from prefgen.recipe.readiness import machine_problems
+
+    path = Path(path)
+    recipe, problems = _check(path)
+    if problems:
+        return problems
+    root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    found = machine_problems(recipe, path.parent)
+    return [Problem(format_path(list(loc)), line_of(root, list(loc)), message) for loc, message in found]
+
+
 def _check(path: Path, overrides: tuple[str, ...] = ()) -> tuple[Recipe | None, list[Problem]]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -55,9 +69,19 @@ def _check(path: Path, overrides: tuple[str, ...] = ()) -> tuple[Recipe | None, 
         recipe = recipe_model().model_validate(data)
     except ValidationError as exc:
         problems += [_problem_from_error(err, root) for err in exc.errors()]
-    problems += _check_flow(data, root)
+    problems = _blame_overrides(problems + _check_flow(data, root), overrides)
     problems.sort(key=lambda p: (p.line or 0, p.path))
     return (recipe if not problems else None), problems
+
+
+def _blame_overrides(problems: list[Problem], overrides: tuple[str, ...]) -> list[Problem]:
+    """A problem with a key that ``--set`` wrote belongs to the command line, not to the recipe line nearest to
+    where the key would be (``stages[8].chosen_scor`` has no line of its own)."""
+    by_key = {item.partition("=")[0].strip().rsplit(".", 1)[-1]: item for item in overrides}
+    return [
+        Problem(f"--set {by_key[key]}", None, p.message) if (key := p.path.rsplit(".", 1)[-1]) in by_key else p
+        for p in problems
+    ]
 
 
 def _problem_from_error(err: dict[str, Any], root: yaml.Node) -> Problem:
@@ -214,7 +238,8 @@ def _source_columns(raw: Any) -> list[str]:
     """The source's columns, from its raw (possibly invalid) YAML, so column checks run beside schema errors."""
     raw = raw if isinstance(raw, dict) else {}
     extras = raw.get("extra_columns")
-    return source_columns(raw.get("question_column"), [str(c) for c in extras] if isinstance(extras, list) else ())
+    question = raw.get("question_column") or raw.get("question")
+    return source_columns(question, [str(c) for c in extras] if isinstance(extras, list) else ())
 
 
 def _stage_columns(raw: dict) -> tuple[list[str], list[str]]:

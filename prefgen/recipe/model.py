@@ -72,6 +72,7 @@ class Recipe(StrictModel):
         payload = self.model_dump(
             mode="json", exclude={"output": True, "description": True, "stages": {"__all__": {"resources"}}}
         )
+        payload["source"] = self.source.identity()
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -18,9 +18,20 @@ def source_columns(question_column: str | None = None, extra_columns: Sequence[s
     return [*SOURCE_COLUMNS, *(["question"] if question_column else []), *extra_columns]
 
 
+#: Keys added after stores were first built: left out of fingerprints while unset, so that the recipes written
+#: before them keep their fingerprints (and their builds their cache).
+_LATER_KEYS = ("question",)
+
+
 class _SourceBase(StrictModel):
     def output_columns(self) -> list[str]:
-        return source_columns(getattr(self, "question_column", None), getattr(self, "extra_columns", ()))
+        question = getattr(self, "question_column", None) or getattr(self, "question", None)
+        return source_columns(question, getattr(self, "extra_columns", ()))
+
+    def identity(self) -> dict:
+        """The source as fingerprints see it: its settings, without the later keys left unset."""
+        data = self.model_dump(mode="json")
+        return {k: v for k, v in data.items() if not (k in _LATER_KEYS and v is None)}
 
 
 class ImageFolderSource(_SourceBase):
@@ -32,6 +43,12 @@ class ImageFolderSource(_SourceBase):
     extensions: list[str] = Field(
         [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"],
         description="File name endings taken as images (case-insensitive).",
+    )
+    question: str | None = Field(
+        None,
+        min_length=1,
+        description="A prompt asked of every image, written to the `question` column, for the stages that read one "
+        "(csr_search, answer), e.g. `Describe this image in detail.`",
     )
 
 

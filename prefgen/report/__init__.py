@@ -1,5 +1,6 @@
 """``prefgen report``: one self-contained HTML file (no server, nothing fetched) for a dataset version, for the
-comparison of two versions, or for one or several `prefgen train --rounds` folders.
+comparison of two versions, or for one or several `prefgen train --rounds` folders or `prefgen train --data` runs
+(a single run reads as a run of one round: its curves, settings and the data version it trained on).
 
     write_report(["out/store@v2"], "report.html")                   # summary, histograms, gallery of pairs
     write_report(["out/store"], "diff.html", compare=("v1", "v2"))   # what changed between two versions
@@ -21,7 +22,7 @@ from prefgen.core.refs import split_store_ref
 @dataclass
 class ReportResult:
     path: Path
-    kind: str  # "version", "compare" or "rounds"
+    kind: str  # "version", "compare", "rounds" or "training" (single runs)
     subject: str
     bytes: int
 
@@ -61,10 +62,12 @@ def write_report(targets: list[str], out: str | Path, compare: tuple[str, str] |
     if wrong:
         raise PrefgenError(f"{wrong[0]} is a store; a rounds report takes rounds folders only")
     from prefgen.report.rounds import rounds_context
+    from prefgen.train.lineage import RunFolder
 
     context = rounds_context([Path(t) for t in targets])
     path = write_html("rounds.html", context, Path(out))
-    return ReportResult(path, "rounds", ", ".join(targets), path.stat().st_size)
+    kind = "training" if all(RunFolder(t).single_run for t in targets) else "rounds"  # `train --data` output
+    return ReportResult(path, kind, ", ".join(targets), path.stat().st_size)
 
 
 def detect(target: str) -> str:
@@ -84,5 +87,5 @@ def detect(target: str) -> str:
         return "rounds"
     raise PrefgenError(
         f"{target} is neither a prefgen store (no versions/ folder) nor a rounds folder "
-        "(no round-*/model/lineage.json)"
+        "(no round-*/model/lineage.json) or training run (no lineage.json)"
     )

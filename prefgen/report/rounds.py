@@ -28,7 +28,7 @@ SECTIONS = (
     ("Data", "data."),
 )
 # Counts of what was evaluated, not results: in the table, not charted (verdict counts get their own stacked bars).
-NOT_CHARTED = ("captions", "questions", "pairs", "better", "tie", "worse", "steps")
+NOT_CHARTED = ("captions", "questions", "missing", "pairs", "better", "tie", "worse", "steps")
 # Charted first in their section, in this order; the rest follow by name.
 FIRST = (
     "eval.chair.chair_s",
@@ -42,6 +42,9 @@ FIRST = (
 TITLES = {"data.rows": "pairs in the round's data"}
 VERDICTS = (("better", PALETTE[0]), ("tie", "#bbbbbb"), ("worse", PALETTE[1]))
 STEP_METRICS = ("rewards/accuracies", "rewards/margins", "loss")
+# Metrics that cannot be negative (by the last part of their name): their axis starts at 0. Rates, counts, losses
+# (DPO's and its added terms are -log of a probability); reward margins and log-probs can be negative.
+NOT_NEGATIVE = ("chair_s", "chair_i", "recall", "precision", "f1", "mean_f1", "accuracy", "accuracies", "yes_ratio")
 
 
 @dataclass
@@ -80,13 +83,36 @@ def read_run(path: Path, name: str) -> Run:
             }
         )
         rounds.append(Round(found.number, values, lineage, found.steps))
-    versions = {}
+    return Run(path, name, rounds, _versions(folder, rounds))
+
+
+def _versions(folder: RunFolder, rounds: list[Round]) -> dict[str, Any]:
+    """Manifests of the data versions: the rounds folder's own store, or the store a single run trained on."""
+    where = folder.store_path
+    if folder.single_run and rounds:
+        where = Path((rounds[-1].lineage.get("data") or {}).get("store") or where)
     try:
-        store = Store(folder.store_path)
-        versions = {m.version: m for m in store.manifests()}
+        return {m.version: m for m in Store(where).manifests()}
     except StoreError:
-        pass
-    return Run(path, name, rounds, versions)
+        return {}
+
+
+def settings(run: Run) -> list[tuple[str, Any]]:
+    """The training settings of the run's first trained round (a rounds loop trains every round with the same)."""
+    trained = next((r for r in run.rounds if r.number > 0), None)
+    config = (trained.lineage.get("config") or {}) if trained else {}
+    flat = _flatten(config)
+    return [(key, value) for key, value in sorted(flat.items()) if value is not None]
+
+
+def _flatten(values: dict, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+    return flat
 
 
 def rounds_context(paths: list[Path]) -> dict[str, Any]:
@@ -109,11 +135,12 @@ def rounds_context(paths: list[Path]) -> dict[str, Any]:
         series = [s for s in series if s[1]]
         title = next((t for t, prefix in SECTIONS if metric.startswith(prefix)), "Other")
         label = TITLES.get(metric) or (metric.split(".", 1)[1] if "." in metric else metric)
-        sections[title].append(line_svg(label, series))
+        sections[title].append(line_svg(label, series, y_from_zero=cannot_be_negative(metric)))
     verdicts = _verdict_groups(runs)
     if verdicts:
+        strips = colours if len(runs) > 1 else None  # each bar marked with its run's colour
         sections["Pairs judged by ground truth"].insert(
-            0, stacked_svg("pair verdicts (chosen vs rejected)", verdicts, VERDICTS)
+            0, stacked_svg("pair verdicts (chosen vs rejected)", verdicts, VERDICTS, strips)
         )
     marks = _round_starts(runs[0])
     step_charts = [
@@ -122,6 +149,7 @@ def rounds_context(paths: list[Path]) -> dict[str, Any]:
             [(run.name, _step_series(run, name), colours[run.name]) for run in runs],
             x_label="step (all rounds)",
             marks=marks,
+            y_from_zero=cannot_be_negative(name),
         )
         for name in STEP_METRICS
         if any(name in s for run in runs for r in run.rounds for s in r.steps)
@@ -137,11 +165,19 @@ def rounds_context(paths: list[Path]) -> dict[str, Any]:
                 "colour": colours[run.name],
                 "lineage": lineage(run),
                 "table": table(run),
+                "settings": settings(run),
             }
             for run in runs
         ],
         "sections": [(title, charts) for title, charts in sections.items() if charts],
     }
+
+
+def cannot_be_negative(metric: str) -> bool:
+    """Whether a metric (``eval.chair.chair_s``, ``train.loss/ica``, ``data.rows``) is a rate, a count or a loss."""
+    name = metric.rsplit(".", 1)[-1]  # chair_s, rewards/accuracies, loss/ica
+    last = name.rsplit("/", 1)[-1]
+    return last in NOT_NEGATIVE or name in ("rows", "loss") or name.endswith("_loss") or name.startswith("loss/")
 
 
 def lineage(run: Run) -> list[dict[str, Any]]:
@@ -158,6 +194,9 @@ def lineage(run: Run) -> list[dict[str, Any]]:
         data = r.lineage.get("data") or {}
         version = data.get("version") or data.get("revision") or "?"
         facts = [f"{data.get('rows', '?')} pairs"]
+        source = data.get("store") or (f"hf://{data['hub']}" if data.get("hub") else None)
+        if source and Path(source) != (run.path / "data").resolve():  # a single run: say which store it read
+            facts.append(f"from {source}")
         manifest = run.versions.get(version)
         if manifest is not None and manifest.drops:
             facts.append(f"dropped {sum(manifest.drops.values())}")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Iterator
 from prefgen.core.errors import QueryError, StoreError
 from prefgen.store.folder import Store
 from prefgen.store.manifest import Manifest
-from prefgen.store.query import check_select, connect, referenced_versions
+from prefgen.store.query import check_select, connect, explain, referenced_versions
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -21,7 +21,8 @@ SHARD_BYTES = 256 << 20  # target size of one parquet file
 
 
 def derive(store: Store, sql: str, *, message: str, version: str | None = None) -> Manifest:
-    """Run ``sql`` (one SELECT) and publish its rows as a new version whose parent is the version it read."""
+    """Run ``sql`` (one SELECT) and publish its rows as a new version whose parents are the versions it read
+    (``parent``: the newest of them)."""
     import pyarrow.parquet as pq
 
     check_select(sql)
@@ -30,7 +31,7 @@ def derive(store: Store, sql: str, *, message: str, version: str | None = None) 
         raise QueryError("the query reads no version of the store (use `pairs` or a version's view)")
     parent = store.manifest(sources[-1])
     parent_schema = pq.read_schema(store.data_files(parent.version)[0])
-    con = connect(store, images=True)
+    con = connect(store, images=True, sql=sql)
     try:
         reader = con.sql(sql).to_arrow_reader(1024)
         draft = store.draft(version, meta={"derive": sql}, fresh=True)
@@ -42,7 +43,9 @@ def derive(store: Store, sql: str, *, message: str, version: str | None = None) 
             if not written:
                 raise QueryError("the query returned no rows; nothing was published")
             inherited = parent.model_dump(include={"recipe", "recipe_fingerprint", "models", "seed", "round"})
-            return draft.publish(parent=parent.version, message=message, origin="derive", query=sql, **inherited)
+            return draft.publish(
+                parent=parent.version, parents=sources, message=message, origin="derive", query=sql, **inherited
+            )
         except BaseException:
             draft.discard()  # a failed derive leaves the store exactly as it was
             raise
@@ -50,7 +53,7 @@ def derive(store: Store, sql: str, *, message: str, version: str | None = None) 
         import duckdb
 
         if isinstance(exc, duckdb.Error):
-            raise QueryError(f"query failed: {str(exc).strip().splitlines()[0]}") from None
+            raise explain(store, sql, exc) from None
         raise
     finally:
         con.close()

@@ -32,7 +32,12 @@ class Manifest(BaseModel):
 
     format: Literal[1] = Field(FORMAT, description="Manifest format version.")
     version: str
-    parent: str | None = Field(None, description="Version this one was derived or continued from.")
+    parent: str | None = Field(
+        None,
+        description="Version this one was derived or continued from: for a build, the latest version built from a "
+        "recipe of the same name (none for a new recipe); for a derive, the newest version its query read.",
+    )
+    parents: list[str] | None = Field(None, description="Every version a derive's query read, oldest first.")
     created_at: datetime
     message: str = ""
     origin: Literal["build", "derive", "round", "import"] = Field("build", description="What produced the version.")

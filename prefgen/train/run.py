@@ -18,6 +18,7 @@ from typing import Any
 
 from prefgen import __version__
 from prefgen.core.errors import PrefgenError
+from prefgen.core.fs import replace_folder
 from prefgen.core.refs import DataRef
 from prefgen.recipe.training import TrainConfig
 from prefgen.store.folder import Store
@@ -36,6 +37,7 @@ def load_pairs(data: DataRef):
 
     store = Store(data.location)
     manifest = store.manifest(data.version)
+    store.check_readable(manifest.version)  # a damaged file is one line naming it, not a datasets traceback
     rows = datasets.load_dataset(str(store.root), name=manifest.version, split="train")
     vlm = manifest.models.get("vlm")
     return rows, {
@@ -61,6 +63,7 @@ def train(
     out = Path(out)
     if (out / LINEAGE).exists():
         raise PrefgenError(f"{out} already holds a trained model; choose another --out or remove it")
+    check_model(model, config.device)  # before the data: a typo in --model is found in a second
     rows, data_info = _load_rows(data, quiet)
     partial = _fresh_partial(out)
     trainer, processor = _make_trainer(rows, str(model), partial, config, quiet)
@@ -73,6 +76,21 @@ def train(
     (partial / LINEAGE).write_text(json.dumps(lineage, indent=2))
     _move_into_place(partial, out)
     return lineage
+
+
+def check_model(model: str | Path, device: str = "auto") -> None:
+    """Stop on a model that cannot be had here, in the words ``build`` uses for the same mistake: a local folder
+    (anything that is not a plain ``namespace/name`` Hub id) must exist; a Hub id must be cached when offline."""
+    import re
+
+    from prefgen.models.availability import device_problems, vlm_problems
+    from prefgen.models.config import VLMConfig
+
+    text = str(model)
+    hub_id = re.fullmatch(r"[\w.-]+/[\w.-]+", text) is not None and not Path(text).exists()
+    found = vlm_problems(VLMConfig(id=text) if hub_id else VLMConfig(path=text), None) + device_problems(device)
+    if found:
+        raise PrefgenError(found[0][1])
 
 
 def _load_rows(data: DataRef, quiet: bool):
@@ -124,9 +142,7 @@ def _lineage(model, data_info: dict, config: TrainConfig, result, history: list,
 def _move_into_place(partial: Path, out: Path) -> None:
     for leftover in partial.glob("checkpoint-*"):
         shutil.rmtree(leftover)
-    if out.exists():
-        shutil.rmtree(out)
-    partial.rename(out)
+    replace_folder(partial, out)
 
 
 def is_main_process() -> bool:

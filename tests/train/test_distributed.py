@@ -91,7 +91,7 @@ def test_two_processes_train_like_one_with_the_same_global_batch(make_store, tin
 def test_rounds_in_two_processes_build_once_and_train_in_both(tiny_vlm_dir, tiny_clip_dir, tmp_path):
     """One round of the loop in two processes: the main process builds (one store version, one draft), both
     train, one lineage; the table is printed once."""
-    from test_rounds import tiny_recipe
+    from train.test_rounds import tiny_recipe
 
     from prefgen.store.folder import Store
 

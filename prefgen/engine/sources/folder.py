@@ -50,9 +50,13 @@ def folder_listing(source: ImageFolderSource, base_dir: Path) -> Listing:
 
 
 def folder_records(source: ImageFolderSource, items: list[SourceItem], base_dir: Path) -> list[Record]:
-    """One record per listed file; the file is read later, by ``load_rows``."""
+    """One record per listed file (with the recipe's fixed ``question``, if any); the file is read later, by
+    ``load_rows``."""
     root = resolve_path(source.path, base_dir)
-    return [Record(printable(item.key), Path(item.key).name, file=root / item.key) for item in items]
+    fields = {"question": source.question} if source.question else {}
+    return [
+        Record(printable(item.key), Path(item.key).name, file=root / item.key, fields=dict(fields)) for item in items
+    ]
 
 
 def _extensions(source: ImageFolderSource) -> set[str]:
