@@ -35,6 +35,13 @@ from prefgen.eval.rounds import kinds_help
 @click.option(
     "--eval-n", default=500, show_default=True, type=click.IntRange(min=1), help="Scenes to evaluate on (shapes)."
 )
+@click.option(
+    "--eval-seed",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Which held-out shapes scenes: 0 for reported figures, another seed (1) to choose settings on.",
+)
 @click.option("--max-steps", type=click.IntRange(min=1), help="Override the config's max_steps.")
 @click.option(
     "--set",
@@ -66,6 +73,7 @@ class TrainRequest:
     recipe: Path | None
     evals: tuple[str, ...]
     eval_n: int
+    eval_seed: int
     max_steps: int | None
     overrides: tuple[str, ...]
     quiet: bool
@@ -120,7 +128,7 @@ def _rounds_plan(request: TrainRequest):
         from prefgen.eval.benches import ground_truth_beside, pair_judge
         from prefgen.eval.rounds import Setting, round_evaluator
 
-        evaluate = round_evaluator(request.evals, Setting(n=request.eval_n))
+        evaluate = round_evaluator(request.evals, Setting(n=request.eval_n, seed=request.eval_seed))
         truth = ground_truth_beside(request.recipe, recipe.source)
         judge = pair_judge(truth) if truth else None
     return RoundsPlan(
