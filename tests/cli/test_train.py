@@ -23,7 +23,8 @@ def test_the_evaluation_scenes_and_their_seed_reach_the_round_evaluator(monkeypa
     monkeypatch.setattr(rounds, "run_rounds", lambda plan, on_round=None: seen.setdefault("plan", plan))
     monkeypatch.setattr(rounds, "rounds_table", lambda out: (["round"], []))
     args = ["train", "--rounds", "2", "--recipe", str(ROOT / "recipes" / "shapes-csr-best-of-k.yaml"), "--model", "m"]
-    args += ["--out", str(tmp_path / "r"), "--eval", "shapes", "--eval-n", "40", "--eval-seed", "1", "--max-steps", "3"]
+    args += ["--out", str(tmp_path / "r"), "--eval", "shapes", "--eval-n", "40", "--eval-seed", "1"]
+    args += ["--max-steps", "3"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert seen["specs"] == ("shapes",) and (seen["setting"].n, seen["setting"].seed) == (40, 1)
