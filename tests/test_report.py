@@ -335,7 +335,7 @@ def test_card_summarises_the_latest_version_and_keeps_the_configs(store):
 
 
 def test_push_puts_the_score_histogram_beside_the_card(store, tmp_path):
-    from test_hub import FakeHub
+    from store.test_hub import FakeHub
 
     from prefgen.store.hub import push
 

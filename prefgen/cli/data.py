@@ -1,8 +1,10 @@
-"""The store commands: ``versions``, ``show``, ``query``, ``derive``, ``export``, ``push``, ``pull``."""
+"""The store commands: ``versions``, ``show``, ``query``, ``derive``, ``export``, ``push``, ``pull``, ``verify``."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -15,7 +17,8 @@ def versions(store: Path) -> None:
     """List a store's versions: name, rows, parent, creation time and message."""
     from prefgen.store.folder import Store
 
-    manifests = Store(store).manifests()
+    opened = Store(store)
+    manifests = opened.manifests()
     if not manifests:
         click.echo(f"{store}: no versions yet")
         return
@@ -24,6 +27,10 @@ def versions(store: Path) -> None:
         for m in manifests
     ]
     print_columns(("version", "rows", "parent", "created (UTC)", "origin", "message"), rows)
+    for m in manifests:  # the cheap checks only (sizes, parquet marks): listing stays instant
+        found = opened.damage(m)
+        if found is not None:
+            click.echo(f"warning: {found}", err=True)
 
 
 @click.command()
@@ -35,6 +42,7 @@ def show(ref: str, limit: int) -> None:
     from prefgen.store.query import parse_ref
 
     store, version = parse_ref(ref)
+    store.check_readable(version)  # before the header: a damaged version prints only its one error line
     render_version(store, version, limit)
 
 
@@ -132,11 +140,59 @@ def push(store: Path, repo: str, version: str | None, private: bool) -> None:
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 def pull(ref: str, dest: Path) -> None:
     """Download a Hub dataset repo (at a tag) as a local store."""
+    from prefgen.core.refs import HUB_PREFIX, split_hub_ref
     from prefgen.store.hub import pull as hub_pull
 
-    repo, _, revision = ref.partition("@")
-    store = hub_pull(repo, dest, revision=revision or None)
+    repo, revision = split_hub_ref(ref.removeprefix(HUB_PREFIX), original=ref)
+    store = hub_pull(repo, dest, revision=revision)
     click.echo(
         f"pulled {repo}{'@' + revision if revision else ''} to {store.root} "
         f"(versions: {', '.join(store.versions()) or 'none'})"
     )
+
+
+@click.command()
+@click.argument("ref", metavar="STORE[@VERSION]")
+@click.option("--quick", is_flag=True, help="Check sizes and row counts only; skip the sha256 of every byte.")
+@click.pass_context
+def verify(ctx: click.Context, ref: str, quick: bool) -> None:
+    """Check a store's files against their manifests: sha256, sizes and rows of the data, the rejects, each
+    manifest and its parent, the card's configs, and no stray or missing files. Prints one line per problem and
+    exits 1 when there is any."""
+    from prefgen.core.refs import split_store_ref
+    from prefgen.store.folder import Store
+    from prefgen.store.verify import total_bytes, verify_store
+
+    location, version = split_store_ref(ref)
+    store = Store(location)
+    progress = None if quick else _hash_progress(total_bytes(store, version))
+    report = verify_store(store, version, quick=quick, progress=progress)
+    for problem in report.problems:
+        click.echo(str(problem))
+    if report.problems:
+        ctx.exit(1)
+    click.echo(report.summary(store.root, quick))
+
+
+_PROGRESS_FROM_BYTES = 1 << 30  # stores under 1 GB verify in about a second: no progress lines
+_PROGRESS_EVERY_S = 5.0
+
+
+def _hash_progress(total: int) -> Callable[[int], None] | None:
+    """Progress lines on stderr while a large store is hashed: done, total, percent and speed every few seconds."""
+    if total < _PROGRESS_FROM_BYTES:
+        return None
+    start = last = time.monotonic()
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done, last
+        done += n
+        now = time.monotonic()
+        if now - last >= _PROGRESS_EVERY_S:
+            last = now
+            rate = done / max(now - start, 1e-9) / 1e6
+            share = f"{100 * done / total:.0f}%"
+            click.echo(f"verify: hashed {done / 1e9:.1f} of {total / 1e9:.1f} GB ({share}, {rate:.0f} MB/s)", err=True)
+
+    return advance

@@ -50,7 +50,7 @@ def _register_commands() -> None:
     # each module imports click and small tables only; the heavy libraries load inside the commands
     from prefgen.cli.build import build, schema, stages, validate
     from prefgen.cli.cache import cache
-    from prefgen.cli.data import derive, export, pull, push, query, show, versions
+    from prefgen.cli.data import derive, export, pull, push, query, show, verify, versions
     from prefgen.cli.eval import eval_command
     from prefgen.cli.models import models
     from prefgen.cli.report import report
@@ -70,6 +70,7 @@ def _register_commands() -> None:
         report,
         push,
         pull,
+        verify,
         train,
         rounds_cmd,
         cache,

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from prefgen.core.config import resolve_path
+from prefgen.core.fs import atomic_file, atomic_write_text
 from prefgen.stages.base import Drop, Row
 
 
@@ -85,9 +85,8 @@ class StageCache:
         data_path, meta_path = self._paths(fingerprint)
         data_path.parent.mkdir(parents=True, exist_ok=True)
         if rows:
-            tmp = data_path.with_suffix(".parquet.tmp")
-            pq.write_table(pa.Table.from_pylist(rows), tmp)
-            os.replace(tmp, data_path)
+            with atomic_file(data_path) as tmp:
+                pq.write_table(pa.Table.from_pylist(rows), tmp)
         meta = {
             "stage": stage,
             "shard": shard,
@@ -95,9 +94,7 @@ class StageCache:
             "created": time.time(),
             "drops": [{"row_id": d.row.get("row_id"), "reason": d.reason, "detail": d.detail} for d in drops],
         }
-        tmp = meta_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(meta))
-        os.replace(tmp, meta_path)
+        atomic_write_text(meta_path, json.dumps(meta))
 
     def entries(self) -> list[CacheEntry]:
         found = []

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from prefgen import __version__
+from prefgen.core.fs import atomic_write_text
 
 
 def environment() -> Environment:
@@ -72,7 +72,5 @@ def write_html(template: str, context: dict[str, Any], out: Path, script: str | 
     html = env.get_template(template).render(**context, **extra)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, out)
+    atomic_write_text(out, html)
     return out

@@ -28,6 +28,28 @@ def card_configs(manifests: list[Manifest]) -> list[dict]:
     return [config("default", latest)] + [config(m.version, m.version) for m in reversed(manifests)]
 
 
+def card_data_files(text: str) -> list[tuple[str, str]]:
+    """(config name, data file pattern) for each config in a card's YAML header; a ValueError says why none can be
+    read."""
+    if not text.startswith("---\n") or "\n---" not in text[3:]:
+        raise ValueError("the card does not start with a --- YAML block")
+    try:
+        header = yaml.safe_load(text[4 : text.index("\n---", 3)]) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc).splitlines()[0]) from None
+    configs = header.get("configs") if isinstance(header, dict) else None
+    found = []
+    for config in configs if isinstance(configs, list) else []:
+        files = config.get("data_files") if isinstance(config, dict) else None
+        for entry in files if isinstance(files, list) else [files]:
+            pattern = entry.get("path") if isinstance(entry, dict) else entry
+            if isinstance(pattern, str):
+                found.append((str(config.get("config_name")), pattern))
+            elif isinstance(pattern, list):
+                found += [(str(config.get("config_name")), str(p)) for p in pattern]
+    return found
+
+
 def card_infos(manifests: list[Manifest]) -> list[dict]:
     """Sizes per config. Besides informing readers, they make datasets' cache key differ between stores that share
     a folder name and version names: datasets hashes the card's configs and infos, not the files, for local folders."""

@@ -27,15 +27,16 @@ import logging
 import math
 import os
 import re
-import shutil
-import uuid
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import pyarrow as pa
+
 from prefgen.core.errors import PrefgenError
+from prefgen.core.fs import folder_beside
 from prefgen.store.folder import Store
 
 FORMATS = ("llava", "seva", "llamafactory", "jsonl")
@@ -62,19 +63,14 @@ def export_version(store: Store, version: str | None, fmt: str, out: Path) -> Ex
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise PrefgenError(f"{out} exists and is not empty; choose an empty folder")
     manifest = store.manifest(version)
-    sources = store.data_files(manifest.version)
-
-    final = Path(os.path.abspath(out))  # a name for the sibling even when out is "." or ends in ".."
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.partial")
-    tmp.mkdir()
+    sources = store.data_files(manifest.version)  # the cheap checks: missing, truncated, not parquet
     try:
-        rows, names = _write(sources, fmt, tmp, _dataset_name(store, manifest.version))
-        if final.exists():
-            final.rmdir()  # empty (checked above); rename cannot replace a folder
-        os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with folder_beside(out) as tmp:  # an empty `out` is replaced (checked above)
+            rows, names = _write(sources, fmt, tmp, _dataset_name(store, manifest.version))
+    except (pa.ArrowException, OSError):  # a damaged page surfaces as either (e.g. "Couldn't deserialize thrift")
+        found = store.damage(manifest, full=True)  # the cheap checks passed: only the hash can tell
+        if found is not None:
+            raise found from None
         raise
     return ExportResult(version=manifest.version, rows=rows, files=[out / name for name in names])
 

@@ -7,15 +7,17 @@
     <store>/rejects/<version>.parquet               rows dropped while building it: row_id, stage, reason, detail
     <store>/.prefgen/                               lock and drafts (never pushed)
 
-Writers open a ``Draft`` (which holds the store's lock), write shards, and ``publish`` it: the shards are renamed
-into place, the data folder is moved in with one rename, and the manifest is written last. A writer killed at any
-point leaves either a draft (continued or discarded by the next writer) or a data folder with a pending manifest
-(completed by the next writer); readers never see a partial version. Published versions are immutable.
+Writers open a ``Draft`` (which holds the store's lock), write shards, and ``publish`` it: everything that needs
+disk space (the rejects, the manifest as ``manifest.pending.json`` in the draft) is written first; from then on
+the shards are renamed, the data folder is moved in with one rename, and the manifest moves into versions/ last.
+A writer killed at any point leaves either a draft without a pending manifest (continued or discarded by the next
+writer) or one with it, in the draft or the data folder (completed by the next writer); readers never see a
+partial version. Published versions are immutable. Every file is written through ``prefgen.core.fs``: a temporary
+file beside it, fsync, rename.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -28,17 +30,20 @@ from pydantic import ValidationError
 
 from prefgen import __version__
 from prefgen.core.contract import REQUIRED_COLUMNS, contract_features
-from prefgen.core.errors import StoreError
+from prefgen.core.errors import PrefgenError, StoreError
+from prefgen.core.fs import atomic_file, atomic_write_text, check_writable, move_file, read_json, replace_folder
 from prefgen.core.naming import check_version_name
 from prefgen.store.card import render_card
+from prefgen.store.integrity import PENDING, Problem, damaged, file_problem, sha256_file
 from prefgen.store.manifest import FORMAT, Manifest, ShardInfo
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 ROW_GROUP_SIZE = 100  # what datasets uses for image data: keeps the Hub viewer and random access responsive
-_PENDING = "manifest.pending.json"
+_PENDING = PENDING
 _DRAFT_META = "draft.json"
+_RENAMES = "publish.json"  # a draft's shard -> published file names, written just before its pending manifest
 
 
 class Store:
@@ -58,6 +63,7 @@ class Store:
             raise StoreError(f"cannot create a store at {root}: it is a file")
         if root.is_dir() and not (root / "versions").is_dir() and any(p.name != ".prefgen" for p in root.iterdir()):
             raise StoreError(f"cannot create a store at {root}: the folder exists, is not empty and is not a store")
+        check_writable(root)  # one line now, not a PermissionError after the models have loaded
         (root / "versions").mkdir(parents=True, exist_ok=True)
         (root / "data").mkdir(exist_ok=True)
         return cls(root)
@@ -90,13 +96,28 @@ class Store:
         return self._read_manifest(path)
 
     def data_files(self, version: str | None = None) -> list[Path]:
-        """The parquet files of a version, checked to exist."""
+        """The parquet files of a version, after the cheap checks of ``check_readable``."""
         manifest = self.manifest(version)
-        files = [self.root / "data" / manifest.version / shard.name for shard in manifest.files]
-        missing = [f for f in files if not f.is_file()]
-        if missing:
-            raise StoreError(f"version {manifest.version} is damaged: {missing[0].relative_to(self.root)} is missing")
-        return files
+        self.check_readable(manifest.version)
+        return [self.root / "data" / manifest.version / shard.name for shard in manifest.files]
+
+    def check_readable(self, version: str | None = None) -> None:
+        """Stop a reader with one line naming the damaged file (missing, truncated, not parquet) before DuckDB or
+        Arrow fails on it. Cheap: sizes and parquet's end marks only; ``prefgen verify`` hashes."""
+        found = self.damage(self.manifest(version))
+        if found is not None:
+            raise found
+
+    def damage(self, version: str | Manifest | None, *, full: bool = False) -> StoreError | None:
+        """The error a reader of ``version`` should stop with, or None: the first data file that fails the cheap
+        checks (or, with ``full``, the hash too)."""
+        manifest = version if isinstance(version, Manifest) else self.manifest(version)
+        folder = self.root / "data" / manifest.version
+        for shard in manifest.files:
+            what = file_problem(folder / shard.name, shard, full=full)
+            if what:
+                return damaged(self.root, manifest.version, Problem(f"data/{manifest.version}/{shard.name}", what))
+        return None
 
     def rejects_file(self, version: str | None = None) -> Path | None:
         """rejects/<version>.parquet, when the version has one (versions made by derive or pull may not)."""
@@ -104,17 +125,21 @@ class Store:
         return path if path.is_file() else None
 
     def _read_manifest(self, path: Path) -> Manifest:
+        rel = path.relative_to(self.root).as_posix()
+        verify = f"run `prefgen verify {self.root}`"
         try:
-            raw = json.loads(path.read_bytes())
-            if isinstance(raw, dict) and isinstance(raw.get("format"), int) and raw["format"] > FORMAT:
-                raise StoreError(
-                    f"{path.relative_to(self.root)} was written by a newer prefgen (manifest format "
-                    f"{raw['format']}); upgrade prefgen to read this store"
-                )
+            raw = read_json(path, shown=rel)
+        except PrefgenError as exc:
+            raise StoreError(f"corrupt manifest {exc}; {verify}") from None
+        if isinstance(raw, dict) and isinstance(raw.get("format"), int) and raw["format"] > FORMAT:
+            raise StoreError(
+                f"{rel} was written by a newer prefgen (manifest format {raw['format']}); upgrade prefgen to read "
+                "this store"
+            )
+        try:
             return Manifest.model_validate(raw)
-        except (OSError, ValidationError, ValueError) as exc:
-            first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-            raise StoreError(f"corrupt manifest {path.relative_to(self.root)}: {first}") from None
+        except ValidationError as exc:
+            raise StoreError(f"corrupt manifest {rel}: {exc.errors()[0]['msg']}; {verify}") from None
 
     # ------------------------------------------------------------------------------------------------ writing
 
@@ -129,7 +154,7 @@ class Store:
         """Open a draft of ``version`` (default: the next ``vN``), taking the store's lock.
 
         An unfinished draft of the same version is continued when its ``meta`` matches (a resumed build), and
-        refused otherwise unless ``fresh`` discards it.
+        replaced otherwise (``Draft.replaced`` says so); ``fresh`` discards even a matching one.
         """
         return Draft(self, version, meta or {}, fresh, timeout)
 
@@ -139,12 +164,17 @@ class Store:
         return f"v{n}"
 
     def _recover(self) -> None:
-        """Finish publications a killed writer left between moving data in and writing the manifest."""
+        """Finish publications a killed writer left after writing the manifest: drafts not yet moved into data/,
+        then data folders whose manifest is not yet in versions/."""
+        for pending in (self.root / ".prefgen" / "drafts").glob(f"*/{_PENDING}"):
+            target = self.root / "data" / pending.parent.name
+            if not target.exists():
+                _finish_publish(pending.parent, target)
         for pending in (self.root / "data").glob(f"*/{_PENDING}"):
             version = pending.parent.name
             target = self.root / "versions" / f"{version}.json"
             if not target.exists():
-                os.replace(pending, target)
+                move_file(pending, target)
                 write_card(self)
             else:
                 pending.unlink()
@@ -157,6 +187,7 @@ class Draft:
         from filelock import FileLock, Timeout
 
         self.store = store
+        check_writable(store.root)
         (store.root / ".prefgen").mkdir(exist_ok=True)
         self._lock = FileLock(store.root / ".prefgen" / "lock")
         try:
@@ -177,15 +208,13 @@ class Draft:
                     f"version {version!r} already exists in {store.root}; versions are immutable, choose another name"
                 )
             self.path = drafts / version
-            if self.path.exists() and (fresh or _read_meta(self.path) != meta):
-                if not fresh:
-                    raise StoreError(
-                        f"an unfinished draft of {version!r} from a different build exists in "
-                        f"{store.root}; rerun with --fresh to discard it"
-                    )
+            # A draft of another build (a recipe since fixed, other images) is replaced, never a reason to refuse:
+            # its finished stages stay in the stage cache. ``replaced`` lets the writer say so.
+            self.replaced = self.path.exists() and not fresh and _read_meta(self.path) != meta
+            if self.path.exists() and (fresh or self.replaced):
                 shutil.rmtree(self.path)
             self.path.mkdir(parents=True, exist_ok=True)
-            _atomic_write(self.path / _DRAFT_META, json.dumps(meta, sort_keys=True))
+            atomic_write_text(self.path / _DRAFT_META, json.dumps(meta, sort_keys=True))
         except BaseException:
             self._lock.release()
             raise
@@ -214,10 +243,8 @@ class Draft:
         if missing:
             raise StoreError(f"rows lack the required column(s) {', '.join(missing)}")
         target = self.path / f"shard-{index:05d}.parquet"
-        tmp = target.with_suffix(".tmp")
-        pq.write_table(table, tmp, row_group_size=ROW_GROUP_SIZE)
-        _fsync(tmp)
-        os.replace(tmp, target)
+        with atomic_file(target) as tmp:
+            pq.write_table(table, tmp, row_group_size=ROW_GROUP_SIZE)
         return target
 
     def publish(
@@ -238,12 +265,14 @@ class Draft:
         schemas = [pq.read_schema(p) for p in shards]
         if any(s.remove_metadata() != schemas[0].remove_metadata() for s in schemas[1:]):
             raise StoreError(f"draft {version!r} has shards with different columns; it cannot be published as one")
+        names = [f"train-{i:05d}-of-{len(shards):05d}.parquet" for i in range(len(shards))]
+        files = [
+            ShardInfo(name=name, rows=rows, bytes=shard.stat().st_size, sha256=sha256_file(shard))
+            for name, shard, rows in zip(names, shards, counts)
+        ]
+        # Everything that needs disk space is written before the first rename: a full disk here leaves the draft
+        # as it was, to be continued once there is room.
         rejects = self._collect_rejects()
-        files = []
-        for i, (shard, rows) in enumerate(zip(shards, counts)):
-            final = self.path / f"train-{i:05d}-of-{len(shards):05d}.parquet"
-            os.replace(shard, final)
-            files.append(ShardInfo(name=final.name, rows=rows, bytes=final.stat().st_size, sha256=_sha256(final)))
         manifest = Manifest(
             version=version,
             parent=parent,
@@ -257,13 +286,9 @@ class Draft:
             code_version=__version__,
             **info,
         )
-        for leftover in self.path.iterdir():
-            if not leftover.name.startswith("train-"):
-                leftover.unlink()
-        _atomic_write(self.path / _PENDING, manifest.model_dump_json(indent=2))
-        for f in self.path.glob("train-*.parquet"):
-            f.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-        os.rename(self.path, store.root / "data" / version)
+        atomic_write_text(self.path / _RENAMES, json.dumps({s.name: n for s, n in zip(shards, names)}))
+        atomic_write_text(self.path / _PENDING, manifest.model_dump_json(indent=2))  # the commit point
+        _finish_publish(self.path, store.root / "data" / version)
         store._recover()  # moves the manifest into versions/ and rewrites the card
         self.close()
         return manifest
@@ -274,10 +299,8 @@ class Draft:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        target = self.path / f"rejects-{index:05d}.parquet"
-        tmp = target.with_suffix(".tmp")
-        pq.write_table(pa.Table.from_pylist(rejects, schema=REJECTS_SCHEMA()), tmp)
-        os.replace(tmp, target)
+        with atomic_file(self.path / f"rejects-{index:05d}.parquet") as tmp:
+            pq.write_table(pa.Table.from_pylist(rejects, schema=REJECTS_SCHEMA()), tmp)
 
     def _collect_rejects(self) -> int:
         """Gather the shards' rejects into rejects/<version>.parquet (invisible until the manifest exists)."""
@@ -288,9 +311,8 @@ class Draft:
         table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else REJECTS_SCHEMA().empty_table()
         folder = self.store.root / "rejects"
         folder.mkdir(exist_ok=True)
-        tmp = folder / f"{self.version}.parquet.tmp"
-        pq.write_table(table, tmp)
-        os.replace(tmp, folder / f"{self.version}.parquet")
+        with atomic_file(folder / f"{self.version}.parquet") as tmp:
+            pq.write_table(table, tmp)
         return table.num_rows
 
     def discard(self) -> None:
@@ -363,34 +385,31 @@ def _embed_images(row: dict) -> dict:
 
 def write_card(store: Store) -> None:
     """Rewrite README.md: YAML configs (one per version, `default` = latest) and a human summary."""
-    _atomic_write(store.root / "README.md", render_card(store.root.name, store.manifests()))
+    atomic_write_text(store.root / "README.md", render_card(store.root.name, store.manifests()))
 
 
-def _read_meta(path: Path) -> dict | None:
+def _finish_publish(draft: Path, target: Path) -> None:
+    """Everything after a draft's manifest is written: name the files, drop the draft's bookkeeping, make the data
+    read-only and move the folder into data/. Each step can be repeated, so the next writer finishes what a killed
+    one started."""
+    renames = _read_json_or_none(draft / _RENAMES) or {}
+    for shard, name in renames.items():
+        if (draft / shard).exists():
+            move_file(draft / shard, draft / name)
+    for leftover in draft.iterdir():
+        if not leftover.name.startswith("train-") and leftover.name != _PENDING:
+            leftover.unlink()
+    for f in draft.glob("train-*.parquet"):
+        f.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    replace_folder(draft, target)
+
+
+def _read_json_or_none(path: Path) -> Any:
     try:
-        return json.loads((path / _DRAFT_META).read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    _fsync(tmp)
-    os.replace(tmp, path)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _read_meta(path: Path) -> dict | None:
+    return _read_json_or_none(path / _DRAFT_META)

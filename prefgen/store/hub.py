@@ -6,11 +6,15 @@ A store folder already has the Hub's layout (``README.md`` with YAML configs, ``
 ``load_dataset(repo, revision="v2")`` or ``hf://datasets/<repo>@v2/...``. ``.prefgen/`` (lock, drafts) never leaves
 the machine. The token is whatever huggingface_hub finds itself (``HF_TOKEN``, ``hf auth login``):
 prefgen never reads, passes or prints it.
+
+Damage never travels: a push hashes every file it uploads against its manifest before any network call, and a pull
+checks every downloaded file before the store appears. The Hub commits atomically, so a push interrupted anywhere
+(an error, a kill) leaves the repo with all of a commit or none of it, plus the tags made so far; running the same
+push again commits what is missing (a commit of unchanged files is a no-op on the Hub) and adds the missing tags.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -20,10 +24,12 @@ from typing import Iterator
 
 from huggingface_hub import CommitOperationAdd, HfApi
 
-from prefgen.core.errors import PrefgenError, StoreError
+from prefgen.core.errors import PrefgenError
+from prefgen.core.fs import folder_beside
 from prefgen.store.card import SCORE_COLUMNS, read_score_columns, render_card, score_histogram_png
 from prefgen.store.folder import Store
 from prefgen.store.manifest import Manifest
+from prefgen.store.verify import verify_store
 
 REPO_TYPE = "dataset"
 PULL_PATTERNS = ["README.md", "data/**", "versions/**", "rejects/**"]  # images/ (card figures) stay on the Hub
@@ -53,7 +59,8 @@ def push(
     manifests = store.manifests()
     # Only versions up to `version` in publish order: the card must never name a config whose data is not pushed.
     included = manifests[: [m.version for m in manifests].index(version) + 1]
-    operations = _operations(store, repo, included)  # local checks (missing shards) before any network call
+    _refuse_damage(store, included)  # every byte against its manifest, before any network call
+    operations = _operations(store, repo, included)
     api = api or HfApi()
     with _hub_errors(repo):
         api.create_repo(repo, repo_type=REPO_TYPE, private=private, exist_ok=True)
@@ -84,15 +91,16 @@ def push(
 
 
 def pull(repo: str, dest: Path, *, revision: str | None = None, api: HfApi | None = None) -> Store:
-    """Download ``repo`` at ``revision`` (a tag such as ``v1``, a branch or a commit) as a new store at ``dest``."""
+    """Download ``repo`` at ``revision`` (a tag such as ``v1``, a branch or a commit) as a new store at ``dest``.
+
+    The files land in a hidden folder beside ``dest`` and are checked against their manifests (sha256, sizes,
+    rows) before that folder is renamed to ``dest``: an interrupted, damaged or invalid pull leaves ``dest`` as it
+    was."""
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise PrefgenError(f"{dest} already exists and is not empty; pull into a new folder")
     where = f"{repo}@{revision}" if revision else repo
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    # Download next to `dest` and rename at the end, so an interrupted or invalid pull never leaves a half store.
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.pull-", dir=dest.parent))
-    try:
+    with folder_beside(dest) as tmp:
         with _hub_errors(repo, revision):
             (api or HfApi()).snapshot_download(
                 repo_id=repo, repo_type=REPO_TYPE, revision=revision, local_dir=tmp, allow_patterns=PULL_PATTERNS
@@ -100,19 +108,21 @@ def pull(repo: str, dest: Path, *, revision: str | None = None, api: HfApi | Non
         shutil.rmtree(tmp / ".cache", ignore_errors=True)  # huggingface_hub's download bookkeeping, not data
         if not list((tmp / "versions").glob("*.json")):
             raise PrefgenError(f"{where} is not a prefgen store: it has no versions/*.json")
-        try:
-            pulled = Store(tmp)
-            for v in pulled.versions():
-                pulled.data_files(v)
-        except StoreError as exc:
-            raise PrefgenError(f"{where} is not a usable prefgen store: {exc}") from None
-        if dest.exists():
-            dest.rmdir()  # checked empty above
-        os.rename(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        problems = verify_store(Store(tmp)).problems
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise PrefgenError(f"{where} does not match its manifests, nothing was kept: {problems[0]}{more}")
     return Store(dest)
+
+
+def _refuse_damage(store: Store, included: list[Manifest]) -> None:
+    """Refuse to publish a version whose files differ from its manifest, naming each problem on its own line."""
+    problems = [p for m in included for p in verify_store(store, m.version).problems]
+    if problems:
+        lines = "\n".join(str(p) for p in problems)
+        raise PrefgenError(
+            f"not pushing: {store.root} does not match its manifests (run `prefgen verify {store.root}`)\n{lines}"
+        )
 
 
 def _operations(store: Store, repo: str, included: list[Manifest]) -> list[CommitOperationAdd]:

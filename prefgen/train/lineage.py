@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from prefgen.core.errors import PrefgenError
+from prefgen.core.fs import atomic_write_text
 
 LINEAGE = "lineage.json"
 METRICS = "metrics.jsonl"
@@ -176,6 +177,4 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` beside ``path`` and rename it in, so readers see the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(data, indent=2))

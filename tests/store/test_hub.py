@@ -79,12 +79,17 @@ class FakeHub:
         self.calls: list[tuple[str, dict]] = []
         self.scratch = scratch  # where hf_hub_download puts files when given no local_dir (the "cache")
         self.fail = fail  # raised by every call, to simulate the Hub refusing
+        self.fail_once: dict[tuple[str, int], BaseException] = {}  # (method, nth call) -> raised once, then gone
+        self.fail_mid_upload: BaseException | None = None  # raised once by create_commit, half-way through its files
 
     def _call(self, name: str, **kwargs) -> None:
         self.calls.append((name, kwargs))
         assert kwargs.get("repo_type") == "dataset", f"{name} must target a dataset repo"
         if self.fail is not None:
             raise self.fail
+        once = self.fail_once.pop((name, self.names().count(name)), None)
+        if once is not None:
+            raise once
 
     def _repo(self, repo_id: str) -> FakeRepo:
         if repo_id not in self.repos:
@@ -111,7 +116,11 @@ class FakeHub:
         )
         repo = self._repo(repo_id)
         added = {}
-        for op in operations:
+        for i, op in enumerate(operations):
+            if self.fail_mid_upload is not None and i == len(operations) // 2:
+                # the Hub commits atomically: files uploaded before an interruption are never part of a commit
+                exc, self.fail_mid_upload = self.fail_mid_upload, None
+                raise exc
             assert isinstance(op, CommitOperationAdd)
             source = op.path_or_fileobj
             if isinstance(source, bytes):
@@ -497,3 +506,144 @@ def test_cli_hub_errors_are_one_line_without_traceback(store_v1, tmp_path, monke
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(expected)
     assert "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------------------------------------------- integrity
+
+
+def assert_hub_matches_local(hub: FakeHub, store: Store, versions: list[str]) -> None:
+    """Each tag holds its version's manifest and exactly its data files, byte for byte as the manifest says."""
+    repo = hub.repos["u/d"]
+    assert sorted(repo.tags) == sorted(versions)
+    for version in versions:
+        files = repo.files_at(version)
+        manifest = store.manifest(version)
+        assert files[f"versions/{version}.json"] == (store.root / "versions" / f"{version}.json").read_bytes()
+        on_hub = {
+            p.removeprefix(f"data/{version}/"): data for p, data in files.items() if p.startswith(f"data/{version}/")
+        }
+        assert sorted(on_hub) == sorted(f.name for f in manifest.files)
+        for f in manifest.files:
+            assert hashlib.sha256(on_hub[f.name]).hexdigest() == f.sha256 and len(on_hub[f.name]) == f.bytes
+
+
+def test_push_refuses_a_damaged_version_before_any_hub_call(store, hub):
+    shard = store.root / "data" / "v1" / "train-00000-of-00001.parquet"
+    shard.chmod(0o644)
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    shard.write_bytes(bytes(data))
+    (store.root / "data" / "v2" / "extra.parquet").write_bytes(b"PAR1")
+
+    with pytest.raises(PrefgenError) as info:
+        push(store, "u/d", api=hub)
+
+    assert str(info.value).splitlines() == [
+        f"not pushing: {store.root} does not match its manifests (run `prefgen verify {store.root}`)",
+        "data/v1/train-00000-of-00001.parquet: sha256 differs from the manifest (its bytes changed after it was "
+        "published)",
+        "data/v2/extra.parquet: not in the manifest of v2 (a stray file)",
+    ]
+    assert hub.calls == []
+
+
+def test_push_checks_only_the_versions_it_uploads(store, hub):
+    (store.root / "data" / "v2" / "train-00000-of-00001.parquet").unlink()
+    result = push(store, "u/d", version="v1", api=hub)
+    assert result.tagged == ["v1"]
+    with pytest.raises(PrefgenError, match="data/v2/train-00000-of-00001.parquet: missing"):
+        push(store, "u/d", api=hub)
+
+
+def test_cli_push_of_damage_exits_1_with_the_verify_lines(store, hub, monkeypatch):
+    monkeypatch.setattr(prefgen.store.hub, "HfApi", lambda: hub)
+    shard = store.root / "data" / "v2" / "train-00000-of-00001.parquet"
+    size = shard.stat().st_size
+    shard.chmod(0o644)
+    shard.write_bytes(shard.read_bytes()[:100])
+    result = CliRunner().invoke(cli, ["push", str(store.root), "--repo", "u/d"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: not pushing: {store.root} does not match its manifests (run `prefgen verify {store.root}`)",
+        f"data/v2/train-00000-of-00001.parquet: truncated (100 of {size} bytes)",
+    ]
+    assert hub.calls == []
+
+
+@pytest.mark.parametrize(
+    "interrupt",
+    ["mid-upload error", "mid-upload kill", "first tag", "second tag"],
+)
+def test_an_interrupted_push_rerun_completes_it(store, hub, interrupt):
+    error = http_error(500, message="Internal Error")
+    if interrupt == "mid-upload error":
+        hub.fail_mid_upload = error
+    elif interrupt == "mid-upload kill":
+        hub.fail_mid_upload = KeyboardInterrupt()
+    else:
+        hub.fail_once[("create_tag", 1 if interrupt == "first tag" else 2)] = error
+
+    with pytest.raises((PrefgenError, KeyboardInterrupt)):
+        push(store, "u/d", api=hub)
+    result = push(store, "u/d", api=hub)
+
+    assert result.version == "v2"
+    assert result.tagged == (["v2"] if interrupt == "second tag" else ["v1", "v2"])  # what the first push left
+    assert_hub_matches_local(hub, store, ["v1", "v2"])
+    tag_calls = [kwargs["tag"] for name, kwargs in hub.calls if name == "create_tag"]
+    assert sorted(set(tag_calls)) == ["v1", "v2"]
+    assert len(tag_calls) == 2 + (interrupt.endswith("tag"))  # only the failed tag call is ever repeated
+    assert push(store, "u/d", api=hub).commit is None  # and a third push has nothing left to do
+
+
+# ---------------------------------------------------------------------------------------------------- pull checks
+
+
+def corrupt_on_hub(hub: FakeHub, path: str, change) -> None:
+    repo = hub.repos["u/d"]
+    for commit in repo.commits:
+        if path in commit["files"]:
+            commit["files"] = {**commit["files"], path: change(commit["files"][path])}
+
+
+def test_pull_of_a_file_that_differs_from_its_manifest_keeps_nothing(store, hub, tmp_path):
+    push(store, "u/d", api=hub)
+    name = "data/v1/train-00000-of-00001.parquet"
+    corrupt_on_hub(
+        hub, name, lambda data: data[: len(data) // 2] + bytes([data[len(data) // 2] ^ 1]) + data[len(data) // 2 + 1 :]
+    )
+
+    with pytest.raises(PrefgenError) as info:
+        pull("u/d", tmp_path / "copy", api=hub)
+
+    assert str(info.value) == (
+        f"u/d does not match its manifests, nothing was kept: {name}: sha256 differs from the manifest (its bytes "
+        "changed after it was published)"
+    )
+    assert not (tmp_path / "copy").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".copy")]
+
+
+def test_pull_into_an_existing_empty_folder_leaves_it_unchanged_on_damage(store, hub, tmp_path):
+    push(store, "u/d", api=hub)
+    corrupt_on_hub(hub, "data/v2/train-00000-of-00001.parquet", lambda data: data[:-10])
+    (tmp_path / "copy").mkdir()
+
+    with pytest.raises(PrefgenError, match=r"data/v2/train-00000-of-00001.parquet: truncated \(\d+ of \d+ bytes\)"):
+        pull("u/d", tmp_path / "copy", api=hub)
+
+    assert (tmp_path / "copy").is_dir() and list((tmp_path / "copy").iterdir()) == []
+
+
+def test_cli_pull_of_damage_is_one_line(store, hub, tmp_path, monkeypatch):
+    push(store, "u/d", api=hub)
+    corrupt_on_hub(hub, "versions/v1.json", lambda data: data.replace(b'"rows":', b'"rows"', 1))
+    monkeypatch.setattr(prefgen.store.hub, "HfApi", lambda: hub)
+    result = CliRunner().invoke(cli, ["pull", "u/d@v2", str(tmp_path / "copy")])
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        "error: u/d@v2 does not match its manifests, nothing was kept: versions/v1.json: not valid JSON:"
+    )
+    assert not (tmp_path / "copy").exists()
