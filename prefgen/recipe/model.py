@@ -39,6 +39,12 @@ class Output(StrictModel):
     version: str | None = Field(None, description="Version name; defaults to the next `vN`.")
     message: str = Field("", description="Short description recorded in the manifest.")
     push: PushTarget | None = Field(None, description="Push to the Hub after publishing.")
+    license: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9.+-]*$",
+        description="The dataset's license as the Hub names it (cc-by-4.0, apache-2.0, other ...), written to the "
+        "dataset card. It follows from your images' and your models' terms; unset, the card says `other`.",
+    )
 
     @field_validator("version")
     @classmethod

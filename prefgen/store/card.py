@@ -67,6 +67,15 @@ def card_infos(manifests: list[Manifest]) -> list[dict]:
     return [info("default", manifests[-1])] + [info(m.version, m) for m in reversed(manifests)]
 
 
+def card_license(manifests: list[Manifest]) -> str:
+    """The license the newest build's recipe names (``output.license``); ``other`` when none does."""
+    for manifest in reversed(manifests):
+        named = ((manifest.recipe or {}).get("output") or {}).get("license")
+        if named:
+            return named
+    return "other"
+
+
 def render_card(
     title: str, manifests: list[Manifest], scores: dict[str, list[float]] | None = None, figure: str | None = None
 ) -> str:
@@ -75,6 +84,7 @@ def render_card(
     header = {
         "configs": card_configs(manifests),
         "dataset_info": card_infos(manifests),
+        "license": card_license(manifests),
         "tags": ["prefgen", "dpo", "preference", "vision-language", "synthetic"],
         "task_categories": ["image-text-to-text"],
     }
@@ -113,6 +123,9 @@ def render_card(
         "```",
         "",
         "Each version's manifest (recipe, models, seeds, counts, fingerprints) is in `versions/<version>.json`.",
+        "",
+        f"License: `{card_license(manifests)}` (set by the recipe's `output.license`; the images' and the models' "
+        "own terms apply to the rows they made).",
         "",
     ]
     return "\n".join(lines)

@@ -340,3 +340,29 @@ def run_ids(store, version):
     from prefgen.store.query import run_query
 
     return run_query(store, f'SELECT id FROM "{version}"').column("id").to_pylist()
+
+
+def test_the_card_names_the_newest_recipe_s_license_or_other(tmp_path):
+    from prefgen.store.card import card_license
+
+    store = Store.create(tmp_path / "store")
+    with store.draft("v1") as draft:
+        draft.write_shard(0, pair_rows("v1", 2))
+        draft.publish(message="no license")
+    assert card_header(store)["license"] == "other"
+    with store.draft("v2") as draft:
+        draft.write_shard(0, pair_rows("v2", 2))
+        draft.publish(message="cc", recipe={"name": "r", "output": {"store": "s", "license": "cc-by-4.0"}})
+    assert card_header(store)["license"] == "cc-by-4.0"
+    assert "License: `cc-by-4.0`" in (store.root / "README.md").read_text()
+    assert card_license(store.manifests()[:1]) == "other"
+
+
+def test_a_recipe_license_is_a_hub_license_name():
+    from pydantic import ValidationError
+
+    from prefgen.recipe.model import Output
+
+    assert Output(store="s", license="apache-2.0").license == "apache-2.0"
+    with pytest.raises(ValidationError, match="license"):
+        Output(store="s", license="CC BY 4.0")
