@@ -23,7 +23,14 @@ def versions(store: Path) -> None:
         click.echo(f"{store}: no versions yet")
         return
     rows = [
-        (m.version, str(m.rows), m.parent or "-", f"{m.created_at:%Y-%m-%d %H:%M:%S}", m.origin, m.message)
+        (
+            m.version,
+            str(m.rows),
+            "+".join(m.parents or []) or m.parent or "-",
+            f"{m.created_at:%Y-%m-%d %H:%M:%S}",
+            m.origin,
+            m.message,
+        )
         for m in manifests
     ]
     print_columns(("version", "rows", "parent", "created (UTC)", "origin", "message"), rows)

@@ -101,3 +101,18 @@ def test_a_derive_over_two_versions_records_both(tmp_path):
     derived = derive(store, "SELECT * FROM v1 UNION ALL SELECT * FROM v2", message="both")
     assert (derived.rows, derived.parents, derived.parent) == (6, ["v1", "v2"], "v2")
     assert store.manifest(derived.version).parents == ["v1", "v2"]
+
+
+def test_versions_lists_every_parent_of_a_derive(tmp_path):
+    from click.testing import CliRunner
+
+    from prefgen.cli.main import cli
+
+    build(recipe(tmp_path))
+    build(recipe(tmp_path, suffix="?"))
+    store = Store(tmp_path / "store")
+    derive(store, "SELECT * FROM v1 UNION ALL SELECT * FROM v2", message="both")
+    result = CliRunner().invoke(cli, ["versions", str(store.root)])
+    assert result.exit_code == 0, result.output
+    v3 = next(line for line in result.output.splitlines() if line.startswith("v3"))
+    assert v3.split()[:3] == ["v3", "6", "v1+v2"]
