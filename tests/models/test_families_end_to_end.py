@@ -2,13 +2,14 @@
 `prefgen train` takes a DPO step with SENA's ICA term on what it built."""
 
 import pytest
-from models.conftest import FAMILIES
-from test_recipes_end_to_end import local_recipe
+from engine.test_recipes_end_to_end import local_recipe
 
 from prefgen.core.errors import PrefgenError
 from prefgen.engine.runner import BuildOptions, run_build
 from prefgen.recipe.training import TrainConfig
 from prefgen.train.run import train
+
+from .conftest import FAMILIES
 
 
 @pytest.mark.slow

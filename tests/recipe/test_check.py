@@ -5,7 +5,7 @@ import pytest
 from prefgen.core.errors import RecipeError
 from prefgen.recipe import check_recipe, load_recipe
 
-RECIPES = sorted((Path(__file__).parents[1] / "recipes").glob("**/*.yaml"))
+RECIPES = sorted((Path(__file__).parents[2] / "recipes").glob("**/*.yaml"))
 
 MINIMAL = """\
 name: demo
@@ -44,7 +44,7 @@ def test_shipped_recipes_validate(path):
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(p.parents[1])))
 def test_shipped_recipes_point_editors_at_the_schema(path):
-    schema = Path(__file__).parents[1] / "schemas" / "recipe.schema.json"
+    schema = Path(__file__).parents[2] / "schemas" / "recipe.schema.json"
     first = path.read_text().splitlines()[0]
     assert first.startswith("# yaml-language-server: $schema=")
     assert (path.parent / first.split("$schema=", 1)[1]).resolve() == schema

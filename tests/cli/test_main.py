@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from prefgen.cli.main import cli
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 
 def run(*args):

@@ -9,7 +9,7 @@ from prefgen.engine.runner import BuildOptions, run_build
 from prefgen.store.folder import Store
 from prefgen.store.query import run_query
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 
 def local_recipe(name: str, tmp_path: Path, tiny_vlm_dir, tiny_clip_dir, family: str = "llava") -> Path:
