@@ -3,6 +3,8 @@ shows more done than its total, and ends with done equal to total; rows out and 
 
 import io
 
+import pytest
+
 from prefgen.engine.progress import SOURCE, Reporter
 
 
@@ -55,3 +57,56 @@ def test_the_bars_show_rows_in_of_total_and_rows_out_and_drops_apart(monkeypatch
     text = screen.getvalue()
     assert "64/64" in text and "→ 116 out, 6 dropped" in text
     assert "91/64" not in text
+
+
+class Clock:
+    """``time.perf_counter`` as a test sets it."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_each_bar_counts_its_rate_from_its_own_stages_time(monkeypatch):
+    """A VLM stage busy 10 s on 20 rows shows 2 r/s; the quick stage after it, 0.1 s on the same rows, 200 r/s (not
+    the 2 r/s a rate counted from the start of the build would show)."""
+    clock = Clock()
+    monkeypatch.setattr("prefgen.engine.progress.time.perf_counter", clock)
+    screen = io.StringIO()
+    monkeypatch.setattr("sys.stderr", screen)
+    monkeypatch.setenv("COLUMNS", "160")
+    with Reporter() as reporter:
+        reporter.stages(["answer", "select"], 20)
+        reporter.hand(SOURCE, 20)
+        reporter.advance(SOURCE, 20, 20, 0)
+        reporter.hand("answer", 20)
+        for _ in range(2):  # two batches of 5 s
+            clock.now += 5.0
+            reporter.advance("answer", 10, 10, 0)
+        reporter.hand("select", 20)
+        clock.now += 0.1
+        reporter.advance("select", 20, 18, 2)
+        reporter.hand("answer", 0)  # a shard served from the cache takes no time of the stage's
+        reporter.advance("answer", 0, 0, 0, seconds=0.0)
+        assert reporter.counts["answer"].seconds == 10.0
+        assert reporter.counts["select"].seconds == pytest.approx(0.1)
+    lines = {line.split()[0]: line for line in screen.getvalue().splitlines() if line.strip()}
+    assert "2.0 r/s" in lines["answer"] and "200.0 r/s" in lines["select"]
+
+
+def test_workers_report_their_seconds():
+    reporter = Reporter(quiet=True)
+    reporter.stages(["answer"], 8)
+    reporter.hand("answer", 8)
+    reporter.advance("answer", 8, 8, 0, seconds=4.0)
+    assert reporter.counts["answer"].seconds == 4.0
+
+
+def test_messages_are_not_wrapped_when_the_console_is_not_a_terminal():
+    screen = io.StringIO()
+    text = "v1 was built from this recipe and these images; nothing to do (--fresh builds a new version anyway)"
+    with Reporter(console=screen) as reporter:
+        reporter.message(text + " [not markup]")
+    assert screen.getvalue().splitlines()[0] == text + " [not markup]"  # one line, however wide, as it was written

@@ -4,6 +4,7 @@ shards shared between executors, a driver killed with `kill -9` and a worker kil
 Runs against a real local Ray cluster (`ray start --head`, two CPUs) that every test here joins."""
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -299,6 +300,54 @@ def test_too_many_errors_stop_a_ray_build_with_the_in_process_message(tmp_path, 
     ):
         run_build(recipe, BuildOptions(quiet=True, batch_size=8, executor="ray", address=cluster))
     assert Store(tmp_path / "store").manifests() == []
+
+
+def test_a_quiet_ray_build_prints_its_result_only_and_logs_ray_and_the_workers(recipe, tmp_path, cluster):
+    """Ray's warnings and the workers' lines (transformers' "Loading weights" bars, forwarded by Ray) go to the
+    build's log under the store, not to the console; every step asks for the memory it uses, so Ray's warning about
+    workers using more than they asked for stays quiet."""
+    env = {**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "0"}  # the bars a user sees, forwarded to the workers
+    result = subprocess.run(
+        [*PREFGEN, "build", str(recipe), "-q", "--shard-size", "4", "--executor", "ray", "--address", cluster],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr == ""
+    assert result.stdout.startswith(f"published v1 in {tmp_path}/store: ") and result.stdout.count("\n") == 1
+    (log,) = (tmp_path / "store" / ".prefgen" / "logs").glob("build-*.log")
+    text = log.read_text()
+    assert "Loading weights" in text and "pid=" in text  # a worker's line, as Ray forwards it
+    assert "memory per worker" not in text
+
+
+def test_memory_requests_follow_the_models_and_fit_the_cluster(recipe):
+    from safetensors import safe_open
+
+    from prefgen.engine.executors.memory import WORKER_MEMORY, memory_requests, model_bytes
+    from prefgen.engine.shards import StageRun
+    from prefgen.recipe import load_recipe
+
+    loaded = load_recipe(recipe)
+    weights = model_bytes(loaded.models.vlm, recipe.parent)
+    with safe_open(VLM / "model.safetensors", "pt") as f:  # float32 weights loaded as float32: 4 bytes a parameter
+        assert weights == sum(4 * math.prod(f.get_slice(name).get_shape()) for name in f.keys()) > 0
+    runs = [StageRun(p, None, "") for p in loaded.stages]
+    asked = memory_requests(runs, loaded, recipe.parent, 2, 5, {"memory": 64 * 2**30})
+    assert asked == {
+        "source": WORKER_MEMORY,
+        "answer": WORKER_MEMORY + weights,
+        "corrupt": WORKER_MEMORY,
+        "answer_corrupted": WORKER_MEMORY + weights,
+        "select_pairs": WORKER_MEMORY,
+    }
+    small = memory_requests(runs, loaded, recipe.parent, 2, 5, {"memory": 2 * 2**30})
+    actors = 2 * (small["answer"] + small["answer_corrupted"])  # two workers of each model stage, for the build
+    held = actors + small["source"] + small["corrupt"] + small["select_pairs"]
+    assert held <= 0.9 * 2 * 2**30 and small["answer"] > small["source"]
 
 
 def test_ray_without_a_cluster_at_the_address_is_a_clear_error(recipe, tmp_path):

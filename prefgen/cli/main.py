@@ -33,6 +33,8 @@ class _Group(click.Group):
                 click.echo(f"error: {exc}", err=True)
             else:
                 click.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+            if getattr(exc, "log_file", None):  # what the libraries printed, kept out of the console
+                click.echo(f"log: {exc.log_file}", err=True)
             ctx.exit(1)
 
 

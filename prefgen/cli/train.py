@@ -99,6 +99,8 @@ def _train_once(request: TrainRequest) -> None:
     if _main_process():
         rows, loss = lineage["data"].get("rows"), lineage["metrics"]["train_loss"]
         click.echo(f"trained {request.out}: {rows} pairs, loss {loss:.4f}")
+        if not request.quiet and (request.out / "train.log").exists():  # what transformers and trl printed
+            click.echo(f"log: {request.out / 'train.log'}", err=True)
 
 
 def _train_rounds(request: TrainRequest) -> None:

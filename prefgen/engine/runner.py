@@ -19,8 +19,10 @@ from typing import Any
 
 from prefgen.core.config import resolve_path
 from prefgen.core.errors import PrefgenError
+from prefgen.core.fs import atomic_write_text
 from prefgen.engine.cache import StageCache, digest, model_identity
 from prefgen.engine.fingerprint import code_fingerprint, code_hash
+from prefgen.engine.logs import capture, log_path
 from prefgen.engine.progress import Reporter
 from prefgen.engine.shards import ShardWorker, StageRun
 from prefgen.recipe import Recipe, load_recipe
@@ -62,12 +64,22 @@ class BuildResult:
     push_summary: str | None = None
     store: Path | None = None
     up_to_date: bool = False  # nothing changed since the latest version, which was returned as it is
+    log: Path | None = None  # what libraries, Ray and its workers printed (None when they printed nothing)
 
 
 def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildResult:
-    """Build (or continue, or preview) a version from the recipe at ``recipe_path``."""
+    """Build (or continue, or preview) a version from the recipe at ``recipe_path``. What libraries, Ray and its
+    workers print goes to a log file under the store, not to the console: ``BuildResult.log``, and the ``log_file``
+    attribute of an error the build raises."""
     options = options or BuildOptions()
     recipe, base = _recipe_to_run(recipe_path, options), Path(recipe_path).parent
+    with capture(_log_file(recipe, base, options)) as logs:
+        result = _build(recipe, base, options, logs.console)
+    result.log = logs.path
+    return result
+
+
+def _build(recipe: Recipe, base: Path, options: BuildOptions, console) -> BuildResult:
     _check_machine(recipe, base)
     from prefgen.engine.sources import reader as sources
 
@@ -78,7 +90,7 @@ def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildRe
     shards = [items[i : i + options.shard_size] for i in range(0, len(items), options.shard_size)]
     runs = [StageRun(p, p.runtime(p, recipe.seed), _stage_fingerprint(p, recipe, base)) for p in recipe.stages]
     source_fp = digest("source", recipe.source.identity(), code_fingerprint([sources.__name__]))
-    with Reporter(quiet=options.quiet, log_json=options.log_json) as reporter:
+    with Reporter(quiet=options.quiet, log_json=options.log_json, console=console) as reporter:
         reporter.event("build_start", recipe=recipe.name, items=len(items), shards=len(shards))
         for note in recipe_notes(recipe):  # `validate` and `--plan` print these; a build's log records them
             reporter.event("note", text=note)
@@ -86,6 +98,19 @@ def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildRe
         if options.preview:
             return builder.preview(shards, len(items))
         return builder.build_version(shards, items)
+
+
+def _log_file(recipe: Recipe, base: Path, options: BuildOptions) -> Path:
+    """A new log file in the store's ``.prefgen/logs``; in the temp folder for a preview (it writes no store) or a
+    folder that cannot become the store (the build refuses it a moment later)."""
+    folder = Path(options.out or os.path.normpath(resolve_path(recipe.output.store, base)))
+    store_like = folder.is_dir() and (
+        (folder / "versions").is_dir() or all(p.name == ".prefgen" for p in folder.iterdir())
+    )
+    foreign = folder.exists() and not store_like
+    if options.preview or foreign:
+        return log_path(Path(tempfile.gettempdir()) / "prefgen-logs", "preview" if options.preview else "build")
+    return log_path(folder / ".prefgen" / "logs", "build")
 
 
 def _recipe_to_run(recipe_path: Path, options: BuildOptions) -> Recipe:
@@ -261,7 +286,7 @@ class _Builder(ShardWorker):
 
         folder = root / ".prefgen" / "cache" / "used"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{self.recipe.name}.json").write_text(json.dumps(sorted(set(self.used))))
+        atomic_write_text(folder / f"{self.recipe.name}.json", json.dumps(sorted(set(self.used))))
 
 
 def make_executor(options: BuildOptions):

@@ -20,6 +20,7 @@ from prefgen import __version__
 from prefgen.core.errors import PrefgenError
 from prefgen.core.fs import replace_folder
 from prefgen.core.refs import DataRef
+from prefgen.engine.logs import capture
 from prefgen.recipe.training import TrainConfig
 from prefgen.store.folder import Store
 from prefgen.train.lineage import LINEAGE, METRICS
@@ -66,8 +67,9 @@ def train(
     check_model(model, config.device)  # before the data: a typo in --model is found in a second
     rows, data_info = _load_rows(data, quiet)
     partial = _fresh_partial(out)
-    trainer, processor = _make_trainer(rows, str(model), partial, config, quiet)
-    result = trainer.train()
+    with capture(partial / _log_name()) as logs:  # transformers' and trl's output: out/train.log, not the console
+        trainer, processor = _make_trainer(rows, str(model), partial, config, quiet, logs.console)
+        result = trainer.train()
     if not is_main_process():  # with several processes the main one alone writes the model and lineage
         _wait_for(out / LINEAGE)
         return json.loads((out / LINEAGE).read_text())
@@ -176,7 +178,14 @@ def distributed_state():
     return PartialState(cpu=not torch.cuda.is_available(), timeout=timedelta(hours=DISTRIBUTED_TIMEOUT_HOURS))
 
 
-def _make_trainer(rows, model_path: str, out: Path, config: TrainConfig, quiet: bool):
+def _log_name() -> str:
+    """The run's log in its model folder: ``train.log`` (the other processes of a run: ``train-rank<N>.log``)."""
+    import os
+
+    return "train.log" if is_main_process() else f"train-rank{os.environ.get('RANK')}.log"
+
+
+def _make_trainer(rows, model_path: str, out: Path, config: TrainConfig, quiet: bool, console=None):
     import random
 
     import torch
@@ -234,6 +243,13 @@ def _make_trainer(rows, model_path: str, out: Path, config: TrainConfig, quiet: 
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
+    else:  # the bar, and each log as a line of numbers, on the console
+        from transformers.trainer_callback import ProgressCallback
+
+        from prefgen.train.trainer import LogLines
+
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(LogLines(file=console))
     return trainer, processor
 
 

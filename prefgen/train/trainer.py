@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from transformers.trainer_callback import ProgressCallback
 from trl import DPOTrainer
 from trl.trainer.dpo_trainer import DataCollatorForVisionPreference
 
@@ -178,3 +179,34 @@ def _no_reference_copy():
         yield
     finally:
         dpo_module.create_model_from_path = original
+
+
+class LogLines(ProgressCallback):
+    """transformers' training bar, with each log of trl's printed as a line of numbers (``step 2/8: loss 0.6931,
+    rewards/accuracies 0.5``) instead of a dict of strings (``{'loss': '0.6931'}``); the bar and the lines go to
+    ``file`` (default stderr), the console while a capture sends other output to the log file."""
+
+    def __init__(self, file=None):
+        super().__init__()
+        self.file = file
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        from tqdm.auto import tqdm
+
+        if state.is_world_process_zero:
+            self.training_bar = tqdm(total=state.max_steps, dynamic_ncols=True, file=self.file)
+        self.current_step = 0
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and self.training_bar is not None and logs:
+            self.training_bar.write(log_line(state.global_step, state.max_steps, logs), file=self.file)
+
+
+def log_line(step: int, steps: int, logs: dict[str, Any]) -> str:
+    """One log entry as people read it: numbers to four significant digits, as numbers; ``total_flos`` left out."""
+    shown = [
+        f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
+        for key, value in logs.items()
+        if key != "total_flos"
+    ]
+    return f"step {step}/{steps}: " + ", ".join(shown)

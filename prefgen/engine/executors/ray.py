@@ -14,6 +14,13 @@ shard's record; the driver turns those into the progress bars, ``--log-json`` ev
 A worker that dies is restarted and its shard retried by Ray (Ray Data restarts a dead actor and retries its call
 without limit, and retries a task that died three times); a row that fails inside a stage is a counted drop, as
 in-process.
+
+Each step's workers ask Ray for the memory they will use (``prefgen.engine.executors.memory``), so that Ray places no
+more workers on a node than its memory holds and its warning about workers using more memory than they requested
+stays quiet. Pools never have more workers than there are shards to hand them.
+
+What Ray, the libraries and the workers print reaches the driver and goes, with the rest of the build's third-party
+output, to the build's log file (``prefgen.engine.logs``); the console keeps prefgen's bars and messages.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from typing import Any
 
 from prefgen.core.errors import PrefgenError
 from prefgen.engine.cache import StageCache
+from prefgen.engine.executors.memory import memory_requests
 from prefgen.engine.progress import SOURCE, Reporter
 from prefgen.engine.shards import ShardState, ShardWorker, StageRun
 
@@ -39,6 +47,7 @@ FORWARDED_ENV = (
     "HF_HUB_CACHE",
     "NO_ALBUMENTATIONS_UPDATE",
     "PREFGEN_CACHE",
+    "HF_HUB_DISABLE_PROGRESS_BARS",
 )
 
 
@@ -74,7 +83,7 @@ class RayExecutor:
     def run(self, builder, pending: list[tuple[int, list]]):
         if not pending:
             return
-        ray, started_here = _connect(self.address)
+        ray, connected_here = _connect(self.address)
         try:
             self.cluster = dict(ray.cluster_resources())
             cpus = max(int(self.cluster.get("CPU", 1)), 1)
@@ -89,7 +98,7 @@ class RayExecutor:
                     _merge(builder, runs, state)
                     yield state.index, state.rows, state.rejects
         finally:
-            if started_here:
+            if connected_here:  # inside the build's log capture: what Ray still forwards goes to the log
                 ray.shutdown()
 
     def _pipeline(self, ray, builder, pending, cpus: int):
@@ -105,6 +114,7 @@ class RayExecutor:
         )
         share = cpus / (self.workers * (len(builder.runs) + 1))  # an equal share per step and worker by default
         check_fits(builder.runs, self.workers, share, self.cluster)
+        memory = memory_requests(builder.runs, builder.recipe, builder.base, self.workers, len(pending), self.cluster)
         records = [{"shard": k, "payload": pickle.dumps(items)} for k, items in pending]
         dataset = ray.data.from_items(records, override_num_blocks=len(records))
         dataset = dataset.map_batches(
@@ -113,14 +123,19 @@ class RayExecutor:
             batch_size=1,
             batch_format="pyarrow",
             num_cpus=share,
-            compute=ray.data.TaskPoolStrategy(size=self.workers),
+            memory=memory[SOURCE],
+            compute=ray.data.TaskPoolStrategy(size=min(self.workers, len(pending))),
         )
         for run in builder.runs:
             res = run.params.resources
             num_cpus = (res.num_cpus if res else None) or share
-            size = (res.concurrency if res else None) or self.workers
+            size = min((res.concurrency if res else None) or self.workers, len(pending))
             common = dict(
-                batch_size=1, batch_format="pyarrow", num_cpus=num_cpus, num_gpus=(res.num_gpus if res else None) or 0
+                batch_size=1,
+                batch_format="pyarrow",
+                num_cpus=num_cpus,
+                num_gpus=(res.num_gpus if res else None) or 0,
+                memory=memory[run.params.label],
             )
             if run.params.models:  # a model: actors that load it once
                 dataset = dataset.map_batches(
@@ -271,7 +286,9 @@ def _merge(builder, runs: dict, state) -> None:
     for report in state.reports:
         label = report["label"]
         builder.reporter.hand(label, report["rows_in"])
-        builder.reporter.advance(label, report["rows_in"], report["rows_out"], report["dropped"])
+        builder.reporter.advance(
+            label, report["rows_in"], report["rows_out"], report["dropped"], seconds=report["seconds"]
+        )
         builder.used.append(report["fp"])
         builder.drops.update(report["reasons"])
         if report["cached"]:
@@ -299,7 +316,8 @@ def _merge(builder, runs: dict, state) -> None:
 
 def _connect(address: str | None):
     """Ray, initialised: joining ``address`` ("auto": the cluster this machine runs), or a local cluster; and
-    whether that local cluster was started here (then the build shuts it down)."""
+    whether this call connected (then the build disconnects, which also stops a local cluster it started). A
+    connection made before, by the caller, is used and left as it is."""
     try:
         import ray
     except ImportError:
@@ -312,8 +330,8 @@ def _connect(address: str | None):
             "`ray start --head`, or leave out --address for a local cluster)"
         )
     env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
-    started = not ray.is_initialized() and address is None  # a local cluster of ours, shut down after the build
-    if not ray.is_initialized():
+    connected = not ray.is_initialized()
+    if connected:
         try:
             ray.init(
                 address=address,
@@ -327,7 +345,7 @@ def _connect(address: str | None):
     data.enable_progress_bars = False  # prefgen's bars count rows per stage; Ray Data's would double them
     data.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
-    return ray, started
+    return ray, connected
 
 
 def _reachable(address: str, timeout: float = 5.0) -> bool:
