@@ -10,4 +10,4 @@ source scripts/env.sh
 export PREFGEN_REQUIRE_BROWSER=1  # a missing browser fails the browser tests instead of skipping them
 .venv/bin/ruff check --quiet prefgen tests bench scripts
 .venv/bin/ruff format --check --quiet prefgen tests bench scripts
-exec .venv/bin/python -m pytest -q -n 2 "$@"
+exec .venv/bin/python -m pytest -q -n 2 --dist loadgroup "$@"

@@ -26,6 +26,17 @@ needs_lmms = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(autouse=True)
+def _pil_as_it_was():
+    """lmms-eval sets PIL's ``ImageFile.LOAD_TRUNCATED_IMAGES`` when imported; tests that import it in-process must
+    not leave truncated images decodable for the tests that run after them in the same worker."""
+    from PIL import ImageFile
+
+    before = ImageFile.LOAD_TRUNCATED_IMAGES
+    yield
+    ImageFile.LOAD_TRUNCATED_IMAGES = before
+
+
 def _read(path: Path) -> list[dict]:
     from datasets import load_dataset
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_report import browser, make_rounds, open_page  # noqa: F401 (browser: the module's Chromium fixture)
 
 from prefgen.report import write_report
 from prefgen.report.charts import line_svg, nice_ticks, stacked_svg, tick_label
 from prefgen.report.rounds import cannot_be_negative
+from report.test_report import browser, make_rounds, open_page  # noqa: F401 (browser: the module's Chromium fixture)
 
 RUNS = ("shapes-csr-three-rounds", "shapes-likelihood-three-rounds", "shapes-sena-ica-three-rounds")
 

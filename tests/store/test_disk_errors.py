@@ -10,7 +10,7 @@ import build_stages
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from test_build import make_images, published_rows, quiet, write_recipe
+from engine.test_runner import make_images, published_rows, quiet, write_recipe
 
 import prefgen.core.fs
 from prefgen.cli.main import cli

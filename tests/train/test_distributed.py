@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("processes")]  # two training processes at a time
 TORCHRUN = [str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc-per-node", "2"]
 
 
@@ -91,9 +91,8 @@ def test_two_processes_train_like_one_with_the_same_global_batch(make_store, tin
 def test_rounds_in_two_processes_build_once_and_train_in_both(tiny_vlm_dir, tiny_clip_dir, tmp_path):
     """One round of the loop in two processes: the main process builds (one store version, one draft), both
     train, one lineage; the table is printed once."""
-    from train.test_rounds import tiny_recipe
-
     from prefgen.store.folder import Store
+    from train.test_rounds import tiny_recipe
 
     recipe = tiny_recipe(tmp_path, tiny_vlm_dir, tiny_clip_dir)
     result = subprocess.run(

@@ -4,11 +4,11 @@ the regeneration loop and its drop reasons, against a scripted VLM and on the ti
 import re
 
 import pytest
-from stages.generate.test_generation import Recording, ScriptedVLM, ready, row, same_pixels, textured_rows
 
 from prefgen.models.images import decode_image
 from prefgen.stages.base import Drop
 from prefgen.stages.generate.self_question import ASK_PROMPT, SelfQuestion, SelfQuestionParams
+from stages.generate.test_generation import Recording, ScriptedVLM, ready, row, same_pixels, textured_rows
 
 
 def asked_in(prompt) -> str:

@@ -19,7 +19,7 @@ from prefgen.recipe.catalogue import STAGES
 from prefgen.store.folder import Store
 from prefgen.store.query import run_query
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parents[1]  # tests/, where build_stages.py is
 
 RECIPE = """\
 name: toy

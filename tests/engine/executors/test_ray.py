@@ -19,11 +19,11 @@ import ray
 from prefgen.engine.runner import BuildOptions, run_build  # noqa: E402
 from prefgen.store.folder import Store  # noqa: E402
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[3]
 VLM = ROOT / "prefgen" / "shapes" / "checkpoints" / "shapes-vlm"
 PREFGEN = [sys.executable, "-m", "prefgen.cli"]
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one Ray cluster, on one worker
 
 RECIPE = """\
 name: ray-seva
@@ -64,7 +64,7 @@ def cluster(tmp_path_factory):
     temp = tmp_path_factory.mktemp("ray")
     port = _free_port()
     # the workers import the toy stages of tests/build_stages.py, as a cluster's workers import a plugin's stages
-    tests = str(Path(__file__).parent)
+    tests = str(Path(__file__).parents[2])
     # a throwaway cluster: no token authentication (a token left in ~/.ray by another Ray would otherwise be used
     # by some processes and not others)
     saved = os.environ.get("RAY_AUTH_MODE")
@@ -188,7 +188,7 @@ main()
 def test_killed_driver_resumes_from_finished_shards(tmp_path, cluster, toy_stages):
     """kill -9 of the driver after its first finished shard; the same command then continues the draft and
     publishes exactly what an uninterrupted in-process build publishes."""
-    from test_build import TESTS, make_images, published_rows, write_recipe
+    from engine.test_runner import TESTS, make_images, published_rows, write_recipe
 
     make_images(tmp_path / "images", 12)
     recipe = write_recipe(tmp_path, sleep=0.4, two="true")  # about a second per shard
@@ -260,7 +260,7 @@ def toy_stages(monkeypatch):
 
 
 def test_a_failing_row_is_the_same_counted_drop_on_ray(tmp_path, cluster, toy_stages):
-    from test_build import make_images, published_rows, write_recipe
+    from engine.test_runner import make_images, published_rows, write_recipe
 
     make_images(tmp_path / "images", 30)
     run_build(write_recipe(tmp_path), BuildOptions(out=tmp_path / "probe", quiet=True))
@@ -286,8 +286,7 @@ def test_a_failing_row_is_the_same_counted_drop_on_ray(tmp_path, cluster, toy_st
 
 
 def test_too_many_errors_stop_a_ray_build_with_the_in_process_message(tmp_path, cluster, toy_stages):
-    from test_build import make_images, write_recipe
-
+    from engine.test_runner import make_images, write_recipe
     from prefgen.core.errors import PrefgenError
 
     make_images(tmp_path / "images", 24)
