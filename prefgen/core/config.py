@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -20,3 +21,8 @@ def resolve_path(path: str | Path, base_dir: str | Path | None) -> Path:
     if expanded.is_absolute() or base_dir is None:
         return expanded
     return Path(base_dir) / expanded
+
+
+def normal_path(path: str | Path, base_dir: str | Path | None) -> Path:
+    """``resolve_path`` without ``..`` (``recipes/../out`` is ``out``): how messages, logs and stores name it."""
+    return Path(os.path.normpath(resolve_path(path, base_dir)))

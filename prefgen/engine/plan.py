@@ -3,11 +3,10 @@ models and whether they are available here, each stage's columns, and the versio
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prefgen.core.config import resolve_path
+from prefgen.core.config import normal_path, resolve_path
 from prefgen.core.errors import PrefgenError, StoreError
 from prefgen.recipe import Recipe, load_recipe
 from prefgen.recipe.readiness import machine_problems, recipe_notes, used_models
@@ -58,7 +57,7 @@ def make_plan(recipe_path: Path, overrides: tuple[str, ...] = ()) -> Plan:
 
 def _shown(path: str, base: Path) -> Path:
     """A recipe path as the build resolves it, written without ``..`` for reading (``recipes/../out`` is ``out``)."""
-    return Path(os.path.normpath(resolve_path(path, base)))
+    return normal_path(path, base)
 
 
 def _describe_source(recipe: Recipe, base: Path) -> list[str]:

@@ -9,7 +9,6 @@ stage's results depend only on each row and its per-row seed, the published rows
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from prefgen.core.config import resolve_path
+from prefgen.core.config import normal_path
 from prefgen.core.errors import PrefgenError
 from prefgen.core.fs import atomic_write_text
 from prefgen.engine.cache import StageCache, digest, model_identity
@@ -103,7 +102,7 @@ def _build(recipe: Recipe, base: Path, options: BuildOptions, console) -> BuildR
 def _log_file(recipe: Recipe, base: Path, options: BuildOptions) -> Path:
     """A new log file in the store's ``.prefgen/logs``; in the temp folder for a preview (it writes no store) or a
     folder that cannot become the store (the build refuses it a moment later)."""
-    folder = Path(options.out or os.path.normpath(resolve_path(recipe.output.store, base)))
+    folder = _store_folder(recipe, base, options)
     store_like = folder.is_dir() and (
         (folder / "versions").is_dir() or all(p.name == ".prefgen" for p in folder.iterdir())
     )
@@ -111,6 +110,11 @@ def _log_file(recipe: Recipe, base: Path, options: BuildOptions) -> Path:
     if options.preview or foreign:
         return log_path(Path(tempfile.gettempdir()) / "prefgen-logs", "preview" if options.preview else "build")
     return log_path(folder / ".prefgen" / "logs", "build")
+
+
+def _store_folder(recipe: Recipe, base: Path, options: BuildOptions) -> Path:
+    """The store a build writes: ``--out``, else the recipe's, named without ``..`` (`out/x`, not `recipes/../out`)."""
+    return Path(options.out) if options.out else normal_path(recipe.output.store, base)
 
 
 def _recipe_to_run(recipe_path: Path, options: BuildOptions) -> Recipe:
@@ -182,7 +186,7 @@ class _Builder(ShardWorker):
         from prefgen.store.folder import Store
 
         # normalised so that messages name the store as `out/x`, not `recipes/../out/x`
-        store = Store.create(self.options.out or os.path.normpath(resolve_path(self.recipe.output.store, self.base)))
+        store = Store.create(_store_folder(self.recipe, self.base, self.options))
         self.cache = StageCache(store.root / ".prefgen" / "cache")
         return store
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from prefgen.core.config import resolve_path
+from prefgen.core.config import normal_path
 from prefgen.models.config import ClipConfig, VLMConfig
 from prefgen.models.loading import not_available_offline
 
@@ -102,7 +102,7 @@ def _weight_names(filename: str) -> list[str]:
 
 def _where(path: str, base_dir: str | Path | None) -> Path:
     """A recipe path as the loaders resolve it, written without ``..`` (``recipes/../data`` is ``data``)."""
-    return Path(os.path.normpath(resolve_path(path, base_dir)))
+    return normal_path(path, base_dir)
 
 
 def _offline() -> bool:

@@ -8,10 +8,9 @@ disagree. ``recipe_notes`` is what runs but surprises: a declared model no stage
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from prefgen.core.config import resolve_path
+from prefgen.core.config import normal_path
 from prefgen.models.availability import clip_problems, vlm_problems
 from prefgen.recipe.model import Recipe
 
@@ -55,7 +54,7 @@ def _source_problems(recipe: Recipe, base_dir: Path) -> list[Located]:
     source = recipe.source
     if source.path is None:  # a Hub dataset: the datasets library says whether it can have it
         return []
-    where = Path(os.path.normpath(resolve_path(source.path, base_dir)))
+    where = normal_path(source.path, base_dir)
     if source.type == "image_folder" and not where.is_dir():
         return [(("source", "path"), f"image folder {where} does not exist or is not a folder")]
     if source.type == "manifest" and not where.is_file():
