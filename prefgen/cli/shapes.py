@@ -57,6 +57,20 @@ def shapes() -> None:
     type=click.FloatRange(0.05, 0.95),
     help="Share of the training time (or steps) that goes to the CLIP; the VLM gets the rest.",
 )
+@click.option(
+    "--clip-from",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A trained shapes CLIP folder to start the VLM from instead of training one (the shipped one: "
+    "prefgen/shapes/checkpoints/shapes-clip, which seed 0 reproduces bit for bit).",
+)
+@click.option(
+    "--snapshot",
+    "snapshots",
+    multiple=True,
+    type=click.IntRange(1),
+    help="Also save the VLM after this many constant-rate steps, as OUT/shapes-vlm-step<K> (repeatable); the "
+    "k-step model of any longer run from the same seed.",
+)
 @click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
@@ -70,6 +84,8 @@ def pretrain(
     n_scenes: int | None,
     eval_scenes: int,
     clip_share: float,
+    clip_from: Path | None,
+    snapshots: tuple[int, ...],
     threads: int | None,
     quiet: bool,
     force: bool,
@@ -81,6 +97,9 @@ def pretrain(
     """
     if out.exists() and any(out.iterdir()) and not force:
         raise click.UsageError(f"{out} is not empty; pass --force to write into it anyway")
+    late = [k for k in snapshots if k > vlm_steps]
+    if late and not seconds:
+        raise click.UsageError(f"--snapshot {late[0]} is after the last VLM step ({vlm_steps}); raise --vlm-steps")
     if threads:
         import torch
 
@@ -97,18 +116,29 @@ def pretrain(
         n_scenes=n_scenes,
         eval_scenes=eval_scenes,
         clip_share=clip_share,
+        clip_from=clip_from,
+        snapshots=tuple(sorted(set(snapshots))),
     )
     cool = report["vlm_cooldown"]
+    clip = report["clip"]
+    clip_line = (
+        f"CLIP: {clip['steps']} steps, loss {clip['first_loss']:.3f} -> {clip['last_loss']:.3f}"
+        if clip["steps"]
+        else f"CLIP: from {clip_from}"
+    )
     click.echo(
-        f"CLIP: {report['clip']['steps']} steps, loss {report['clip']['first_loss']:.3f} -> "
-        f"{report['clip']['last_loss']:.3f}   VLM: {report['vlm']['steps']} steps, loss "
+        f"{clip_line}   VLM: {report['vlm']['steps']} steps, loss "
         f"{report['vlm']['first_loss']:.3f} -> {report['vlm']['last_loss']:.3f}"
         + (f", then {cool['steps']} cooling down -> {cool['last_loss']:.3f}" if cool["steps"] else "")
     )
     if "eval" in report:
         echo_metrics("held-out CHAIR", report["eval"]["chair"])
-        echo_metrics("CLIP AUC", report["eval"]["clip_auc"])
-    click.echo(f"models -> {out / 'shapes-vlm'}, {out / 'shapes-clip'}; report -> {out / 'pretrain.json'}")
+        if "clip_auc" in report["eval"]:  # not when the CLIP came from --clip-from
+            echo_metrics("CLIP AUC", report["eval"]["clip_auc"])
+    clip_dir = clip_from or out / "shapes-clip"
+    click.echo(f"models -> {out / 'shapes-vlm'}, {clip_dir}; report -> {out / 'pretrain.json'}")
+    for k in sorted(set(snapshots)):
+        click.echo(f"snapshot after {k} VLM steps -> {out / f'shapes-vlm-step{k}'}")
 
 
 @shapes.command("scenes")

@@ -1,6 +1,7 @@
 """``prefgen shapes ...`` and ``prefgen eval``, run through click (the groups are wired into ``prefgen`` there)."""
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -190,6 +191,32 @@ def test_pretrain_command_trains_exact_steps_and_its_defaults_are_the_libraries(
     assert (out / "shapes-vlm" / "config.json").exists()
     again = CliRunner().invoke(shapes, args)
     assert again.exit_code != 0 and "is not empty; pass --force" in again.output
+
+
+def test_pretrain_snapshot_from_a_given_clip_is_the_shorter_runs_model(tmp_path):
+    """`--clip-from` skips the CLIP; `--snapshot K` saves the K-step VLM, which is bit for bit a K-step run's."""
+    import torch
+    from safetensors.torch import load_file
+
+    clip = Path(__file__).resolve().parents[2] / "prefgen" / "shapes" / "checkpoints" / "shapes-clip"
+    common = ["--clip-from", str(clip), "--cooldown-steps", "0", "--scenes", "24", "--eval-scenes", "0", "--quiet"]
+    long_args = ["pretrain", "--out", str(tmp_path / "long"), "--vlm-steps", "4", "--snapshot", "2", *common]
+    result = CliRunner().invoke(shapes, long_args)
+    assert result.exit_code == 0, result.output
+    assert "snapshot after 2 VLM steps -> " in result.output
+    assert not (tmp_path / "long" / "shapes-clip").exists()  # the given CLIP is used, not copied
+    short = CliRunner().invoke(shapes, ["pretrain", "--out", str(tmp_path / "short"), "--vlm-steps", "2", *common])
+    assert short.exit_code == 0, short.output
+    snapshot = load_file(tmp_path / "long" / "shapes-vlm-step2" / "model.safetensors")
+    shorter = load_file(tmp_path / "short" / "shapes-vlm" / "model.safetensors")
+    final = load_file(tmp_path / "long" / "shapes-vlm" / "model.safetensors")
+    assert snapshot.keys() == shorter.keys()
+    assert all(torch.equal(snapshot[k], shorter[k]) for k in snapshot)
+    assert any(not torch.equal(snapshot[k], final[k]) for k in snapshot)  # two more steps changed the weights
+    late = CliRunner().invoke(
+        shapes, ["pretrain", "--out", str(tmp_path / "late"), "--vlm-steps", "2", "--snapshot", "3", *common]
+    )
+    assert late.exit_code == 2 and "--snapshot 3 is after the last VLM step (2)" in late.output
 
 
 def test_shipped_vlm_reads_the_tower_layer_pretrain_builds():
