@@ -100,3 +100,26 @@ def test_shipped_shapes_checkpoints_load_through_the_auto_classes_and_open_clip(
     scorer = ClipScorer.load(model="shapes-clip", path=str(folder / "shapes-clip"), device="cpu")
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
     assert scorer is not None and size < 30e6
+
+
+def test_early_vlm_is_the_shipped_runs_snapshot_with_its_frozen_tower_and_its_own_language_model():
+    """shapes-vlm-early (the SENA loop's base) shares the shipped VLM's vision tower, frozen during SFT, bit for
+    bit; its language model is an earlier one; it loads the ordinary way and stays small."""
+    import torch
+    from safetensors.torch import load_file
+
+    folder = ROOT / "prefgen" / "shapes" / "checkpoints"
+    early = load_file(folder / "shapes-vlm-early" / "model.safetensors")
+    shipped = load_file(folder / "shapes-vlm" / "model.safetensors")
+    assert early.keys() == shipped.keys()
+    tower = [k for k in early if "vision_tower" in k]
+    language = [k for k in early if "language_model" in k]
+    assert tower and language
+    assert all(torch.equal(early[k], shipped[k]) for k in tower)
+    assert not any(torch.equal(early[k], shipped[k]) for k in language if early[k].numel() > 1)
+    size = sum(f.stat().st_size for f in (folder / "shapes-vlm-early").iterdir())
+    assert size < 6e6
+    from prefgen.models import VLM
+
+    vlm = VLM.load(path=str(folder / "shapes-vlm-early"), device="cpu", dtype="float32")
+    assert vlm is not None
