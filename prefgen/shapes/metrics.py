@@ -7,6 +7,9 @@ Models come in as plain callables, so anything can be evaluated without special 
 
 - CHAIR_s: share of captions with at least one hallucinated object. CHAIR_i: hallucinated / all mentions, counting
   each distinct object once per caption. Recall: share of ground-truth kinds named (with their colour).
+  CHAIR counts objects only; three more shares judge the whole description (``describe_verdict``): well-formed
+  (every sentence one the world's grammar says, none repeated), a wrong count said ("two red circles" for one), and
+  right (well-formed, every object named with its count, nothing absent).
 - POPE: yes/no presence questions, half about present objects, half about absent ones chosen at random, among the
   most frequent training objects (popular) or among the absent prior companions and look-alikes (adversarial).
   Each split also reports the yes-rate per tier of absent object (``NEGATIVE_TIERS``); ``companion_yes`` is the
@@ -16,6 +19,7 @@ Models come in as plain callables, so anything can be evaluated without special 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -24,7 +28,7 @@ import numpy as np
 
 from prefgen.models.prompts import Prompt
 from prefgen.shapes.language import absent_companions, absent_kinds, confusable_kinds, phrase, presence_question
-from prefgen.shapes.mentions import judge, tokens
+from prefgen.shapes.mentions import judge, parse_mentions, tokens
 from prefgen.shapes.world import COMPANION, KINDS, TRIGGER, Scene, render, train_kinds
 
 Describe = Callable[[list], list[str]]
@@ -35,6 +39,27 @@ POPE_SPLITS = ("random", "popular", "adversarial")
 
 # ------------------------------------------------------------------------------------------------ CHAIR
 
+# a sentence of the world's descriptions: "There is a red circle." / "There are two red circles next to them."
+_SENTENCE = re.compile(r"there (is an? [a-z]+ [a-z]+|are [a-z]+ [a-z]+ [a-z]+)( next to (it|them))?\.")
+
+
+def describe_verdict(text: str, scene: Scene) -> dict[str, bool]:
+    """A description judged whole: ``well_formed`` (each sentence is one the world's grammar says, naming one
+    object kind, and none is repeated), ``count_wrong`` (it says how many of a present kind there are, wrongly),
+    ``right`` (well-formed, every kind there named once with its count, nothing absent named)."""
+    sentences = [s.strip() for s in re.split(r"(?<=\.)\s+", text.strip().lower()) if s.strip()]
+    mentions = [m for m in parse_mentions(text) if not m.negated]
+    well_formed = (
+        bool(sentences)
+        and len(set(sentences)) == len(sentences)
+        and all(_SENTENCE.fullmatch(s) and len(parse_mentions(s)) == 1 for s in sentences)
+    )
+    counts = Counter(obj.kind for obj in scene.objects)
+    count_wrong = any(m.count is not None and m.kind in counts and m.count != counts[m.kind] for m in mentions)
+    named = Counter(m.kind for m in mentions)
+    right = well_formed and not count_wrong and named == Counter(dict.fromkeys(counts, 1))
+    return {"well_formed": well_formed, "count_wrong": count_wrong, "right": right}
+
 
 def chair(texts: Sequence[str], scenes: Sequence[Scene]) -> dict:
     """CHAIR_s, CHAIR_i, recall and the prior's share of hallucinations, of ``texts[i]`` describing ``scenes[i]``."""
@@ -42,7 +67,9 @@ def chair(texts: Sequence[str], scenes: Sequence[Scene]) -> dict:
         raise ValueError("give one text per scene")
     bad_captions = mentions = hallucinated = hits = truth = 0
     companion_said = companion_cases = other_said = other_cases = 0
+    whole: Counter = Counter()
     for text, scene in zip(texts, scenes):
+        whole.update(key for key, value in describe_verdict(text, scene).items() if value)
         verdict = judge(text, scene.kinds)
         bad_captions += bool(verdict.hallucinated)
         mentions += verdict.n_mentions
@@ -65,6 +92,9 @@ def chair(texts: Sequence[str], scenes: Sequence[Scene]) -> dict:
         # how often an absent companion is named vs. any other absent kind: the prior's pull, measured
         "companion_rate": _ratio(companion_said, companion_cases),
         "other_absent_rate": _ratio(other_said, other_cases),
+        "well_formed": _ratio(whole["well_formed"], n),
+        "count_wrong": _ratio(whole["count_wrong"], n),
+        "right": _ratio(whole["right"], n),
     }
 
 

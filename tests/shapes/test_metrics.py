@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from prefgen.shapes.language import absent_companions, caption, phrase
+from prefgen.shapes.language import absent_companions, caption, describe, phrase
 from prefgen.shapes.metrics import (
     auc,
     chair,
     clip_auc,
+    describe_verdict,
     negative_tier,
     parse_yes_no,
     pope_metrics,
@@ -37,6 +38,34 @@ def test_chair_on_hand_made_captions():
     assert result["mean_mentions"] == 2.0
     assert result["companion_rate"] == 1.0  # one lone trigger, its companion named
     assert result["other_absent_rate"] == pytest.approx(1 / (22 + 23 + 22))  # the yellow triangle of caption 2
+
+
+def test_the_worlds_own_descriptions_are_right_and_each_kind_of_fault_is_caught():
+    scenes = make_scenes(200, seed=3, split="eval")
+    assert chair([describe(s) for s in scenes], scenes) == {
+        **chair([describe(s) for s in scenes], scenes),
+        "well_formed": 1.0,
+        "count_wrong": 0.0,
+        "right": 1.0,
+    }
+    two = scene_of([RED_CIRCLE, RED_CIRCLE, BLUE_SQUARE])
+    assert describe_verdict("There are two red circles. There is a blue square.", two) == {
+        "well_formed": True,
+        "count_wrong": False,
+        "right": True,
+    }
+    faults = {
+        "There is a red circle. There is a blue square.": (True, True),  # one red circle said, two there
+        "There are two red circles. There is a blue square. There is a blue square.": (False, False),  # repeated
+        "There are two red circles.": (True, False),  # the blue square missed
+        "There are two red circles. There is a blue square. There is a green cross.": (True, False),  # absent named
+        "There the image the red circles. There is a blue square.": (False, False),  # not the world's grammar
+        "There are two red circles and a blue square.": (False, False),  # one sentence, two kinds
+    }
+    for text, (well_formed, count_wrong) in faults.items():
+        verdict = describe_verdict(text, two)
+        assert (verdict["well_formed"], verdict["count_wrong"], verdict["right"]) == (well_formed, count_wrong, False)
+    assert describe_verdict("There are three red circles. There is a blue square.", two)["count_wrong"]
 
 
 def test_chair_recall_counts_missed_objects():
