@@ -24,6 +24,8 @@ from prefgen.train.lineage import RunFolder, flatten_metrics  # noqa: E402
 
 LOWER_IS_BETTER = {"chair.chair_s", "chair.chair_i"}
 QA_KINDS = ("colour", "shape", "count")
+# beside the headline, per run (where its rounds were evaluated with them)
+REPORTED = ("chair.chair_s", "chair.recall", "chair.right", "chair.well_formed", "qa.all", "pope.adversarial.f1")
 
 
 def rounds(run: Path) -> list[dict[str, Any]]:
@@ -68,7 +70,7 @@ def summarize(out: Path, loop: str, metric: str | None = None) -> dict[str, Any]
             metric: last[metric],
             "share_of_oracle": share(base[metric], last[metric], every["oracle"][-1][metric], lower),
             "rounds": [r.get(metric) for r in every[name]],
-            **{k: last.get(k) for k in ("chair.chair_s", "chair.recall", "qa.all", "pope.adversarial.f1")},
+            **{k: last.get(k) for k in REPORTED if k in last or k in ("chair.chair_s", "chair.recall")},
         }
 
     table = {name: row(name) for name in runs}
