@@ -63,6 +63,10 @@ def main() -> None:
             for sentence, c in zip(split_sentences(answer), per):
                 judged = judge(sentence, kinds)
                 (absent_s if judged.hallucinated else present_s if judged.hits else []).append(c)
+        for answer in answers:
+            judged = judge(answer, kinds)
+            chosen.setdefault("any sample", []).append(bool(judged.hallucinated))
+            chosen.setdefault("any sample recall", []).append(len(judged.hits) / len(kinds))
         for name, values in rules(scores, oracle).items():
             top = max(range(len(values)), key=values.__getitem__)
             bottom = min(range(len(values)), key=values.__getitem__)
@@ -76,6 +80,10 @@ def main() -> None:
     print(f"{n} scenes, {len(present_s)} sentences naming present objects only, {len(absent_s)} naming an absent one")
     print(f"mean cos present {statistics.mean(present_s):.3f}, absent {statistics.mean(absent_s):.3f}")
     print(f"AUC present vs absent sentences: {auc(present_s, absent_s):.3f}")
+    print(
+        f"a sample, unranked: hallucinates {statistics.mean(chosen['any sample']):.2f}, "
+        f"recall {statistics.mean(chosen['any sample recall']):.2f}"
+    )
     print("| rule | top truly better / tie / worse than bottom | top hallucinates | top's recall |")
     print("|---|---|---|---|")
     for name, (better, tie, worse) in tally.items():
