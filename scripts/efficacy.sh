@@ -5,7 +5,8 @@
 # the method and its oracle control for three rounds from the same base with the same pool and training, evaluates
 # every round on held-out scenes (eval split, seed 0 unless --eval-seed), and writes OUT/summary.json with the
 # method's share of the oracle's gain (scripts/efficacy_summary.py). Every run is a `prefgen train --rounds` folder
-# in OUT; a rerun skips the runs whose third round is recorded.
+# in OUT (its log beside it, OUT/NAME.log); runs go two at a time, one torch thread each, and a rerun skips the runs
+# whose third round is recorded.
 #
 #   csr:  base the shipped VLM; headline CHAIR_s. method = csr_search in paper mode; oracle = best of eight sampled
 #         descriptions by ground truth. --all adds reference mode, the length-neutral search, best of eight by CSR's
@@ -47,11 +48,22 @@ main() {
   mkdir -p "$OUT"
   COMMON=(--rounds 3 --eval-seed "$SEED" --quiet
           --set "source.path=../$POOL/manifest.jsonl" --set train.learning_rate=3e-4 --set train.epochs=3)
-  run() {  # NAME ARGS...: one rounds run, skipped when its third round is recorded (a rerun resumes the others)
+  PIDS=()
+  run() {  # NAME ARGS...: start one rounds run (one torch thread), skipped when its third round is recorded
     local name=$1; shift
     [ -f "$OUT/$name/round-3/model/lineage.json" ] && grep -q '"eval"' "$OUT/$name/round-3/model/lineage.json" && return
-    echo "== $name" >&2
-    $P train "${COMMON[@]}" "$@" --out "$OUT/$name"
+    echo "== $name (log: $OUT/$name.log)" >&2
+    OMP_NUM_THREADS=1 $P train "${COMMON[@]}" "$@" --out "$OUT/$name" > "$OUT/$name.log" 2>&1 &
+    PIDS+=("$!:$name")
+  }
+  finish() {  # wait for the runs started since the last call; runs share the cores two at a time (a rerun resumes)
+    local failed=() item
+    for item in "${PIDS[@]}"; do wait "${item%%:*}" || failed+=("${item#*:}"); done
+    PIDS=()
+    if [ ${#failed[@]} -gt 0 ]; then
+      echo "error: ${failed[*]} failed; see $OUT/<name>.log" >&2
+      exit 1
+    fi
   }
   if [ "$LOOP" = csr ]; then
     CSR=(--model prefgen/shapes/checkpoints/shapes-vlm)
@@ -61,12 +73,15 @@ main() {
     # shellcheck disable=SC2046
     run oracle --eval shapes "${BOK[@]}" $(scores answers_oracle)
     run method --eval shapes "${SEARCH[@]}"
+    finish
     if [ "$ALL" = 1 ]; then
       run bok-csr --eval shapes-chair "${BOK[@]}"
       run reference --eval shapes-chair "${SEARCH[@]}" --set stages.csr_search.mode=reference
+      finish
       run search-mean --eval shapes-chair "${SEARCH[@]}" --set stages.csr_search.path_reward=mean
       # shellcheck disable=SC2046
       run bok-likelihood --eval shapes-chair "${BOK[@]}" $(scores answers_logp)
+      finish
     fi
   else
     # an SFT term on the chosen answer (weight 1.0): without it even the oracle unlearns counting (docs/loops.md)
@@ -74,10 +89,13 @@ main() {
           --set train.sft_weight=1.0)
     run oracle "${SENA[@]}" --set stages.select_pairs.chosen=oracle_answer
     run method "${SENA[@]}"
+    finish
     if [ "$ALL" = 1 ]; then
       run no-ica "${SENA[@]}" --set train.ica_weight=0
       run plain "${SENA[@]}" --set stages.select_pairs.chosen=answer
+      finish
       run no-sft "${SENA[@]}" --set train.sft_weight=0
+      finish
     fi
   fi
   .venv/bin/python scripts/efficacy_summary.py "$OUT" --loop "$LOOP"

@@ -73,3 +73,15 @@ def test_no_share_when_the_oracle_did_not_gain_and_a_clear_error_for_a_missing_r
     )
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "summary.json").read_text())["share_of_oracle"] == pytest.approx(2 / 3)
+
+
+def test_efficacy_script_refuses_an_unknown_loop_or_option_before_doing_anything(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "scripts" / "efficacy.sh"
+    for args, message in (
+        (["nope", str(tmp_path / "out")], "unknown loop nope"),
+        (["sena", str(tmp_path / "out"), "--fast"], "unknown option --fast"),
+    ):
+        result = subprocess.run(["bash", str(script), *args], capture_output=True, text=True)
+        assert result.returncode == 2 and f"error: {message}" in result.stderr
+        assert "usage: bash scripts/efficacy.sh csr|sena OUT" in result.stderr
+    assert not (tmp_path / "out").exists()
