@@ -20,8 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from prefgen.core.errors import PrefgenError  # noqa: E402
 from prefgen.models.sentences import split_sentences  # noqa: E402
 from prefgen.shapes.mentions import judge  # noqa: E402
+from prefgen.shapes.metrics import auc  # noqa: E402
 from prefgen.store.query import fetch_rows, parse_ref  # noqa: E402
 
 LAM = 0.9  # CSR's λ: the paper's sentence reward is λ · max(100 · cos, 0) + (1 − λ) · P(sentence)
@@ -42,18 +44,15 @@ def rules(scores: list[list[float]], oracle: list[float]) -> dict[str, list[floa
     }
 
 
-def auc(positive: list[float], negative: list[float]) -> float:
-    """P(a positive scores above a negative), ties counted half."""
-    below = sum(sum(n < p for n in negative) + 0.5 * sum(n == p for n in negative) for p in positive)
-    return below / (len(positive) * len(negative))
-
-
 def main() -> None:
     if len(sys.argv) != 2:
         raise SystemExit(__doc__)
-    store, version = parse_ref(sys.argv[1])
-    table = version or store.latest()
-    _, rows = fetch_rows(store, f'SELECT objects, answers, answers_clip_sentences, answers_oracle FROM "{table}"')
+    try:
+        store, version = parse_ref(sys.argv[1])
+        table = version or store.latest()
+        _, rows = fetch_rows(store, f'SELECT objects, answers, answers_clip_sentences, answers_oracle FROM "{table}"')
+    except PrefgenError as exc:  # no store, no such version, or not a best-of-k CSR store: one line, no traceback
+        raise SystemExit(f"error: {exc}") from None
     present_s, absent_s = [], []
     tally: dict[str, list[int]] = {}
     chosen: dict[str, list[float]] = {}

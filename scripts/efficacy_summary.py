@@ -20,6 +20,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from prefgen.core.errors import PrefgenError  # noqa: E402
 from prefgen.train.lineage import RunFolder, flatten_metrics  # noqa: E402
 
 LOWER_IS_BETTER = {"chair.chair_s", "chair.chair_i"}
@@ -97,7 +98,10 @@ def main() -> None:
     parser.add_argument("--loop", choices=("csr", "sena"), required=True)
     parser.add_argument("--metric", help="headline (default: chair.chair_s for csr, the trained QA kind for sena)")
     args = parser.parse_args()
-    summary = summarize(args.out, args.loop, args.metric)
+    try:
+        summary = summarize(args.out, args.loop, args.metric)
+    except PrefgenError as exc:  # a damaged rounds folder: one line, no traceback
+        raise SystemExit(f"error: {exc}") from None
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(summary, indent=2))
 

@@ -97,6 +97,7 @@ def pretrain(
     """
     if out.exists() and any(out.iterdir()) and not force:
         raise click.UsageError(f"{out} is not empty; pass --force to write into it anyway")
+    snapshots = tuple(sorted(set(snapshots)))
     late = [k for k in snapshots if k > vlm_steps]
     if late and not seconds:
         raise click.UsageError(f"--snapshot {late[0]} is after the last VLM step ({vlm_steps}); raise --vlm-steps")
@@ -117,7 +118,7 @@ def pretrain(
         eval_scenes=eval_scenes,
         clip_share=clip_share,
         clip_from=clip_from,
-        snapshots=tuple(sorted(set(snapshots))),
+        snapshots=snapshots,
     )
     cool = report["vlm_cooldown"]
     clip = report["clip"]
@@ -137,7 +138,7 @@ def pretrain(
             echo_metrics("CLIP AUC", report["eval"]["clip_auc"])
     clip_dir = clip_from or out / "shapes-clip"
     click.echo(f"models -> {out / 'shapes-vlm'}, {clip_dir}; report -> {out / 'pretrain.json'}")
-    for k in sorted(set(snapshots)):
+    for k in snapshots:
         click.echo(f"snapshot after {k} VLM steps -> {out / f'shapes-vlm-step{k}'}")
 
 
