@@ -35,7 +35,7 @@ def model_identity(config: Any, base_dir: Path) -> dict[str, Any] | None:
     """What identifies a model's weights: id@revision on the Hub, or a local folder's file sizes and times."""
     if config is None:
         return None
-    data = config.model_dump(mode="json")
+    data = config.model_dump(mode="json", exclude={"vllm"})  # how an engine starts never changes its rows
     path = data.get("path")
     if path:
         folder = resolve_path(path, base_dir)

@@ -9,8 +9,9 @@ itself (``from prefgen.a import name``), since only then can those names be used
 lazily (``prefgen.models``' ``__getattr__``) names its modules as strings; those are followed in that case too.
 Imports under ``if TYPE_CHECKING:`` never run and are left out.
 
-A stage's closure starts at its own module and at the runtime of each model it declares (``models/vlm.py`` for a
-``vlm`` stage: decoding, sentence steps and log-probs run there, through the object the engine hands the stage).
+A stage's closure starts at its own module and at the runtime of each model it declares on the recipe's engine
+(``models/hf/vlm.py`` or ``models/vllm/engine.py`` for a ``vlm`` stage: decoding, sentence steps and log-probs run
+there, through the object the build hands the stage).
 Editing any file in a stage's closure changes its fingerprint and recomputes it (and what follows it); editing a
 file outside it (the store, the exporter, the CLI) recomputes nothing.
 """
@@ -28,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 
 import prefgen
-from prefgen.engine.model_pool import RUNTIME_MODULES
+from prefgen.engine.model_pool import ENGINE_LIBRARIES, RUNTIME_MODULES
 
 #: Distributions whose version can change what a stage writes (decoding, numerics, image ops, tokenization).
 LIBRARIES = (
@@ -127,9 +128,9 @@ def module_closure(names: Iterable[str]) -> list[str]:
     return sorted(set(expanded) | parents)
 
 
-def library_versions() -> dict[str, str | None]:
+def library_versions(extra: Iterable[str] = ()) -> dict[str, str | None]:
     versions: dict[str, str | None] = {}
-    for name in LIBRARIES:
+    for name in (*LIBRARIES, *extra):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -137,14 +138,15 @@ def library_versions() -> dict[str, str | None]:
     return versions
 
 
-def code_fingerprint(names: Iterable[str]) -> str:
-    """A hash of the source of every module in the closure of ``names`` and of the library versions. A module from
-    outside prefgen (a user's own stage) counts by its own source, without its imports."""
+def code_fingerprint(names: Iterable[str], libraries: Iterable[str] = ()) -> str:
+    """A hash of the source of every module in the closure of ``names`` and of the library versions (``LIBRARIES``
+    and ``libraries``). A module from outside prefgen (a user's own stage) counts by its own source, without its
+    imports."""
     names = list(names)
     files = [(module, _source_digest(module)) for module in names if not _is_prefgen(module)]
     for module in module_closure(names):
         files.append((module, hashlib.sha256(module_file(module).read_bytes()).hexdigest()))
-    text = repr((prefgen.__version__, files, sorted(library_versions().items())))
+    text = repr((prefgen.__version__, files, sorted(library_versions(libraries).items())))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -155,17 +157,18 @@ def _source_digest(module: str) -> str:
         return module
 
 
-def stage_modules(params_cls: type) -> list[str]:
-    """Where a stage's code starts: its declaration, its runtime, the runtime of each model it declares (a stage
-    calls the VLM's decoding and the CLIP scorer through the objects the engine hands it), and any
-    ``code_modules`` it names."""
+def stage_modules(params_cls: type, engine: str = "hf") -> list[str]:
+    """Where a stage's code starts: its declaration, its runtime, the runtime of each model it declares on the
+    recipe's VLM ``engine`` (a stage calls the VLM's decoding and the CLIP scorer through the objects the build
+    hands it), and any ``code_modules`` it names."""
     modules = {params_cls.__module__, *getattr(params_cls, "code_modules", ())}
-    modules.update(RUNTIME_MODULES[name] for name in getattr(params_cls, "models", ()))
+    modules.update(RUNTIME_MODULES[name][engine] for name in getattr(params_cls, "models", ()))
     if getattr(params_cls, "runtime", None) is not None:
         modules.add(params_cls.runtime.__module__)
     return sorted(modules)
 
 
-def code_hash(params_cls: type) -> str:
-    """The fingerprint of the code a stage runs (see the module docstring)."""
-    return code_fingerprint(stage_modules(params_cls))
+def code_hash(params_cls: type, engine: str = "hf") -> str:
+    """The fingerprint of the code a stage runs on the VLM ``engine`` (see the module docstring)."""
+    libraries = ENGINE_LIBRARIES[engine] if "vlm" in getattr(params_cls, "models", ()) else ()
+    return code_fingerprint(stage_modules(params_cls, engine), libraries)

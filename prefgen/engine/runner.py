@@ -308,7 +308,8 @@ def make_executor(options: BuildOptions):
 def _stage_fingerprint(params: StageParams, recipe: Recipe, base: Path) -> str:
     models = {name: model_identity(getattr(recipe.models, name), base) for name in params.models}
     config = params.model_dump(mode="json", exclude={"resources"})  # where a stage runs never changes its rows
-    return digest(params.stage_type(), config, code_hash(type(params)), models, recipe.seed)
+    engine = recipe.models.vlm.engine if recipe.models.vlm is not None else "hf"
+    return digest(params.stage_type(), config, code_hash(type(params), engine), models, recipe.seed)
 
 
 def _check_machine(recipe: Recipe, base: Path) -> None:

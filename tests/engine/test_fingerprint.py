@@ -20,30 +20,38 @@ PACKAGE = Path(prefgen.__file__).parent
 VLM_STAGES = {"self_question", "caption", "answer", "self_enhance", "answer_corrupted", "csr_search", "logprob_score"}
 
 
-def closure(stage: str) -> set[str]:
-    return {m.removeprefix("prefgen.") for m in module_closure(stage_modules(STAGES[stage]))}
+def closure(stage: str, engine: str = "hf") -> set[str]:
+    return {m.removeprefix("prefgen.") for m in module_closure(stage_modules(STAGES[stage], engine))}
 
 
 def test_a_stage_s_closure_follows_its_imports_and_its_models_runtime():
     assert {
         "stages.csr.stage",
         "stages.csr.tree",
-        "models.vlm",
-        "models.decoding",
-        "models.kvcache",
+        "models.hf.vlm",
+        "models.hf.decoding",
+        "models.hf.kvcache",
+        "models.candidates",
         "models.clip",
         "stages.base",
         "core.config",
     } <= closure("csr_search")
     assert {"shapes.oracle", "shapes.mentions", "shapes.world"} <= closure("shapes_oracle")
     assert {"stages.corrupt.pixels", "stages.corrupt.ops"} <= closure("answer_corrupted")
-    assert not {"models.vlm", "models.clip", "store.export", "store.folder", "cli.main"} & closure("select_pairs")
-    assert "models.clip" not in closure("answer") and "models.vlm" not in closure("clip_score")
+    assert not {"models.hf.vlm", "models.clip", "store.export", "store.folder", "cli.main"} & closure("select_pairs")
+    assert "models.clip" not in closure("answer") and "models.hf.vlm" not in closure("clip_score")
+
+
+def test_the_engine_a_recipe_names_decides_which_runtime_counts():
+    hf, vllm = closure("csr_search"), closure("csr_search", "vllm")
+    assert "models.hf.kvcache" in hf and not {m for m in hf if m.startswith("models.vllm")}
+    assert {"models.vllm.engine", "models.vllm.layout", "models.candidates"} <= vllm
+    assert "models.hf.kvcache" not in vllm
 
 
 def test_imports_only_for_type_checkers_are_not_code_that_runs():
     # stages/base.py names PIL's Image under TYPE_CHECKING; answer_corrupted too: neither adds a prefgen module
-    assert "models.vlm" not in closure("corrupt")
+    assert "models.hf.vlm" not in closure("corrupt")
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +84,9 @@ def _env(root: Path) -> dict:
 @pytest.mark.parametrize(
     "edited, expected",
     [
-        ("models/decoding.py", VLM_STAGES),
+        ("models/hf/decoding.py", VLM_STAGES),
+        ("models/candidates.py", VLM_STAGES),
+        ("models/vllm/engine.py", set()),  # a recipe on the transformers engine never runs it
         ("stages/csr/tree.py", {"csr_search"}),
         ("stages/corrupt/pixels.py", {"corrupt", "answer_corrupted"}),
         ("shapes/mentions.py", {"shapes_oracle", "shapes_answer"}),  # shapes_answer: through the judge

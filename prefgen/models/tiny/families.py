@@ -36,8 +36,8 @@ _TEXT = dict(
     hidden_size=64,
     intermediate_size=128,
     num_hidden_layers=2,
-    num_attention_heads=4,
-    num_key_value_heads=2,
+    num_attention_heads=2,  # head size 32: the smallest vLLM's CPU attention runs
+    num_key_value_heads=1,
     max_position_embeddings=2048,
 )
 _VISION = dict(
@@ -181,7 +181,7 @@ def _qwen(tokenizer, version: str):
     text = dict(
         **_TEXT,
         **_text_ids(tokenizer),
-        rope_parameters={"rope_type": "default", "mrope_section": [2, 3, 3], "rope_theta": 10000.0},
+        rope_parameters={"rope_type": "default", "mrope_section": [4, 6, 6], "rope_theta": 10000.0},
     )
     ids = dict(
         image_token_id=tokenizer.convert_tokens_to_ids("<|image_pad|>"),
@@ -278,7 +278,7 @@ def _gemma3(tokenizer):
     text = Gemma3TextConfig(
         **_TEXT,
         **_text_ids(tokenizer),
-        head_dim=16,
+        head_dim=32,
         query_pre_attn_scalar=16,
         sliding_window=GEMMA3_SLIDING_WINDOW,
         layer_types=["sliding_attention", "full_attention"],
@@ -345,8 +345,8 @@ def _qwen3(tokenizer, hybrid: bool):
         video_processor=video_processor,
         chat_template=tokenizer.chat_template,
     )
-    rope = {"rope_type": "default", "mrope_section": [2, 3, 3], "mrope_interleaved": True, "rope_theta": 10000.0}
-    text = dict(**_TEXT, **_text_ids(tokenizer), head_dim=16, rope_parameters=rope)
+    rope = {"rope_type": "default", "mrope_section": [4, 6, 6], "mrope_interleaved": True, "rope_theta": 10000.0}
+    text = dict(**_TEXT, **_text_ids(tokenizer), head_dim=32, rope_parameters=rope)
     vision = dict(
         depth=2,
         hidden_size=32,
@@ -442,7 +442,7 @@ def _mistral3(tokenizer):
     )
     config = Mistral3Config(
         vision_config=vision,
-        text_config=MistralConfig(**_TEXT, **_text_ids(tokenizer), head_dim=16, sliding_window=None),
+        text_config=MistralConfig(**_TEXT, **_text_ids(tokenizer), head_dim=32, sliding_window=None),
         image_token_index=tokenizer.convert_tokens_to_ids("[IMG]"),
         spatial_merge_size=2,
         tie_word_embeddings=False,

@@ -1,14 +1,9 @@
-"""The token-by-token loop over cached rows: choose a token per row, track when each row is done, report results.
+"""What an engine returns and how one generated row is read: shared by the transformers and the vLLM engine.
 
-Token choice: greedy; sampling (temperature, top-p, one seeded ``torch.Generator`` per row, so a row's draws do not
-depend on its batch); or "diverse": each row of a group is greedy but pays ``diversity_penalty`` for every earlier
-row of its group that picked the same token at this step. That is Hamming-diverse group beam search with one beam
-per group, the setting CSR's released code uses (``num_beams = num_beam_groups = 5``); transformers 5 moved group
-beam search to Hub code, which is unavailable offline and not to be trusted, so it is done here on the local cache.
-Image/video placeholder tokens are never chosen (see ``DecodeSettings.banned_tokens``).
-
-Every reported log-prob is of the *unprocessed* distribution: ``log_softmax`` of the raw logits at temperature 1,
-without top-p or the diversity penalty, so scores are comparable whatever produced the tokens.
+``TextRow`` follows one row token by token (decoded text, stop strings, prefgen's sentence-end rule in
+``sentences.py``, the token budget) and says how many tokens make the result and why it ended. The transformers
+engine pushes tokens as it chooses them; the vLLM engine pushes the tokens vLLM returned, so both engines end a row
+at the same token by the same rule.
 """
 
 from __future__ import annotations
@@ -16,10 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import torch
-
-from prefgen.models import kvcache
 from prefgen.models.sentences import find_sentence_end
+
+CONTEXT_TOKENS = 16  # tokens of the answer so far used to decode new tokens with the right leading space
 
 
 @dataclass(frozen=True)
@@ -69,7 +63,7 @@ class DecodeSettings:
     banned_tokens: tuple[int, ...] = ()
 
 
-class _Row:
+class TextRow:
     """What one row generated so far, and whether it is done (EOS, stop string, sentence end or budget)."""
 
     def __init__(self, tokenizer, context_ids: list[int], eos_ids: frozenset[int], settings: DecodeSettings):
@@ -139,74 +133,17 @@ class _Row:
         return Candidate.build(tokens, self.decode(tokens), self.logprobs[:keep], self.reason or "length")
 
 
-def decode(
-    model,
-    tokenizer,
-    state: kvcache.CacheRows,
-    contexts: list[list[int]],
-    groups: list[int],
-    settings: DecodeSettings,
-    eos_ids: frozenset[int],
-    generators: list[torch.Generator] | None,
-) -> list[Candidate]:
-    """Generate for every row of ``state`` until each is done; ``groups[r]`` ties rows for diverse decoding.
+@dataclass(frozen=True)
+class ContinuationLogprobs:
+    """Log-probs of one given continuation: per token, summed, and mean per token (nan when empty)."""
 
-    Each row samples from its own generator, so what a row draws does not depend on the other rows of the batch.
-    """
-    rows = [_Row(tokenizer, context, eos_ids, settings) for context in contexts]
-    active = list(range(len(rows)))
-    while active and settings.max_new_tokens > 0:
-        row_generators = [generators[r] for r in active] if generators is not None else None
-        tokens = _choose(state.logits, settings, [groups[r] for r in active], row_generators)
-        chosen = torch.log_softmax(state.logits, dim=-1).gather(1, tokens[:, None])[:, 0]
-        for row, token, logprob in zip(active, tokens.tolist(), chosen.tolist()):
-            rows[row].push(token, logprob)
-        still = [i for i, row in enumerate(active) if not rows[row].done]
-        if not still:
-            break
-        if len(still) < len(active):
-            state, tokens = state.select(still), tokens[still]
-            active = [active[i] for i in still]
-        state = kvcache.step(model, state, tokens)
-    return [row.result() for row in rows]
+    token_ids: tuple[int, ...]
+    token_logprobs: tuple[float, ...]
+    logprob_sum: float
+    logprob_mean: float
 
-
-def _choose(
-    logits: torch.Tensor, settings: DecodeSettings, groups: list[int], generators: list[torch.Generator] | None
-) -> torch.Tensor:
-    if settings.banned_tokens:
-        logits = logits.index_fill(1, torch.tensor(settings.banned_tokens, device=logits.device), float("-inf"))
-    if settings.strategy == "greedy":
-        return logits.argmax(dim=-1)
-    if settings.strategy == "sample":
-        scores = logits / settings.temperature
-        if settings.top_p < 1.0:
-            scores = _top_p(scores, settings.top_p)
-        probs = torch.softmax(scores, dim=-1)
-        if generators is None:
-            return torch.multinomial(probs, 1)[:, 0]
-        return torch.cat([torch.multinomial(probs[i : i + 1], 1, generator=g)[:, 0] for i, g in enumerate(generators)])
-    if settings.strategy == "diverse":
-        return _diverse_greedy(logits, groups, settings.diversity_penalty)
-    raise ValueError(f"unknown decoding strategy {settings.strategy!r}")
-
-
-def _top_p(scores: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Keep the smallest set of most likely tokens whose probability reaches ``top_p`` (always at least one)."""
-    ordered, order = scores.sort(dim=-1, descending=True)
-    probs = ordered.softmax(dim=-1)
-    drop = probs.cumsum(dim=-1) - probs > top_p
-    ordered = ordered.masked_fill(drop, float("-inf"))
-    return torch.full_like(scores, float("-inf")).scatter(-1, order, ordered)
-
-
-def _diverse_greedy(logits: torch.Tensor, groups: list[int], penalty: float) -> torch.Tensor:
-    """Row by row within each group: argmax of log-probs minus ``penalty`` x (times earlier rows chose the token)."""
-    logprobs = torch.log_softmax(logits, dim=-1)
-    chosen = torch.empty(len(groups), dtype=torch.long, device=logits.device)
-    used: dict[int, torch.Tensor] = {}
-    for row, group in enumerate(groups):
-        counts = used.setdefault(group, torch.zeros(logits.shape[-1], device=logits.device))
-        chosen[row] = torch.argmax(logprobs[row] - penalty * counts)
-        counts[chosen[row]] += 1
-    return chosen
+    @classmethod
+    def build(cls, token_ids, token_logprobs) -> ContinuationLogprobs:
+        values = tuple(float(x) for x in token_logprobs)
+        total = math.fsum(values)
+        return cls(tuple(int(t) for t in token_ids), values, total, total / len(values) if values else float("nan"))

@@ -17,34 +17,22 @@ model's unprocessed distribution (temperature 1, no top-p, no diversity penalty)
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from prefgen.core.errors import PrefgenError
-from prefgen.models import kvcache
+from prefgen.models.candidates import CONTEXT_TOKENS, Candidate, ContinuationLogprobs, DecodeSettings
 from prefgen.models.config import VLMConfig
-from prefgen.models.decoding import Candidate, DecodeSettings, decode
+from prefgen.models.hf import kvcache
+from prefgen.models.hf.decoding import decode
 from prefgen.models.loading import model_source, not_available_offline, resolve_device, resolve_dtype
 from prefgen.models.prompts import Prompt, as_prompts, encode_continuation, encode_prompts
+from prefgen.models.tokens import check_budget, end_token_ids, placeholder_token_ids, sample_seeds
 
-CONTEXT_TOKENS = 16  # tokens of the answer so far used to decode new tokens with the right leading space
 PREFIX_PATHS = ("auto", "reuse", "re-encode")
 log = logging.getLogger("prefgen.models")
-
-
-@dataclass(frozen=True)
-class ContinuationLogprobs:
-    """Log-probs of one given continuation: per token, summed, and mean per token (nan when empty)."""
-
-    token_ids: tuple[int, ...]
-    token_logprobs: tuple[float, ...]
-    logprob_sum: float
-    logprob_mean: float
 
 
 class EncodedPrompts:
@@ -72,7 +60,10 @@ class EncodedPrompts:
 
 
 class VLM:
-    """A vision-language model and its processor. Build it with ``VLM.load`` (or wrap loaded objects)."""
+    """A vision-language model and its processor on transformers (the ``hf`` engine). Build it with ``VLM.load``
+    (or wrap loaded objects)."""
+
+    engine = "hf"
 
     def __init__(self, model, processor, name: str = "", batch_size: int = 8, prefix_path: str = "auto"):
         if prefix_path not in PREFIX_PATHS:
@@ -88,8 +79,8 @@ class VLM:
         self.batch_size = batch_size
         self.tokenizer = processor.tokenizer
         self.tokenizer.padding_side = "left"  # generation appends on the right, so prompts pad on the left
-        self.eos_ids = _end_token_ids(model, self.tokenizer)
-        self.placeholder_ids = _placeholder_token_ids(model, processor)
+        self.eos_ids = end_token_ids(model, self.tokenizer)
+        self.placeholder_ids = placeholder_token_ids(model, processor)
         pad = self.tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else min(self.eos_ids)
         if self.tokenizer.pad_token_id is None:
@@ -179,7 +170,7 @@ class VLM:
         derived by its position; either way an answer does not depend on how prompts are batched. None: unseeded.
         """
         prompts = as_prompts(prompts)
-        _check_budget(max_new_tokens, temperature, top_p, n)
+        check_budget(max_new_tokens, temperature, top_p, n)
         if temperature == 0 and n > 1:
             raise ValueError("greedy decoding gives n identical answers; sample (temperature > 0) or use n=1")
         settings = DecodeSettings(
@@ -232,7 +223,7 @@ class VLM:
         """
         if strategy not in ("sample", "diverse"):
             raise ValueError(f"strategy must be 'sample' or 'diverse', not {strategy!r}")
-        _check_budget(max_new_tokens, temperature if strategy == "sample" else 1.0, top_p, k)
+        check_budget(max_new_tokens, temperature if strategy == "sample" else 1.0, top_p, k)
         if strategy == "sample" and temperature == 0:
             raise ValueError("sampling needs temperature > 0 (strategy='diverse' is the deterministic one)")
         rows = list(range(len(partial_answers))) if rows is None else list(rows)
@@ -364,65 +355,18 @@ class VLM:
 
     def _generators(self, seed, requests: list[int], per_request: int, count: int) -> list[torch.Generator] | None:
         """One generator per decoded row, seeded from (request's seed, sample index) and nothing about the batch."""
-        if seed is None:
+        seeds = sample_seeds(seed, requests, per_request, count)
+        if seeds is None:
             return None
-        if isinstance(seed, Sequence):
-            if len(seed) != count:
-                raise ValueError(f"give one seed per request ({count}), or a single seed")
-            bases = [[int(seed[request]) % 2**64] for request in requests]
-        else:
-            bases = [[int(seed) % 2**64, request] for request in requests]
-        generators = []
-        for base in bases:
-            for sample in range(per_request):
-                state = np.random.SeedSequence([*base, sample]).generate_state(2, dtype=np.uint32)
-                generator = torch.Generator(device=self.device)
-                generators.append(generator.manual_seed(int(state[0]) << 31 | int(state[1]) >> 1))
-        return generators
+        return [torch.Generator(device=self.device).manual_seed(s) for s in seeds]
 
 
 def _score(tokens: list[int], first_logits: torch.Tensor, segment: torch.Tensor | None) -> ContinuationLogprobs:
     """Token log-probs: the first from the prompt's last logits, the rest from the right-aligned segment."""
     if not tokens:
-        return ContinuationLogprobs((), (), 0.0, float("nan"))
+        return ContinuationLogprobs.build((), ())
     first = torch.log_softmax(first_logits, dim=-1)[tokens[0]].reshape(1)
     following = torch.tensor(tokens[1:], device=first_logits.device)
     start = segment.shape[0] - len(tokens)
     rest = torch.log_softmax(segment[start:-1], dim=-1).gather(1, following[:, None])[:, 0]
-    values = tuple(torch.cat([first, rest]).tolist())
-    total = math.fsum(values)
-    return ContinuationLogprobs(tuple(tokens), values, total, total / len(values))
-
-
-def _check_budget(max_new_tokens: int, temperature: float, top_p: float, count: int) -> None:
-    if max_new_tokens < 0 or temperature < 0 or not 0 < top_p <= 1 or count < 1:
-        raise ValueError("need max_new_tokens >= 0, temperature >= 0, 0 < top_p <= 1 and at least one answer")
-
-
-def _end_token_ids(model, tokenizer) -> frozenset[int]:
-    """Tokens that end an answer: the generation config's eos ids and the tokenizer's eos (end of turn)."""
-    ids = set()
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    if configured is not None:
-        ids.update(configured if isinstance(configured, (list, tuple)) else [configured])
-    if tokenizer.eos_token_id is not None:
-        ids.add(tokenizer.eos_token_id)
-    if not ids:
-        raise PrefgenError("the model defines no end-of-sequence token; set eos_token_id in its generation_config")
-    return frozenset(int(i) for i in ids)
-
-
-def _placeholder_token_ids(model, processor=None) -> tuple[int, ...]:
-    """The ids that stand for image or video features in the text: the model's (LLaVA's ``image_token_index`` and
-    friends) and the processor's text placeholders, which can differ (Gemma 3 writes ``<start_of_image>`` and
-    expands it into soft tokens)."""
-    names = ("image_token_id", "image_token_index", "video_token_id", "video_token_index")
-    ids = {getattr(model.config, name, None) for name in names}
-    ids |= {getattr(processor, name, None) for name in ("image_token_id", "video_token_id")}
-    tokenizer = getattr(processor, "tokenizer", None)
-    for name in ("image_token", "video_token"):
-        token = getattr(processor, name, None)
-        if isinstance(token, str) and tokenizer is not None:
-            found = tokenizer.convert_tokens_to_ids(token)
-            ids.add(found if found != tokenizer.unk_token_id else None)
-    return tuple(sorted(int(i) for i in ids if isinstance(i, int) and i >= 0))
+    return ContinuationLogprobs.build(tokens, torch.cat([first, rest]).tolist())
