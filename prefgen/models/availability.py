@@ -30,6 +30,11 @@ def vlm_problems(config: VLMConfig, base_dir: str | Path | None) -> list[Finding
             found.append(("path", f"model folder {folder} has no config.json (not a transformers model folder)"))
     elif _offline() and not _in_hub_cache(config.id, "config.json", config.revision):
         found.append(("id", str(not_available_offline(config.id, config.revision))))
+    if config.engine == "vllm" and not found:
+        from prefgen.models.vllm.support import vllm_problems
+
+        source = str(_where(config.path, base_dir)) if config.path is not None else config.id
+        found += [("engine", message) for message in vllm_problems(source, config.revision, config)]
     return found
 
 

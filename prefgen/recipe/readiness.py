@@ -29,6 +29,12 @@ def machine_problems(recipe: Recipe, base_dir: Path) -> list[Located]:
     checks = {"vlm": vlm_problems, "clip": clip_problems}
     for role in used_models(recipe):
         found += [(("models", role, key), msg) for key, msg in checks[role](getattr(recipe.models, role), base_dir)]
+    if "vlm" in used_models(recipe):
+        engine = recipe.models.vlm.engine
+        for index, stage in enumerate(recipe.stages):
+            problem = stage.engine_problem(engine) if "vlm" in stage.models else None
+            if problem is not None:
+                found.append((("stages", index, problem[0]), f"stage {stage.label!r}: {problem[1]}"))
     return found
 
 

@@ -95,6 +95,11 @@ class StageParams(StrictModel):
         """Columns written; stages whose outputs depend on params override this."""
         return list(self.writes)
 
+    def engine_problem(self, engine: str) -> tuple[str, str] | None:
+        """(param, why) when these params ask the VLM ``engine`` for something it cannot do; checked by ``prefgen
+        validate``, ``build --plan`` and the build before any model loads."""
+        return None
+
 
 # ---------------------------------------------------------------------------------------------------- running
 

@@ -108,8 +108,15 @@ class VllmVLM:
                 raise PrefgenError(f"cannot load the model in {source}: {str(exc).splitlines()[0]}") from exc
             raise not_available_offline(source, revision) from exc
         folder = vllm_ready_folder(source) if local else source
+        key = (folder, _folder_state(folder), revision, config.model_dump_json(exclude={"id", "path"}))
+        if _SHARED.get("key") == key and _SHARED["engine"].llm is not None:
+            return _SHARED["engine"]  # the same model, same settings: the engine this process already started
+        if _SHARED.get("engine") is not None:
+            _SHARED.pop("engine").close()  # one engine per process: a new model (the next round's) replaces it
         llm = start_engine(folder, config, revision, tokenizer=source)
-        return cls(llm, processor, source, config)
+        engine = cls(llm, processor, source, config)
+        _SHARED.update(key=key, engine=engine)
+        return engine
 
     def close(self) -> None:
         """Stop vLLM's engine processes now (they also stop when this object is collected or the process exits)."""
@@ -332,6 +339,18 @@ class VllmVLM:
             return self.llm.generate(prompts, params, use_tqdm=False)
         except Exception as exc:  # the engine died or ran out of memory: one line that says what to change
             raise start_failure(exc, self.name, running=True) from exc
+
+
+#: The engine this process runs: vLLM reserves its memory up front, so a process keeps one engine and reuses it
+#: for every build on the same model (tests, a rounds loop's evaluation); a different model closes it first.
+_SHARED: dict = {}
+
+
+def _folder_state(folder: str) -> tuple:
+    path = Path(folder)
+    if not path.is_dir():
+        return ()
+    return tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in path.iterdir() if f.is_file()))
 
 
 def _attempt_seed(seed: int | None, attempt: int) -> int | None:

@@ -72,6 +72,14 @@ class CsrSearchParams(StageParams):
     )
     models: ClassVar = ("vlm", "clip")
 
+    def engine_problem(self, engine: str) -> tuple[str, str] | None:
+        if engine == "vllm" and self.mode == "reference":
+            return "mode", (
+                "mode: reference runs CSR's diverse group search, which the vLLM engine does not have (vLLM offers "
+                "sampling and plain beam search); use mode: paper, or models.vlm.engine: hf"
+            )
+        return None
+
 
 def path_seed(row_seed: int, path_id: tuple[int, ...]) -> int:
     """The sampling seed of one path: from the row's seed and the path's candidate indices, nothing about the batch."""
