@@ -1,0 +1,124 @@
+"""Builds on the vLLM engine: the same rows whatever the batching and whichever executor runs them (in process, or
+Ray with one engine per actor), a cache key of their own, and validate refusing what vLLM cannot do before any
+model loads."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from prefgen.engine.runner import BuildOptions, run_build
+
+ROOT = Path(__file__).parents[2]
+VLM = ROOT / "prefgen" / "shapes" / "checkpoints" / "shapes-vlm"
+PREFGEN = [sys.executable, "-m", "prefgen.cli"]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("vllm")]
+
+RECIPE = """\
+name: vllm-seva
+seed: 0
+source:
+  type: manifest
+  path: {folder}/questions.jsonl
+  image_column: image
+  question_column: question
+models:
+  vlm: {{path: {vlm}, dtype: float32, device: cpu, engine: {engine}}}
+stages:
+  - type: answer
+    output: clean_answer
+    max_new_tokens: 12
+  - type: corrupt
+    ops:
+      - {{op: diffusion_noise, t: 600, space: normalized}}
+  - type: answer_corrupted
+    max_new_tokens: 12
+    temperature: 1.0
+  - type: select_pairs
+    chosen: clean_answer
+    rejected: corrupted_answer
+    method: seva
+    drop_yes_no: false
+    drop_rejected_in_chosen: false
+    drop_duplicate_sentences: false
+    max_non_alnum_fraction: 1.0
+output:
+  store: {folder}/store
+"""
+
+
+def _recipe(folder: Path, engine: str = "vllm", n: int = 8) -> Path:
+    examples = ROOT / "examples" / "shapes"
+    lines = [json.loads(line) for line in (examples / "questions.jsonl").read_text().splitlines()][:n]
+    for line in lines:
+        shutil.copy(examples / line["image"], folder / line["image"])
+    (folder / "questions.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    path = folder / f"recipe-{engine}.yaml"
+    path.write_text(RECIPE.format(folder=folder, vlm=VLM, engine=engine))
+    return path
+
+
+def _rows(store: Path, version: str = "v1") -> list[dict]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(sorted((store / "data" / version).glob("*.parquet")))
+    rows = [{k: v for k, v in row.items() if k not in ("created_at", "recipe_fingerprint")} for row in table.to_pylist()]
+    return sorted(rows, key=lambda row: row["id"])
+
+
+def test_rows_do_not_depend_on_batching_and_the_engine_keys_the_cache(tmp_path):
+    recipe = _recipe(tmp_path)
+    small = run_build(recipe, BuildOptions(out=tmp_path / "a", batch_size=2, shard_size=4, quiet=True))
+    large = run_build(recipe, BuildOptions(out=tmp_path / "b", batch_size=8, shard_size=8, quiet=True))
+    assert small.manifest.rows == large.manifest.rows > 0 and small.manifest.drops == large.manifest.drops
+    assert _rows(tmp_path / "a") == _rows(tmp_path / "b")
+    assert small.manifest.recipe["models"]["vlm"]["engine"] == "vllm"
+    # the same recipe on the transformers engine, into the same store: nothing of the vLLM cache is reused
+    hf = _recipe(tmp_path, "hf")
+    other = run_build(hf, BuildOptions(out=tmp_path / "a", batch_size=2, shard_size=4, quiet=True))
+    assert other.cached["answer"] == 0 and other.computed["answer"] == 2
+    on_hf = {(r["image_id"], r["question"]): r["chosen"][0]["content"] for r in _rows(tmp_path / "a", "v2")}
+    on_vllm = {(r["image_id"], r["question"]): r["chosen"][0]["content"] for r in _rows(tmp_path / "a")}
+    both = on_hf.keys() & on_vllm.keys()  # the sampled rejected answers differ by engine, and so do the drops
+    assert both and all(on_hf[i] == on_vllm[i] for i in both)  # greedy: the same text
+
+
+def test_ray_with_one_engine_per_actor_gives_the_in_process_rows(tmp_path):
+    recipe = _recipe(tmp_path)
+    local = run_build(recipe, BuildOptions(out=tmp_path / "local", shard_size=4, quiet=True))
+    ray = run_build(recipe, BuildOptions(out=tmp_path / "ray", shard_size=4, quiet=True, executor="ray", workers=1))
+    assert ray.manifest.stats["executor"] == "ray"
+    assert _rows(tmp_path / "ray") == _rows(tmp_path / "local") and local.manifest.rows > 0
+
+
+def test_validate_and_plan_refuse_what_vllm_cannot_run_before_any_model_loads(tmp_path):
+    from prefgen.models.tiny.families import build_tiny_vlm
+
+    recipe = tmp_path / "csr.yaml"
+    recipe.write_text(
+        f"name: csr-ref\nsource: {{type: image_folder, path: {ROOT / 'examples' / 'shapes'}, question: Describe.}}\n"
+        f"models:\n  vlm: {{path: {VLM}, engine: vllm}}\n"
+        f"  clip: {{model: shapes-clip, path: {ROOT / 'prefgen/shapes/checkpoints/shapes-clip'}}}\n"
+        "stages:\n  - {type: csr_search, mode: reference}\n"
+        "  - {type: select_pairs, chosen: csr_chosen, rejected: csr_rejected, method: csr}\n"
+        f"output: {{store: {tmp_path / 'out'}}}\n"
+    )
+    for command in (["validate", str(recipe)], ["build", str(recipe), "--plan"]):
+        result = subprocess.run([*PREFGEN, *command], capture_output=True, text=True, timeout=120)
+        assert result.returncode != 0
+        assert "stages[0].mode" in result.stdout + result.stderr or "stages.0.mode" in result.stdout + result.stderr
+        assert "diverse group search, which the vLLM engine does not have" in result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+    # a model whose head size vLLM's CPU attention refuses, said at the recipe's key
+    folder = build_tiny_vlm("llava", tmp_path / "narrow")
+    config = json.loads((folder / "config.json").read_text())
+    config["text_config"].update(num_attention_heads=4, num_key_value_heads=2, head_dim=16)
+    (folder / "config.json").write_text(json.dumps(config))
+    narrow = tmp_path / "narrow.yaml"
+    narrow.write_text(recipe.read_text().replace(str(VLM), str(folder)).replace("mode: reference", "mode: paper"))
+    result = subprocess.run([*PREFGEN, "validate", str(narrow)], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "models.vlm.engine" in result.stdout + result.stderr
+    assert "attention head size is 16" in result.stdout + result.stderr
