@@ -65,7 +65,8 @@ def _rows(store: Path, version: str = "v1") -> list[dict]:
     import pyarrow.parquet as pq
 
     table = pq.read_table(sorted((store / "data" / version).glob("*.parquet")))
-    rows = [{k: v for k, v in row.items() if k not in ("created_at", "recipe_fingerprint")} for row in table.to_pylist()]
+    skip = ("created_at", "recipe_fingerprint")
+    rows = [{k: v for k, v in row.items() if k not in skip} for row in table.to_pylist()]
     return sorted(rows, key=lambda row: row["id"])
 
 
