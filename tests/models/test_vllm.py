@@ -268,3 +268,26 @@ def test_a_tiny_qwen2_vl_runs_on_vllm_as_on_transformers(tiny_vlm_dir, engines):
         assert [c.token_ids for (c,) in found] == [c.token_ids for (c,) in expected]
     finally:
         vllm.close()
+
+
+@pytest.mark.parametrize("family", ["llava", "qwen2_vl", "gemma3"])
+def test_models_check_says_whether_vllm_runs_the_family(family, tiny_vlm_dir, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from prefgen.cli.models import models
+    from prefgen.models.vllm.support import FAMILIES
+
+    result = CliRunner().invoke(models, ["check", str(tiny_vlm_dir(family))])
+    line = next(x for x in result.output.splitlines() if x.startswith("vllm:"))
+    assert ("runs it (engine: vllm" in line) == (FAMILIES[family] is None)
+    narrow = tmp_path / family
+    narrow.mkdir()
+    for item in tiny_vlm_dir(family).iterdir():
+        (narrow / item.name).write_bytes(item.read_bytes())
+    config = json.loads((narrow / "config.json").read_text())
+    config["text_config"].update(head_dim=16, num_attention_heads=4)
+    (narrow / "config.json").write_text(json.dumps(config))
+    result = CliRunner().invoke(models, ["check", str(narrow)])
+    assert "vllm:          cannot run it: vLLM's CPU build has no attention for head size 16" in result.output

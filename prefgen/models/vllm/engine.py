@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,8 +77,10 @@ class VllmVLM:
 
     engine = "vllm"
 
-    def __init__(self, llm, processor, name: str, config: VLMConfig):
+    def __init__(self, llm, processor, name: str, config: VLMConfig, start_seconds: float = 0.0):
         self.llm, self.processor, self.name, self.config = llm, processor, name, config
+        #: Wall time spent inside vLLM: starting the engine, and in its generate calls (``bench/engines.py``).
+        self.seconds = {"start": start_seconds, "engine": 0.0}
         self.tokenizer = processor.tokenizer
         hf_config = llm.llm_engine.model_config.hf_config
 
@@ -113,8 +116,9 @@ class VllmVLM:
             return _SHARED["engine"]  # the same model, same settings: the engine this process already started
         if _SHARED.get("engine") is not None:
             _SHARED.pop("engine").close()  # one engine per process: a new model (the next round's) replaces it
+        started = time.perf_counter()
         llm = start_engine(folder, config, revision, tokenizer=source)
-        engine = cls(llm, processor, source, config)
+        engine = cls(llm, processor, source, config, time.perf_counter() - started)
         _SHARED.update(key=key, engine=engine)
         return engine
 
@@ -335,10 +339,13 @@ class VllmVLM:
             return []
         if self.llm is None:
             raise PrefgenError("the vLLM engine was closed")
+        started = time.perf_counter()
         try:
             return self.llm.generate(prompts, params, use_tqdm=False)
         except Exception as exc:  # the engine died or ran out of memory: one line that says what to change
             raise start_failure(exc, self.name, running=True) from exc
+        finally:
+            self.seconds["engine"] += time.perf_counter() - started
 
 
 #: The engine this process runs: vLLM reserves its memory up front, so a process keeps one engine and reuses it
