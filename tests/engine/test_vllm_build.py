@@ -123,3 +123,33 @@ def test_validate_and_plan_refuse_what_vllm_cannot_run_before_any_model_loads(tm
     result = subprocess.run([*PREFGEN, "validate", str(narrow)], capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "models.vlm.engine" in result.stdout + result.stderr
     assert "attention head size is 16" in result.stdout + result.stderr
+
+
+def test_rounds_build_each_round_on_vllm_with_the_model_the_round_before_trained(tmp_path):
+    from click.testing import CliRunner
+
+    from prefgen.cli import cli
+    from prefgen.models.vllm.layout import needs_rekey
+    from prefgen.shapes.world import write_scene_folder
+    from prefgen.store.folder import Store
+
+    write_scene_folder(tmp_path / "scenes", 6, seed=1, split="train")
+    text = (ROOT / "recipes" / "shapes-csr.yaml").read_text().replace("../data/shapes-train", str(tmp_path / "scenes"))
+    text = text.replace("../prefgen/shapes/checkpoints", str(ROOT / "prefgen" / "shapes" / "checkpoints"))
+    recipe = tmp_path / "shapes-csr.yaml"
+    recipe.write_text(text.replace("../out/", f"{tmp_path}/out/"))
+    loop = tmp_path / "loop"
+    result = CliRunner().invoke(
+        cli,
+        ["train", "--rounds", "2", "--recipe", str(recipe), "--model", str(VLM), "--out", str(loop)]
+        + ["--max-steps", "1", "--quiet", "--set", "models.vlm.engine=vllm"],
+    )
+    assert result.exit_code == 0, result.output
+    lineages = [json.loads((loop / f"round-{r}" / "model" / "lineage.json").read_text()) for r in (1, 2)]
+    store = Store(lineages[0]["data"]["store"])
+    for r, lineage in zip((1, 2), lineages):
+        vlm = store.manifest(lineage["data"]["version"]).recipe["models"]["vlm"]
+        assert vlm["engine"] == "vllm" and lineage["data"]["rows"] > 0
+        built_with = Path(vlm["path"])
+        assert built_with == (VLM if r == 1 else (loop / "round-1" / "model")).resolve()
+    assert needs_rekey(loop / "round-1" / "model")  # saved by transformers; vLLM read its re-keyed copy
