@@ -23,13 +23,15 @@ from prefgen.engine.cache import StageCache, digest, model_identity
 from prefgen.engine.fingerprint import code_fingerprint, code_hash
 from prefgen.engine.logs import capture, log_path
 from prefgen.engine.progress import Reporter
-from prefgen.engine.shards import ShardWorker, StageRun
+from prefgen.engine.shards import ShardWorker, StageRun, source_notes
+from prefgen.engine.sources.common import PLACEHOLDERS_REMOVED
 from prefgen.recipe import Recipe, load_recipe
 from prefgen.recipe.readiness import recipe_notes
 from prefgen.stages.base import Row, StageParams
 from prefgen.store.manifest import Manifest, ModelRef
 
-INTERNAL_COLUMNS = ("row_id", "image")  # runner bookkeeping; `images` carries the picture in the output
+# runner bookkeeping; `images` carries the picture in the output
+INTERNAL_COLUMNS = ("row_id", "image", PLACEHOLDERS_REMOVED)
 
 
 @dataclass
@@ -156,6 +158,7 @@ class _Builder(ShardWorker):
             self.cache = StageCache(Path(tmp))
             self.show_stages(items)
             rows = [row for k, shard in enumerate(shards) for row in self.run_shard(k, shard)[0]]
+            self._report_notes()
         return BuildResult(None, rows=rows, drops=self.drops, computed=self.computed, cached=self.cached)
 
     def build_version(self, shards: list[list], items: list) -> BuildResult:
@@ -225,6 +228,12 @@ class _Builder(ShardWorker):
             draft.write_rejects(k, rejects)
             draft.write_shard(k, [self._output_row(row) for row in rows])
             self.reporter.event("shard_done", shard=k, rows=len(rows), rejects=len(rejects))
+        self._report_notes()
+
+    def _report_notes(self) -> None:
+        for note in source_notes(self.notes):
+            self.reporter.event("note", text=note)
+            self.reporter.message(note)
 
     def _require_rows(self, draft, drops: Counter, store) -> None:
         if not any(_shard_rows(p) for p in draft.shards().values()):
@@ -273,6 +282,7 @@ class _Builder(ShardWorker):
             "source_items": items,
             "shards": shards,
             **self.executor.describe(),
+            **({"source_notes": dict(self.notes)} if +self.notes else {}),
             "stages": {
                 r.params.label: {
                     "rows_seen": r.seen,
