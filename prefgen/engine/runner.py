@@ -66,6 +66,7 @@ class BuildResult:
     store: Path | None = None
     up_to_date: bool = False  # nothing changed since the latest version, which was returned as it is
     log: Path | None = None  # what libraries, Ray and its workers printed (None when they printed nothing)
+    notes: list[str] = field(default_factory=list)  # what the source changed in the rows, one line each
 
 
 def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildResult:
@@ -159,7 +160,8 @@ class _Builder(ShardWorker):
             self.show_stages(items)
             rows = [row for k, shard in enumerate(shards) for row in self.run_shard(k, shard)[0]]
             self._report_notes()
-        return BuildResult(None, rows=rows, drops=self.drops, computed=self.computed, cached=self.cached)
+        notes = source_notes(self.notes)
+        return BuildResult(None, rows=rows, drops=self.drops, computed=self.computed, cached=self.cached, notes=notes)
 
     def build_version(self, shards: list[list], items: list) -> BuildResult:
         store = self._open_store()
@@ -182,6 +184,7 @@ class _Builder(ShardWorker):
             manifest = self._publish(draft, drops, build_key, len(items), len(shards))
         self.reporter.event("published", version=manifest.version, rows=manifest.rows)
         result = BuildResult(manifest, drops=drops, computed=self.computed, cached=self.cached, store=store.root)
+        result.notes = source_notes(self.notes)
         result.push_summary = self._push(store, manifest.version)
         return result
 
@@ -233,13 +236,13 @@ class _Builder(ShardWorker):
     def _report_notes(self) -> None:
         for note in source_notes(self.notes):
             self.reporter.event("note", text=note)
-            self.reporter.message(note)
 
     def _require_rows(self, draft, drops: Counter, store) -> None:
         if not any(_shard_rows(p) for p in draft.shards().values()):
+            notes = "".join(f"; {note}" for note in source_notes(self.notes))
             raise PrefgenError(
                 f"the build produced no pairs ({_describe(drops)}); the draft {draft.version} is kept"
-                f" in {store.root}/.prefgen/drafts for inspection"
+                f" in {store.root}/.prefgen/drafts for inspection{notes}"
             )
 
     def _publish(self, draft, drops: Counter, build_key: str, items: int, shards: int) -> Manifest:

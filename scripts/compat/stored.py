@@ -63,6 +63,11 @@ def main(check) -> None:
     export, jsonl, model, work = (Path(a).resolve() for a in sys.argv[1:])
     try:
         result = check(export, jsonl, model, work)
+        with_images = sum(1 for row in stored_rows(jsonl) if row["images"])
+        if result["examples"] != result["rows"]:
+            raise CheckFailed(f"the trainer kept {result['examples']} of the {result['rows']} rows")
+        if result["images"] != with_images:
+            raise CheckFailed(f"{result['images']} examples carried their images, {with_images} rows have images")
     except CheckFailed as failed:
         print(f"compat check failed: {failed}", file=sys.stderr)
         sys.exit(1)

@@ -200,7 +200,8 @@ def test_a_stray_file_in_the_version_stops_the_export_as_verify_would(tmp_path):
         f"run `prefgen verify {store.root}`\n"
     )
     verify = CliRunner().invoke(cli, ["verify", f"{store.root}@v1"])
-    assert (verify.exit_code, verify.stdout) == (1, "data/v1/extra.parquet: not in the manifest of v1 (a stray file)\n")
+    stray = "data/v1/extra.parquet: not in the manifest of v1 (a stray file)\n"
+    assert (verify.exit_code, verify.stdout) == (1, stray)
 
 
 def test_every_problem_is_counted_in_the_one_line(tmp_path):
