@@ -71,7 +71,8 @@ step() {
 }
 
 # trainer_venv NAME REQUIREMENT...: HOME_DIR/NAME-<pins digest> with torch 2.13.0 CPU and the requirements, built
-# once (in a sibling folder, renamed when complete, so an interrupted build is never taken for a finished one)
+# once, in place (a venv's scripts name its folder, so it cannot be renamed); .complete marks a finished build, so
+# an interrupted one is started again
 trainer_venv() {
   local name=$1 digest dir log site
   shift
@@ -81,24 +82,22 @@ trainer_venv() {
   if [ ! -f "$dir/.complete" ]; then
     log="$OUT/$name-venv.log"
     echo "building the $name environment in $dir (once; log: $log)"
-    rm -rf "$dir.partial"
+    rm -rf "$dir"
     mkdir -p "$HOME_DIR"
     {
-      python3 -m venv "$dir.partial" &&
-        PIP_CONSTRAINT="$ROOT/constraints.txt" "$dir.partial/bin/pip" install -q torch==2.13.0 &&
-        PIP_CONSTRAINT="$ROOT/constraints.txt" "$dir.partial/bin/pip" install -q "$@"
+      python3 -m venv "$dir" &&
+        PIP_CONSTRAINT="$ROOT/constraints.txt" "$dir/bin/pip" install -q torch==2.13.0 &&
+        PIP_CONSTRAINT="$ROOT/constraints.txt" "$dir/bin/pip" install -q "$@"
     } >"$log" 2>&1 || fail "installing $* failed; see $log"
     # torchaudio's newest wheel is compiled for an older torch and its libraries do not load on 2.13; LLaMA-Factory
     # imports it at start (for audio, never used here): without them it imports as a CPU build without extensions
-    if ! "$dir.partial/bin/python" -c "import torchaudio" >/dev/null 2>&1; then
-      for lib in "$dir".partial/lib/python*/site-packages/torchaudio/lib/*.so; do
+    if ! "$dir/bin/python" -c "import torchaudio" >/dev/null 2>&1; then
+      for lib in "$dir"/lib/python*/site-packages/torchaudio/lib/*.so; do
         [ -e "$lib" ] && mv "$lib" "$lib.disabled"
       done
     fi
-    "$dir.partial/bin/pip" freeze >"$dir.partial/freeze.txt"
-    touch "$dir.partial/.complete"
-    rm -rf "$dir"
-    mv "$dir.partial" "$dir"
+    "$dir/bin/pip" freeze >"$dir/freeze.txt"
+    touch "$dir/.complete"
   fi
   # prefgen's torchvision shim in the trainer's interpreters (the PyPI torchvision 0.28.0 is a CUDA build); written
   # at every run, since it names this checkout's shim file
@@ -112,7 +111,7 @@ check() {
   venv=$(eval "echo \$VENV_$trainer")
   log="$OUT/$trainer.log"
   mkdir -p "$OUT/work/$trainer-run"
-  echo "checking $trainer ($("$venv/bin/pip" freeze | grep -iE "^(llamafactory|ms.swift)==" || true); log: $log)"
+  echo "checking $trainer ($(grep -iE "^(llamafactory|ms.swift)==" "$venv/freeze.txt" || true); log: $log)"
   if ! (cd "$OUT/work" && "$venv/bin/python" "$ROOT/scripts/compat/${trainer}_check.py" "$trainer" jsonl qwen2vl \
     "$trainer-run") >"$log" 2>&1; then
     line=$(grep -h "^compat check failed: " "$log" | tail -1 | cut -d' ' -f4- || true)
