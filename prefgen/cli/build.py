@@ -188,6 +188,8 @@ def build(
     if result.log is not None and not quiet:  # last, after whatever the command prints
         click.get_current_context().call_on_close(lambda: click.echo(f"log: {result.log}", err=True))
     drops = ", ".join(f"{reason} {n}" for reason, n in result.drops.most_common()) or "none"
+    for note in result.notes:
+        click.echo(note, err=True)
     if result.manifest is None:
         from prefgen.cli.show import render_pairs
 

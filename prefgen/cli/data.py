@@ -106,10 +106,10 @@ def derive(store: Path, sql: str, message: str, version: str | None) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["llava", "seva", "llamafactory", "jsonl"]),
+    type=click.Choice(["llava", "seva", "llamafactory", "swift", "jsonl"]),
     required=True,
-    help="llava: CSR's LLaVA json; seva: SeVa/SENA json; llamafactory: sharegpt ranking data; "
-    "jsonl: every column, one row per line.",
+    help="llava: CSR's LLaVA json; seva: SeVa/SENA json; llamafactory: LLaMA-Factory sharegpt ranking data; "
+    "swift: ms-swift RLHF jsonl (messages, rejected_response, images); jsonl: every column, one row per line.",
 )
 @click.option(
     "--out",

@@ -23,13 +23,15 @@ from prefgen.engine.cache import StageCache, digest, model_identity
 from prefgen.engine.fingerprint import code_fingerprint, code_hash
 from prefgen.engine.logs import capture, log_path
 from prefgen.engine.progress import Reporter
-from prefgen.engine.shards import ShardWorker, StageRun
+from prefgen.engine.shards import ShardWorker, StageRun, source_notes
+from prefgen.engine.sources.common import PLACEHOLDERS_REMOVED
 from prefgen.recipe import Recipe, load_recipe
 from prefgen.recipe.readiness import recipe_notes
 from prefgen.stages.base import Row, StageParams
 from prefgen.store.manifest import Manifest, ModelRef
 
-INTERNAL_COLUMNS = ("row_id", "image")  # runner bookkeeping; `images` carries the picture in the output
+# runner bookkeeping; `images` carries the picture in the output
+INTERNAL_COLUMNS = ("row_id", "image", PLACEHOLDERS_REMOVED)
 
 
 @dataclass
@@ -64,6 +66,7 @@ class BuildResult:
     store: Path | None = None
     up_to_date: bool = False  # nothing changed since the latest version, which was returned as it is
     log: Path | None = None  # what libraries, Ray and its workers printed (None when they printed nothing)
+    notes: list[str] = field(default_factory=list)  # what the source changed in the rows, one line each
 
 
 def run_build(recipe_path: Path, options: BuildOptions | None = None) -> BuildResult:
@@ -156,7 +159,9 @@ class _Builder(ShardWorker):
             self.cache = StageCache(Path(tmp))
             self.show_stages(items)
             rows = [row for k, shard in enumerate(shards) for row in self.run_shard(k, shard)[0]]
-        return BuildResult(None, rows=rows, drops=self.drops, computed=self.computed, cached=self.cached)
+            self._report_notes()
+        notes = source_notes(self.notes)
+        return BuildResult(None, rows=rows, drops=self.drops, computed=self.computed, cached=self.cached, notes=notes)
 
     def build_version(self, shards: list[list], items: list) -> BuildResult:
         store = self._open_store()
@@ -179,6 +184,7 @@ class _Builder(ShardWorker):
             manifest = self._publish(draft, drops, build_key, len(items), len(shards))
         self.reporter.event("published", version=manifest.version, rows=manifest.rows)
         result = BuildResult(manifest, drops=drops, computed=self.computed, cached=self.cached, store=store.root)
+        result.notes = source_notes(self.notes)
         result.push_summary = self._push(store, manifest.version)
         return result
 
@@ -225,12 +231,18 @@ class _Builder(ShardWorker):
             draft.write_rejects(k, rejects)
             draft.write_shard(k, [self._output_row(row) for row in rows])
             self.reporter.event("shard_done", shard=k, rows=len(rows), rejects=len(rejects))
+        self._report_notes()
+
+    def _report_notes(self) -> None:
+        for note in source_notes(self.notes):
+            self.reporter.event("note", text=note)
 
     def _require_rows(self, draft, drops: Counter, store) -> None:
         if not any(_shard_rows(p) for p in draft.shards().values()):
+            notes = "".join(f"; {note}" for note in source_notes(self.notes))
             raise PrefgenError(
                 f"the build produced no pairs ({_describe(drops)}); the draft {draft.version} is kept"
-                f" in {store.root}/.prefgen/drafts for inspection"
+                f" in {store.root}/.prefgen/drafts for inspection{notes}"
             )
 
     def _publish(self, draft, drops: Counter, build_key: str, items: int, shards: int) -> Manifest:
@@ -273,6 +285,7 @@ class _Builder(ShardWorker):
             "source_items": items,
             "shards": shards,
             **self.executor.describe(),
+            **({"source_notes": dict(self.notes)} if +self.notes else {}),
             "stages": {
                 r.params.label: {
                     "rows_seen": r.seen,

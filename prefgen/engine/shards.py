@@ -16,10 +16,23 @@ from prefgen.core.errors import PrefgenError
 from prefgen.engine.cache import StageCache, digest
 from prefgen.engine.model_pool import RecipeModels
 from prefgen.engine.progress import SOURCE, Reporter
+from prefgen.engine.sources.common import PLACEHOLDERS_REMOVED
 from prefgen.recipe import Recipe
 from prefgen.stages.base import Drop, Row, Stage, StageParams
 
 MIN_ROWS_FOR_ERROR_RATE = 20  # judge a stage's error rate only once it has seen this many rows
+PLACEHOLDER_NOTE = "questions_with_image_placeholder"  # source questions whose `<image>` was taken out
+
+
+def source_notes(notes: Counter) -> list[str]:
+    """The lines a build prints about what its source changed in the rows (nothing is dropped for it)."""
+    n = notes[PLACEHOLDER_NOTE]
+    if not n:
+        return []
+    return [
+        f"note: took the <image> placeholder out of {n} source question{'' if n == 1 else 's'} "
+        "(each row passes its image to the model itself)"
+    ]
 
 
 @dataclass
@@ -62,6 +75,7 @@ class ShardWorker:
         self.drops: Counter = Counter()
         self.computed: Counter = Counter()
         self.cached: Counter = Counter()
+        self.notes: Counter = Counter()  # what the source changed in its rows, by kind (see ``source_notes``)
 
     def show_stages(self, items: int) -> None:
         """Progress bars for a run that reads ``items`` source images (those of the shards not done yet)."""
@@ -78,6 +92,7 @@ class ShardWorker:
         """The source's rows for one shard (cached like a stage's)."""
         fp = digest(self.source_fp, [(i.key, i.fingerprint) for i in items])
         rows, drops = self._cached_or(fp, SOURCE, index, len(items), lambda: self._read_source(items))
+        self.notes[PLACEHOLDER_NOTE] += sum(1 for row in rows if row.get(PLACEHOLDERS_REMOVED))
         return ShardState(
             index, fp, rows, [_reject(d, SOURCE) for d in drops], {row["image_id"]: row["image"] for row in rows}
         )

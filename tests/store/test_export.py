@@ -150,14 +150,18 @@ def test_llamafactory_has_one_placeholder_per_image(tmp_path):
     assert [_first_pixel(out / p) for p in row["images"]] == [(255, 0, 0), (0, 128, 0)]
 
 
-def test_llava_keeps_the_first_of_several_images(tmp_path):
+@pytest.mark.parametrize("fmt", ["llava", "seva"])
+def test_one_image_formats_refuse_a_row_with_several(tmp_path, fmt):
     store = Store.create(tmp_path / "multi")
-    _publish(store, [_row(1, [_image("red"), _image("green")])])
+    _publish(store, [_row(1, [_image("red")]), _row(2, [_image("red"), _image("green")])])
     out = tmp_path / "out"
-    export_version(store, None, "llava", out)
-    row = _data(out)[0]
-    assert _first_pixel(out / row["image"]) == (255, 0, 0)
-    assert row["conversations"][0]["value"].count("<image>") == 1
+    with pytest.raises(
+        PrefgenError,
+        match=rf"^row 'pair-2' has 2 images and the {fmt} format holds one per pair; "
+        "export as llamafactory, swift or jsonl, which keep every image$",
+    ):
+        export_version(store, None, fmt, out)
+    assert not out.exists()
 
 
 def test_jsonl_row_keeps_every_column(store, tmp_path):
@@ -290,7 +294,7 @@ def test_empty_existing_out_is_filled(store, tmp_path):
 
 def test_unknown_format_is_refused(store, tmp_path):
     with pytest.raises(
-        PrefgenError, match="unknown export format 'parquet'; choose one of llava, seva, llamafactory, jsonl"
+        PrefgenError, match="unknown export format 'parquet'; choose one of llava, seva, llamafactory, swift, jsonl"
     ):
         export_version(store, "v1", "parquet", tmp_path / "out")
     assert not (tmp_path / "out").exists()

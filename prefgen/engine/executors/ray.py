@@ -205,7 +205,7 @@ def _step(builder, label: str, rows_in: int, work):
 
     run = next((r for r in builder.runs if r.params.label == label), None)
     counters = lambda: (run.seen, run.errors, run.seconds) if run else (0, 0, 0.0)  # noqa: E731
-    before, drops_before = counters(), Counter(builder.drops)
+    before, drops_before, notes_before = counters(), Counter(builder.drops), Counter(builder.notes)
     began = time.perf_counter()
     state = work()
     reasons = builder.drops - drops_before
@@ -216,6 +216,7 @@ def _step(builder, label: str, rows_in: int, work):
         "rows_out": len(state.rows),
         "dropped": sum(reasons.values()),
         "reasons": dict(reasons),
+        "notes": dict(builder.notes - notes_before),
         "cached": builder.cached[label] > 0,
         "fp": builder.used[-1],
         "seconds": round(time.perf_counter() - began, 4),
@@ -291,6 +292,7 @@ def _merge(builder, runs: dict, state) -> None:
         )
         builder.used.append(report["fp"])
         builder.drops.update(report["reasons"])
+        builder.notes.update(report["notes"])
         if report["cached"]:
             builder.cached[label] += 1
         else:

@@ -8,7 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefgen.core.errors import PrefgenError
+from prefgen.core.placeholders import strip_placeholders
 from prefgen.recipe.sources import source_columns
+
+#: Row key (engine bookkeeping, never stored) counting the ``<image>`` placeholders taken out of a source's question.
+PLACEHOLDERS_REMOVED = "placeholders_removed"
 
 #: A source's listing: every item's key in a fixed order, and a function giving the fingerprint of item ``i``.
 Listing = tuple[list[str], Callable[[int], str]]
@@ -77,5 +81,17 @@ def copy_fields(record: Record, source, row: dict) -> None:
         if not isinstance(question, str) or not question.strip():
             record.problem = ("missing_question", f"{source.question_column!r} is {question!r}")
             return
-        record.fields["question"] = question
+        fields = question_fields(question)
+        if not fields["question"]:
+            record.problem = ("missing_question", f"{source.question_column!r} holds only a placeholder: {question!r}")
+            return
+        record.fields.update(fields)
     record.fields.update({c: row.get(c) for c in source.extra_columns})
+
+
+def question_fields(question: str) -> dict:
+    """A source's question as rows carry it: without LLaVA-style ``<image>`` placeholders (the image travels in its
+    own column; a placeholder left in the text is one image too many for the model's processor), and how many were
+    taken out, for the build's counted note."""
+    text, removed = strip_placeholders(question)
+    return {"question": text, PLACEHOLDERS_REMOVED: removed}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from prefgen.core.config import resolve_path
 from prefgen.core.errors import PrefgenError
-from prefgen.engine.sources.common import Listing, Record, SourceItem, printable, stat_fingerprint
+from prefgen.engine.sources.common import Listing, Record, SourceItem, printable, question_fields, stat_fingerprint
 from prefgen.recipe.sources import ImageFolderSource
 
 
@@ -53,9 +53,13 @@ def folder_records(source: ImageFolderSource, items: list[SourceItem], base_dir:
     """One record per listed file (with the recipe's fixed ``question``, if any); the file is read later, by
     ``load_rows``."""
     root = resolve_path(source.path, base_dir)
-    fields = {"question": source.question} if source.question else {}
+    fields = question_fields(source.question) if source.question else {}
+    problem = None
+    if source.question and not fields["question"]:
+        problem = ("missing_question", f"the source's question holds only a placeholder: {source.question!r}")
     return [
-        Record(printable(item.key), Path(item.key).name, file=root / item.key, fields=dict(fields)) for item in items
+        Record(printable(item.key), Path(item.key).name, file=root / item.key, fields=dict(fields), problem=problem)
+        for item in items
     ]
 
 
