@@ -53,6 +53,13 @@ _HELP = (
 @click.option("--prompt", help="Description prompt (chair with --model) [Describe this image.]")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), help="Generation length (with --model).")
 @click.option("--device", default="auto")
+@click.option(
+    "--engine",
+    type=click.Choice(["hf", "vllm"]),
+    default="hf",
+    show_default=True,
+    help="VLM engine of the shapes-* benches that run --model.",
+)
 @click.option("--tasks", help="lmms-eval tasks, comma-separated (lmms): shapes_pope, shapes_caption, pope_pop...")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="JSON report [eval-BENCH.json].")
 @click.pass_context

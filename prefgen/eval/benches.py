@@ -45,6 +45,7 @@ class Options:
     prompt: str | None = None
     max_new_tokens: int | None = None
     device: str = "auto"
+    engine: str = "hf"  # the VLM engine of the shapes-* benches that run a model
     tasks: str | None = None  # lmms-eval task names, comma-separated (lmms)
 
 
@@ -79,19 +80,19 @@ def _suffix(options: Options) -> str:
 def _shapes_chair(o: Options) -> dict:
     from prefgen.eval.shapes import shapes_chair
 
-    return shapes_chair(o.model, o.n, o.seed, device=o.device)
+    return shapes_chair(o.model, o.n, o.seed, device=o.device, engine=o.engine)
 
 
 def _shapes_pope(o: Options) -> dict:
     from prefgen.eval.shapes import shapes_pope
 
-    return shapes_pope(o.model, o.n, o.seed, _suffix(o), device=o.device)
+    return shapes_pope(o.model, o.n, o.seed, _suffix(o), device=o.device, engine=o.engine)
 
 
 def _shapes_skills(o: Options) -> dict:
     from prefgen.eval.shapes import shapes_skills
 
-    return shapes_skills(o.model, o.n, o.seed, _suffix(o), device=o.device)
+    return shapes_skills(o.model, o.n, o.seed, _suffix(o), device=o.device, engine=o.engine)
 
 
 def _shapes_clip(o: Options) -> dict:

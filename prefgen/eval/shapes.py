@@ -23,7 +23,11 @@ ROUND_PARTS = {
 }
 
 
-def load_vlm(path: str | Path, device: str = "auto", batch_size: int = 32):
+def load_vlm(path: str | Path, device: str = "auto", batch_size: int = 32, engine: str = "hf"):
+    if engine == "vllm":
+        from prefgen.models import VllmVLM
+
+        return VllmVLM.load(path=str(path), device=device, dtype="float32")
     from prefgen.models import VLM
 
     return VLM.load(path=str(path), device=device, dtype="float32", batch_size=batch_size)
@@ -36,9 +40,10 @@ def shapes_chair(
     prompt: str = metrics.DESCRIBE_PROMPT,
     max_new_tokens: int = 48,
     device: str = "auto",
+    engine: str = "hf",
 ) -> dict:
     scenes = make_scenes(n, seed, "eval")
-    describe = metrics.vlm_describer(load_vlm(model, device), prompt, max_new_tokens)
+    describe = metrics.vlm_describer(load_vlm(model, device, engine=engine), prompt, max_new_tokens)
     report, texts = metrics.run_chair(describe, scenes)
     return {
         "bench": "shapes-chair",
@@ -53,18 +58,27 @@ def shapes_chair(
 
 
 def shapes_pope(
-    model: str | Path, n: int = 500, seed: int = 0, suffix: str = "", max_new_tokens: int = 8, device: str = "auto"
+    model: str | Path,
+    n: int = 500,
+    seed: int = 0,
+    suffix: str = "",
+    max_new_tokens: int = 8,
+    device: str = "auto",
+    engine: str = "hf",
 ) -> dict:
-    answer = metrics.vlm_answerer(load_vlm(model, device), suffix, max_new_tokens)
+    answer = metrics.vlm_answerer(load_vlm(model, device, engine=engine), suffix, max_new_tokens)
     splits = metrics.run_pope(answer, make_scenes(n, seed, "eval"), seed=seed)
     return {"bench": "shapes-pope", "model": str(model), "seed": seed, "scenes": n, **splits}
 
 
-def shapes_skills(model: str | Path, n: int = 500, seed: int = 0, suffix: str = "", device: str = "auto") -> dict:
+def shapes_skills(
+    model: str | Path, n: int = 500, seed: int = 0, suffix: str = "", device: str = "auto", engine: str = "hf"
+) -> dict:
     """QA by kind, self-questioning, self-enhancement and answers on diffusion-noised images (``skills.py``)."""
     from prefgen.shapes.skills import measure_skills
 
-    report = measure_skills(load_vlm(model, device), make_scenes(n, seed, "eval"), suffix=suffix, seed=seed)
+    vlm = load_vlm(model, device, engine=engine)
+    report = measure_skills(vlm, make_scenes(n, seed, "eval"), suffix=suffix, seed=seed)
     return {"bench": "shapes-skills", "model": str(model), "seed": seed, **report}
 
 
