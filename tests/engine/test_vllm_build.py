@@ -153,3 +153,16 @@ def test_rounds_build_each_round_on_vllm_with_the_model_the_round_before_trained
         built_with = Path(vlm["path"])
         assert built_with == (VLM if r == 1 else (loop / "round-1" / "model")).resolve()
     assert needs_rekey(loop / "round-1" / "model")  # saved by transformers; vLLM read its re-keyed copy
+
+
+def test_ray_memory_requests_count_the_vllm_engine_and_its_kv_cache(tmp_path):
+    from prefgen.engine.executors.memory import VLLM_ENGINE_MEMORY, WORKER_MEMORY, memory_requests, model_bytes
+    from prefgen.engine.shards import StageRun
+    from prefgen.recipe import load_recipe
+
+    loaded = load_recipe(_recipe(tmp_path, "vllm", n=1), ("models.vlm.vllm.kv_cache_gib=2",))
+    runs = [StageRun(p, None, "") for p in loaded.stages]
+    asked = memory_requests(runs, loaded, tmp_path, 1, 1, {"memory": 64 * 2**30})
+    weights = model_bytes(loaded.models.vlm, tmp_path)
+    assert asked["answer"] == WORKER_MEMORY + weights + VLLM_ENGINE_MEMORY + 2 * 2**30
+    assert asked["corrupt"] == WORKER_MEMORY

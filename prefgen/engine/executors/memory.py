@@ -38,6 +38,7 @@ def memory_requests(runs, recipe, base: Path, workers: int, shards: int, cluster
             config = getattr(recipe.models, name, None)
             if config is not None and not (on_gpu and getattr(config, "device", "auto") != "cpu"):
                 need += model_bytes(config, base) or 0
+                need += engine_bytes(config)
         requests[run.params.label] = need
         if run.params.models:
             held += need * min((res.concurrency if res else None) or workers, shards)
@@ -47,6 +48,21 @@ def memory_requests(runs, recipe, base: Path, workers: int, shards: int, cluster
         scale = available / (held + others)
         requests = {label: max(int(need * scale), 1) for label, need in requests.items()}
     return requests
+
+
+#: What a worker holding vLLM's CPU build needs beside the weights: its engine process (measured at about 1 GiB with
+#: torch and vLLM loaded), plus the KV cache the recipe gives it.
+VLLM_ENGINE_MEMORY = 1 << 30
+
+
+def engine_bytes(config) -> int:
+    """Host memory the VLM's engine holds beyond the weights: vLLM's engine process and, on its CPU build, the KV
+    cache (``models.vlm.vllm.kv_cache_gib``); nothing for the transformers engine."""
+    if getattr(config, "engine", "hf") != "vllm":
+        return 0
+    from prefgen.models.vllm.support import on_cpu
+
+    return VLLM_ENGINE_MEMORY + (int(config.vllm.kv_cache_gib * (1 << 30)) if on_cpu() else 0)
 
 
 def model_bytes(config, base: Path) -> int | None:
