@@ -20,6 +20,7 @@ process (continuous batching, paged attention, automatic prefix caching).
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
@@ -120,6 +121,7 @@ class VllmVLM:
         llm = start_engine(folder, config, revision, tokenizer=source)
         engine = cls(llm, processor, source, config, time.perf_counter() - started)
         _SHARED.update(key=key, engine=engine)
+        atexit.register(engine.close)  # before vLLM's own finalizers, while the process can still log
         return engine
 
     def close(self) -> None:
