@@ -9,8 +9,12 @@ the real image resolution, so prompts carry the real number of image tokens. It 
 - batched ``generate``: generated tokens/s for ``--batch`` prompts at once vs the same prompts one at a time;
 - CSR-style sentence steps per image: ``encode`` once, then 4 steps x 5 candidates sharing the prefix, vs a per-node
   baseline that runs every candidate of every step as its own call (image + prompt + partial answer re-encoded);
-- peak GPU memory of each part.
-It prints the ratios (speed-up of batching, time of prefix reuse / per-node). The whole run is capped near 8 minutes.
+- peak GPU memory of each part;
+- with ``--engines hf,vllm`` (the default), the same model saved and served by the vLLM engine: batched and
+  one-by-one tokens/s on the same prompts, the same sentence steps, and the GPU memory in use while it runs (vLLM
+  reserves ``memory_share`` of the GPU up front, so that is what it holds, not what it needs).
+It prints the ratios (speed-up of batching, time of prefix reuse / per-node, vLLM / transformers). The whole run is
+capped near 8 minutes (vLLM's part is skipped when the budget is nearly spent).
 """
 
 from __future__ import annotations
@@ -92,6 +96,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--engines", default="hf,vllm", help="hf, or hf,vllm (vLLM must be installed).")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -121,6 +126,17 @@ def main() -> int:
             f"{r['family']:<12} {r['batch_tps']:>12.1f} {r['single_tps']:>13.1f} {r['batch_speedup']:>7.2f}x "
             f"{r['steps_s']:>8.2f} {r['node_s']:>10.2f} {r['reuse_ratio']:>9.2f}x {r['peak_gib']:>9.1f}"
         )
+        if "vllm" in r:
+            v = r["vllm"]
+            print(
+                f"{r['family'] + ' vllm':<12} {v['batch_tps']:>12.1f} {v['single_tps']:>13.1f} "
+                f"{v['batch_tps'] / v['single_tps']:>7.2f}x {v['steps_s']:>8.2f} {'':>10} {'':>10} {v['used_gib']:>9.1f}"
+            )
+            print(
+                f"{r['family']}: hf {r['batch_tps']:.1f} tok/s, vllm {v['batch_tps']:.1f} tok/s, "
+                f"ratio {v['batch_tps'] / r['batch_tps']:.2f}×; sentence steps hf {r['steps_s']:.2f} s, "
+                f"vllm {v['steps_s']:.2f} s, ratio {r['steps_s'] / v['steps_s']:.2f}×"
+            )
     print(f"total {time.monotonic() - start:.0f} s")
     return 0
 
@@ -224,7 +240,46 @@ def measure(family: str, args, start: float) -> dict:
         reuse_ratio=t_steps / t_node,
         peak_gib=peak,
     )
+    if "vllm" in args.engines.split(",") and time.monotonic() - start < DEADLINE_S * 0.6:
+        result["vllm"] = measure_vllm(vlm, prompts, partials, args)
     return result
+
+
+def measure_vllm(vlm, prompts, partials, args) -> dict:
+    """The same model, saved and served by the vLLM engine; the transformers copy is freed first."""
+    import gc
+    import tempfile
+
+    import torch
+
+    from prefgen.models import VllmVLM
+
+    with tempfile.TemporaryDirectory() as folder:
+        vlm.model.save_pretrained(folder)
+        vlm.processor.save_pretrained(folder)
+        vlm.model.to("meta")
+        gc.collect()
+        torch.cuda.empty_cache()
+        engine = VllmVLM.load(path=folder, dtype="bfloat16", device="cuda")
+        new = args.new_tokens
+        engine.generate(prompts, max_new_tokens=new)  # warm-up
+        t_batch = timed(lambda: engine.generate(prompts, max_new_tokens=new), args.runs)
+        n_batch = sum(len(c.token_ids) for cands in engine.generate(prompts, max_new_tokens=new) for c in cands)
+        t_single = timed(lambda: [engine.generate([p], max_new_tokens=new) for p in prompts], 1)
+
+        def steps():
+            encoded = engine.encode(prompts[:1])
+            return [
+                engine.sentence_steps(encoded, [partial], k=CANDIDATES, seed=step, max_new_tokens=24)[0]
+                for step, partial in enumerate(partials)
+            ]
+
+        t_steps = timed(steps, args.runs)
+        free, total = torch.cuda.mem_get_info()
+        engine.close()
+    return dict(
+        batch_tps=n_batch / t_batch, single_tps=n_batch / t_single, steps_s=t_steps, used_gib=(total - free) / 2**30
+    )
 
 
 if __name__ == "__main__":
