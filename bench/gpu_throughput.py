@@ -130,7 +130,7 @@ def main() -> int:
             v = r["vllm"]
             print(
                 f"{r['family'] + ' vllm':<12} {v['batch_tps']:>12.1f} {v['single_tps']:>13.1f} "
-                f"{v['batch_tps'] / v['single_tps']:>7.2f}x {v['steps_s']:>8.2f} {'':>10} {'':>10} {v['used_gib']:>9.1f}"
+                f"{v['batch_tps'] / v['single_tps']:>7.2f}x {v['steps_s']:>8.2f} {'':>21} {v['used_gib']:>9.1f}"
             )
             print(
                 f"{r['family']}: hf {r['batch_tps']:.1f} tok/s, vllm {v['batch_tps']:.1f} tok/s, "
