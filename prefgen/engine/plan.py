@@ -95,11 +95,11 @@ def _describe_models(recipe: Recipe, base: Path) -> list[str]:
         if vlm.path:
             folder = _shown(vlm.path, base)
             state = "found" if (folder / "config.json").is_file() else "MISSING"
-            lines.append(f"vlm  {folder} ({state}), dtype {vlm.dtype}, device {vlm.device}")
+            lines.append(f"vlm  {folder} ({state}), dtype {vlm.dtype}, device {vlm.device}, engine {vlm.engine}")
         else:
             lines.append(
                 f"vlm  {vlm.id}@{vlm.revision or 'main'} ({_hub_cache_state(vlm.id, vlm.revision)}), "
-                f"dtype {vlm.dtype}, device {vlm.device}"
+                f"dtype {vlm.dtype}, device {vlm.device}, engine {vlm.engine}"
             )
     if clip:
         if clip.path:
