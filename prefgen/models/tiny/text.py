@@ -76,6 +76,9 @@ FAMILY_SPECIALS.update(
     }
 )
 
+# Gemma's vocabulary has runs of newlines as tokens of their own, and vLLM's Gemma 3 processor looks them up.
+GEMMA3_NEWLINES = ("\n", "\n\n", "\n\n\n", "\n\n\n\n")
+
 # (tokenizer style, bos, eos = end of turn, pad, add bos when encoding)
 FAMILY_TOKENS = {
     "llava": ("metaspace", "<s>", "</s>", "<pad>", True),
@@ -199,7 +202,7 @@ def build_tokenizer(family: str, vocab_size: int = 480):
     )
     tok.train_from_iterator(CORPUS, trainer=trainer)
     if style == "metaspace":
-        tok = _with_byte_fallback_tokens(tok)
+        tok = _with_byte_fallback_tokens(tok, GEMMA3_NEWLINES if family == "gemma3" else ())
     if add_bos:
         bos_id = tok.token_to_id(bos)
         tok.post_processor = processors.TemplateProcessing(
@@ -218,14 +221,16 @@ def build_tokenizer(family: str, vocab_size: int = 480):
     return wrapped
 
 
-def _with_byte_fallback_tokens(tok):
-    """Add the 256 ``<0xNN>`` tokens byte fallback needs (the BPE trainer does not create them)."""
+def _with_byte_fallback_tokens(tok, extra: tuple[str, ...] = ()):
+    """Add the 256 ``<0xNN>`` tokens byte fallback needs (the BPE trainer does not create them), and ``extra``."""
     from tokenizers import Tokenizer
 
     data = json.loads(tok.to_str())
     vocab = data["model"]["vocab"]
     for byte in range(256):
         vocab.setdefault(f"<0x{byte:02X}>", len(vocab))
+    for token in extra:
+        vocab.setdefault(token, len(vocab))
     data["model"]["byte_fallback"] = True
     return Tokenizer.from_str(json.dumps(data))
 

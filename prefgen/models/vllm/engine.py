@@ -127,11 +127,17 @@ class VllmVLM:
     def close(self) -> None:
         """Stop vLLM's engine processes now (they also stop when this object is collected or the process exits)."""
         llm, self.llm = self.llm, None
-        if llm is not None:
-            engine = getattr(llm, "llm_engine", None)
-            shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
-            if shutdown is not None:
+        if llm is None:
+            return
+        engine = getattr(llm, "llm_engine", None)
+        shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
+        if shutdown is not None:
+            quiet = logging.getLogger("vllm")
+            level, quiet.level = quiet.level, logging.ERROR  # its "force killing" notes are not the user's business
+            try:
                 shutdown()
+            finally:
+                quiet.level = level
 
     # ------------------------------------------------------------------------------------------------ prompts
 
