@@ -298,9 +298,11 @@ def _lmms(config, report) -> None:
 def _vllm(config, report) -> None:
     """Whether the vLLM engine (``models.vlm.engine: vllm``) runs the model, and why not; said whether or not vLLM
     is installed here."""
-    from prefgen.models.vllm.support import CPU_HEAD_SIZES, FAMILIES, head_size, installed
+    from prefgen.models.vllm.support import CPU_FAMILIES, CPU_HEAD_SIZES, FAMILIES, head_size, installed
 
     why = FAMILIES.get(config.model_type, "prefgen has not run this family on vLLM")
+    if why is None and config.model_type in CPU_FAMILIES:
+        why = f"not on vLLM's CPU build ({CPU_FAMILIES[config.model_type]}; a GPU build may)"
     size = head_size(config.to_dict())
     if why is None and size is not None and size not in CPU_HEAD_SIZES:
         why = f"vLLM's CPU build has no attention for head size {size} (a GPU build may)"

@@ -291,3 +291,11 @@ def test_models_check_says_whether_vllm_runs_the_family(family, tiny_vlm_dir, tm
     (narrow / "config.json").write_text(json.dumps(config))
     result = CliRunner().invoke(models, ["check", str(narrow)])
     assert "vllm:          cannot run it: vLLM's CPU build has no attention for head size 16" in result.output
+
+
+def test_only_clip_and_siglip_towers_are_re_keyed(tiny_vlm_dir):
+    from prefgen.models.vllm.layout import needs_rekey
+
+    assert needs_rekey(tiny_vlm_dir("llava")) and needs_rekey(tiny_vlm_dir("gemma3"))
+    # InternVL's and Qwen's towers are saved as the Hub has them: re-keying them would break vLLM's loader
+    assert not needs_rekey(tiny_vlm_dir("internvl")) and not needs_rekey(tiny_vlm_dir("qwen2_vl"))

@@ -1,11 +1,12 @@
 """Checkpoints both engines load: prefgen's models, as transformers 5 saves them, in the layout vLLM reads.
 
-transformers 5 saves a CLIP or SigLIP vision tower inside LLaVA-style models as ``vision_tower.embeddings...`` /
-``vision_tower.encoder...``; the Hub's checkpoints (llava-hf and friends), and vLLM's loader, name the same tensors
-``vision_tower.vision_model.embeddings...``. transformers reads both. So a folder whose tensors need it is
-re-keyed into the Hub's layout, once, in a copy beside prefgen's other caches (named by the folder's path and its
-files' sizes and times, so an edited model gets a new copy); every other file is linked, not copied. A folder that
-needs nothing is used as it is. ``hub_layout_keys`` is the mapping; ``write_hub_layout`` writes a folder in it.
+transformers 5 saves a CLIP or SigLIP vision tower inside LLaVA-style models (LLaVA, LLaVA-OneVision, Gemma 3) as
+``vision_tower.embeddings...`` / ``vision_tower.encoder...``; the Hub's checkpoints (llava-hf and friends), and
+vLLM's loader, name the same tensors ``vision_tower.vision_model.embeddings...``. transformers reads both. So a
+folder whose tensors need it is re-keyed into the Hub's layout, once, in a copy beside prefgen's other caches (named
+by the folder's path and its files' sizes and times, so an edited model gets a new copy); every other file is
+linked, not copied. A folder that needs nothing (another tower, or already in the Hub's layout) is used as it is.
+``hub_layout_keys`` is the mapping; ``write_hub_layout`` writes a folder in it.
 """
 
 from __future__ import annotations
@@ -32,9 +33,20 @@ def _weight_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.safetensors"))
 
 
+#: Vision towers whose Hub layout has the ``vision_model`` level; others (InternVL's, Qwen's) are saved as the Hub
+#: has them and must not be touched.
+TOWERS_WITH_VISION_MODEL = ("clip_vision_model", "siglip_vision_model")
+
+
 def needs_rekey(folder: str | Path) -> bool:
     from safetensors import safe_open
 
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if (config.get("vision_config") or {}).get("model_type") not in TOWERS_WITH_VISION_MODEL:
+        return False
     for file in _weight_files(Path(folder)):
         with safe_open(str(file), "pt") as handle:
             if hub_layout_keys(handle.keys()):

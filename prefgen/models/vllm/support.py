@@ -1,8 +1,9 @@
 """What the vLLM engine can run here, decided from the model's config and the recipe before anything loads, and
 the one-line errors of an engine that does not start or dies.
 
-``FAMILIES`` is measured, not assumed: each family's tiny model (``prefgen models tiny``) was run on vLLM's CPU
-build (``tests/models/test_vllm_families.py`` keeps the table true); a family that did not run says why.
+``FAMILIES`` and ``CPU_FAMILIES`` are measured, not assumed: each family's tiny model (``prefgen models tiny``) was
+run through both engines on vLLM's CPU build by ``scripts/vllm_families.py`` (docs/engines.md has its output); a
+family that did not run says why. The tests run two families for real (``tests/models/test_vllm.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ FAMILIES: dict[str, str | None] = {
     "internvl": None,
     "mistral3": None,
     "qwen3_5": None,
+}
+#: model_type -> why vLLM's CPU build cannot run it as prefgen needs (a GPU build can).
+CPU_FAMILIES = {
+    "qwen3_5": "its linear-attention layers need chunked prefill, which vLLM's CPU build cannot combine with seeded "
+    "sampling (a partly prefilled seeded request fails there)",
 }
 #: Attention head sizes vLLM's CPU attention supports (its CPU backend refuses others at start).
 CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
@@ -62,6 +68,9 @@ def vllm_problems(source: str, revision: str | None, config) -> list[str]:
         return [f"prefgen has not run the {model_type or 'unknown'} family on vLLM; use engine: hf"]
     if FAMILIES[model_type]:
         return [f"the {model_type} family does not run on vLLM: {FAMILIES[model_type]}; use engine: hf"]
+    if on_cpu() and model_type in CPU_FAMILIES:
+        why = CPU_FAMILIES[model_type]
+        return [f"the {model_type} family does not run on vLLM's CPU build: {why}; use engine: hf"]
     if on_cpu():
         size = head_size(found)
         if size is not None and size not in CPU_HEAD_SIZES:
