@@ -122,10 +122,8 @@ def executor_options(fn):
 )
 @click.option(
     "--batch-size",
-    default=16,
-    show_default=True,
     type=click.IntRange(min=1),
-    help="Rows per stage call (does not change the results).",
+    help="Rows per stage call (does not change the results) [16; a whole shard for VLM stages on vLLM].",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--log-json", type=click.Path(dir_okay=False, path_type=Path), help="Append JSON-lines events here.")
@@ -148,7 +146,7 @@ def build(
     push_repo: str | None,
     fresh: bool,
     shard_size: int,
-    batch_size: int,
+    batch_size: int | None,
     quiet: bool,
     log_json: Path | None,
     overrides: tuple[str, ...],

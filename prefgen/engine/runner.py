@@ -46,7 +46,7 @@ class BuildOptions:
     quiet: bool = False
     log_json: Path | None = None
     shard_size: int = 64
-    batch_size: int = 16
+    batch_size: int | None = None  # rows per stage call; None: 16, or a whole shard for a VLM stage on vLLM
     round: int | None = None
     executor: str = "local"  # "local" (in this process) or "ray"
     address: str | None = None  # Ray: a cluster to join ("auto": the running one); None starts a local cluster

@@ -151,12 +151,20 @@ class ShardWorker:
         self.reporter.advance(SOURCE, len(items), len(rows), len(drops))
         return rows, drops
 
+    def _engine_batch(self, run: StageRun, rows: int) -> int:
+        """The batch a stage's engine does best with: vLLM schedules a whole shard's requests at once (continuous
+        batching), prefgen's own loop prefers ``DEFAULT_BATCH`` rows. Rows never depend on it."""
+        vlm = self.recipe.models.vlm
+        if "vlm" in run.params.models and vlm is not None and vlm.engine == "vllm":
+            return max(rows, 1)
+        return DEFAULT_BATCH
+
     def _run_stage(self, run: StageRun, rows: list[Row]) -> tuple[list[Row], list[Drop]]:
         if not run.ready:
             run.stage.setup(self.models)
             run.ready = True
         kept, drops = [], []
-        size = batch_size(run.params, self.options.batch_size)
+        size = batch_size(run.params, self.options.batch_size, self._engine_batch(run, len(rows)))
         for start in range(0, len(rows), size):
             batch = rows[start : start + size]
             began = time.perf_counter()
@@ -199,9 +207,13 @@ class ShardWorker:
             )
 
 
-def batch_size(params: StageParams, default: int) -> int:
-    """Rows per call of a stage: its resources' batch size, else the build's."""
-    return (params.resources.batch_size if params.resources else None) or default
+#: Rows per stage call when neither the stage nor the build says: small batches suit prefgen's own decoding loop.
+DEFAULT_BATCH = 16
+
+
+def batch_size(params: StageParams, build: int | None, engine_default: int = DEFAULT_BATCH) -> int:
+    """Rows per call of a stage: its resources' batch size, else the build's, else the engine's choice."""
+    return (params.resources.batch_size if params.resources else None) or build or engine_default
 
 
 def _checked(run: StageRun, out: list) -> list[Row | Drop]:
