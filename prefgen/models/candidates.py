@@ -84,7 +84,7 @@ class TextRow:
         self.tokens.append(token)
         self.logprobs.append(logprob)
         if token in self.eos_ids:
-            self._finish(len(self.tokens), "eos")
+            self.finish(len(self.tokens), "eos")
             return
         pending = False
         if self.settings.stop_strings or self.settings.stop_at_sentence_end:  # only these need the text
@@ -94,16 +94,16 @@ class TextRow:
                 return
             end = find_sentence_end(text) if self.settings.stop_at_sentence_end else None
             if end is not None and end.confirmed:
-                self._finish(self._tokens_covering(end.end), "sentence")
+                self.finish(self._tokens_covering(end.end), "sentence")
                 return
             pending = end is not None
         if len(self.tokens) >= self.settings.max_new_tokens:
-            self._finish(len(self.tokens), "sentence" if pending else "length")
+            self.finish(len(self.tokens), "sentence" if pending else "length")
 
     def _stop_string(self, text: str) -> bool:
         hits = [(text.find(s) + len(s)) for s in self.settings.stop_strings if s and s in text]
         if hits:
-            self._finish(self._tokens_covering(min(hits)), "stop")
+            self.finish(self._tokens_covering(min(hits)), "stop")
         return bool(hits)
 
     def _tokens_covering(self, chars: int) -> int:
@@ -113,7 +113,7 @@ class TextRow:
                 return count
         return len(self.tokens)
 
-    def _finish(self, keep: int, reason: str) -> None:
+    def finish(self, keep: int, reason: str) -> None:
         self.keep, self.reason = keep, reason
 
     def _raw_decode(self, ids: list[int]) -> str:

@@ -28,6 +28,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 from prefgen.core.errors import PrefgenError
 from prefgen.models.candidates import CONTEXT_TOKENS, Candidate, ContinuationLogprobs, DecodeSettings, TextRow
@@ -83,14 +84,11 @@ class VllmVLM:
         #: Wall time spent inside vLLM: starting the engine, and in its generate calls (``bench/engines.py``).
         self.seconds = {"start": start_seconds, "engine": 0.0}
         self.tokenizer = processor.tokenizer
+        # what the token helpers read of a model: its config and generation config
         hf_config = llm.llm_engine.model_config.hf_config
-
-        class _Model:  # what the token helpers read of a model
-            config = hf_config
-            generation_config = _generation_config(name)
-
-        self.eos_ids = end_token_ids(_Model, self.tokenizer)
-        self.placeholder_ids = placeholder_token_ids(_Model, processor)
+        model = SimpleNamespace(config=hf_config, generation_config=_generation_config(name))
+        self.eos_ids = end_token_ids(model, self.tokenizer)
+        self.placeholder_ids = placeholder_token_ids(model, processor)
 
     @classmethod
     def load(cls, config: VLMConfig | None = None, *, base_dir: str | Path | None = None, **fields) -> VllmVLM:
@@ -327,9 +325,9 @@ class VllmVLM:
                 if request.row.done:
                     continue
                 if choice.finish_reason == "stop" and choice.stop_reason is None or not tokens:
-                    request.row._finish(len(request.row.tokens), "eos")  # an end token prefgen did not list
+                    request.row.finish(len(request.row.tokens), "eos")  # an end token prefgen did not list
                 elif choice.finish_reason == "length":
-                    request.row._finish(len(request.row.tokens), "length")
+                    request.row.finish(len(request.row.tokens), "length")
                 else:
                     request.extra, request.attempts = list(request.row.tokens), request.attempts + 1
                     still.append(request)
