@@ -241,6 +241,9 @@ def test_support_is_decided_from_the_config_before_any_model_loads(tmp_path, mon
         "prefgen has not run the blip-2 family on vLLM; use engine: hf"
     ]
     assert support.vllm_problems(str(SHAPES_VLM), None, config) == []
+    greedy = VLMConfig(path="x", engine="vllm", vllm={"kv_cache_gib": 4000})
+    (found,) = support.vllm_problems(str(SHAPES_VLM), None, greedy)
+    assert found.startswith("models.vlm.vllm.kv_cache_gib is 4000 GiB, more than the ") and found.endswith("lower it")
     monkeypatch.setattr(support, "installed", lambda: None)
     assert "vLLM is not installed" in support.vllm_problems(str(SHAPES_VLM), None, config)[0]
 

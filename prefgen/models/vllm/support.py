@@ -76,9 +76,24 @@ def vllm_problems(source: str, revision: str | None, config) -> list[str]:
         if size is not None and size not in CPU_HEAD_SIZES:
             sizes = ", ".join(map(str, CPU_HEAD_SIZES))
             return [f"its attention head size is {size}; vLLM's CPU attention runs only {sizes}; use engine: hf"]
+    if on_cpu():
+        free = available_memory_gib()
+        if free is not None and config.vllm.kv_cache_gib > free:
+            return [
+                f"models.vlm.vllm.kv_cache_gib is {config.vllm.kv_cache_gib:g} GiB, more than the {free:.1f} GiB of "
+                "memory free here (vLLM's CPU build reserves its KV cache up front); lower it"
+            ]
     if config.device not in ("auto", "cpu") and on_cpu():
         return [f"device {config.device!r}: the vLLM installed here is its CPU build; use device: cpu or auto"]
     return []
+
+
+def available_memory_gib() -> float | None:
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return psutil.virtual_memory().available / 2**30
 
 
 def read_config(source: str, revision: str | None) -> dict | None:
