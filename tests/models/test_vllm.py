@@ -168,7 +168,7 @@ def _scripted_engine(script):
 def _requests(engine, settings, prompt=(9,)):
     from prefgen.models.vllm.engine import _Request
 
-    return [_Request(list(prompt), [], TextRow(engine.tokenizer, [], engine.eos_ids, settings), 11)]
+    return [_Request(list(prompt), ([], []), TextRow(engine.tokenizer, [], engine.eos_ids, settings), 11)]
 
 
 def test_a_pause_that_is_no_sentence_end_continues_from_the_tokens_so_far():

@@ -56,6 +56,13 @@ class RenderedPrompts:
 
     def __init__(self, prompts: list[Prompt], token_ids: list[list[int]], images: list[list]):
         self.prompts, self.token_ids, self.images = prompts, token_ids, images
+        # each image's content hash, computed once: vLLM then finds its processed form in its cache by this name
+        # instead of hashing the pixels again for every request (CSR asks for the same image hundreds of times)
+        self.image_keys = [[_image_key(image) for image in row] for row in images]
+
+    def media(self, row: int) -> tuple[list, list[str]]:
+        """Prompt ``row``'s images and their content keys."""
+        return self.images[row], self.image_keys[row]
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -66,7 +73,7 @@ class _Request:
     """One sample being generated: its prompt (+ answer so far) ids, images, seed and what it produced so far."""
 
     prompt_ids: list[int]
-    images: list
+    images: tuple[list, list[str]]  # the images and their content keys
     row: TextRow
     seed: int | None
     attempts: int = 0
@@ -187,7 +194,7 @@ class VllmVLM:
         requests = [
             _Request(
                 list(rendered.token_ids[i]),
-                rendered.images[i],
+                rendered.media(i),
                 TextRow(self.tokenizer, [], self.eos_ids, settings),
                 seeds[i * n + s] if seeds is not None else None,
             )
@@ -239,7 +246,7 @@ class VllmVLM:
                 requests.append(
                     _Request(
                         list(rendered.token_ids[row]) + answer,
-                        rendered.images[row],
+                        rendered.media(row),
                         TextRow(self.tokenizer, answer[-CONTEXT_TOKENS:], self.eos_ids, settings),
                         seeds[i * k + s] if seeds is not None else None,
                     )
@@ -275,7 +282,7 @@ class VllmVLM:
 
         params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False)
         outputs = self._call(
-            [self._prompt(rendered.token_ids[rows[i]] + ids[i], rendered.images[rows[i]]) for i in wanted],
+            [self._prompt(rendered.token_ids[rows[i]] + ids[i], rendered.media(rows[i])) for i in wanted],
             [params] * len(wanted),
         )
         results = [ContinuationLogprobs.build((), ()) for _ in ids]
@@ -334,10 +341,13 @@ class VllmVLM:
             pending = still
         return [r.row.result() for r in requests]
 
-    def _prompt(self, ids: list[int], images: list) -> dict:
+    def _prompt(self, ids: list[int], images: tuple[list, list[str]]) -> dict:
         prompt: dict = {"prompt_token_ids": list(ids)}
-        if images:
-            prompt["multi_modal_data"] = {"image": images[0] if len(images) == 1 else list(images)}
+        pictures, keys = images
+        if pictures:
+            one = len(pictures) == 1
+            prompt["multi_modal_data"] = {"image": pictures[0] if one else list(pictures)}
+            prompt["multi_modal_uuids"] = {"image": keys[0] if one else list(keys)}
         return prompt
 
     def _call(self, prompts: list[dict], params: list) -> list:
@@ -364,6 +374,12 @@ def _folder_state(folder: str) -> tuple:
     if not path.is_dir():
         return ()
     return tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in path.iterdir() if f.is_file()))
+
+
+def _image_key(image) -> str:
+    digest = hashlib.sha256(image.tobytes())
+    digest.update(f"{image.mode}{image.size}".encode())
+    return digest.hexdigest()[:32]
 
 
 def _attempt_seed(seed: int | None, attempt: int) -> int | None:
