@@ -153,13 +153,13 @@ def test_eval_reward_scores_a_store_against_ground_truth(tmp_path):
 
 def test_pretrain_command_trains_exact_steps_and_its_defaults_are_the_libraries(tmp_path):
     from prefgen.cli import shapes as cli
-    from prefgen.shapes.pretrain import train
+    from prefgen.shapes.pretrain import run
 
     assert (cli.CLIP_SHARE, cli.CLIP_STEPS, cli.VLM_STEPS, cli.COOLDOWN_STEPS) == (
         0.25,
-        train.CLIP_STEPS,
-        train.VLM_STEPS,
-        train.COOLDOWN_STEPS,
+        run.CLIP_STEPS,
+        run.VLM_STEPS,
+        run.COOLDOWN_STEPS,
     )
     out = tmp_path / "models"
     args = [
