@@ -1,4 +1,10 @@
-"""Shared fixtures. Nothing in the tests may reach a hub, and the Hugging Face caches live in a temporary folder."""
+"""Shared fixtures. Nothing in the tests may reach a hub, and the Hugging Face caches live in a temporary folder.
+
+Heavy things (tiny models, a Ray cluster, a loaded engine) are session fixtures, built once per worker on first use
+and shared read-only: a test that needs to change one copies it first. Each takes ``tmp_path_factory`` for its files
+and cleans up after itself in the fixture's own teardown (``yield``, then stop what it started, and only that). Those
+that two workers must not both hold live in a module listed in ``ONE_WORKER`` below.
+"""
 
 import os
 import tempfile
@@ -18,6 +24,30 @@ os.environ.update(
 
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
+
+# ------------------------------------------------------------------------------------------ workers (-n)
+
+#: Test modules whose tests all run on one xdist worker: each holds something that two workers must not both hold.
+#: (xdist's own ``--dist loadgroup`` cannot do it under pytest 9.2: it writes the group into ``item._nodeid``, which
+#: pytest no longer reads, so its ``xdist_group`` marks were silently ignored and the Ray tests ran on both workers.)
+ONE_WORKER = {
+    "tests/engine/executors/test_ray.py": "ray",  # one Ray cluster per session (tests/engine/executors/conftest.py)
+    "tests/train/test_distributed.py": "processes",  # two training processes at a time
+}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under ``-n`` (``--dist load`` or ``loadgroup``): tests handed out one at a time to whichever worker is free,
+    except that the modules of ``ONE_WORKER`` each go whole to one worker, first (the longest units start first)."""
+    if config.getvalue("dist") not in ("load", "loadgroup"):
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerModules(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return ONE_WORKER.get(nodeid.split("::", 1)[0], nodeid)
+
+    return OneWorkerModules(config, log)
 
 
 def pair_rows(prefix: str, n: int, margin_step: float = 0.1) -> list[dict]:

@@ -1,7 +1,8 @@
 """`prefgen build --executor ray`: the same rows as in-process whatever the number of workers, caches and finished
 shards shared between executors, a driver killed with `kill -9` and a worker killed mid-build both recovered from.
 
-Runs against a real local Ray cluster (`ray start --head`, two CPUs) that every test here joins."""
+Runs against a real local Ray cluster (`ray start --head`, two CPUs) that every test here joins, one for the session
+(tests/ray_cluster.py), stopped by the process that started it and leaving every other Ray of the machine alone."""
 
 import json
 import math
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-import ray
+from ray_cluster import LocalCluster, alive, free_port
 
 from prefgen.engine.runner import BuildOptions, run_build  # noqa: E402
 from prefgen.store.folder import Store  # noqa: E402
@@ -23,7 +24,7 @@ ROOT = Path(__file__).parents[3]
 VLM = ROOT / "prefgen" / "shapes" / "checkpoints" / "shapes-vlm"
 PREFGEN = [sys.executable, "-m", "prefgen.cli"]
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one Ray cluster, on one worker
+pytestmark = pytest.mark.slow  # on one worker with -n: tests/conftest.py, ONE_WORKER
 
 RECIPE = """\
 name: ray-seva
@@ -58,47 +59,10 @@ output:
 """
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """A two-CPU Ray head node started the way a user starts one; its address."""
-    temp = tmp_path_factory.mktemp("ray")
-    port = _free_port()
-    # the workers import the toy stages of tests/build_stages.py, as a cluster's workers import a plugin's stages
-    tests = str(Path(__file__).parents[2])
-    # a throwaway cluster: no token authentication (a token left in ~/.ray by another Ray would otherwise be used
-    # by some processes and not others)
-    saved = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"
-    env = {
-        **os.environ,
-        "RAY_USAGE_STATS_ENABLED": "0",
-        "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")])),
-    }
-    ray_bin = Path(sys.executable).with_name("ray")
-    subprocess.run(
-        [
-            str(ray_bin),
-            "start",
-            "--head",
-            f"--port={port}",
-            "--num-cpus=2",
-            "--include-dashboard=false",
-            f"--temp-dir={temp}",
-            "--disable-usage-stats",
-        ],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
-    address = f"127.0.0.1:{port}"
-    yield address
-    if ray.is_initialized():
-        ray.shutdown()
-    subprocess.run([str(ray_bin), "stop", "--force"], env=env, capture_output=True)
-    if saved is None:
-        os.environ.pop("RAY_AUTH_MODE", None)
-    else:
-        os.environ["RAY_AUTH_MODE"] = saved
+@pytest.fixture
+def cluster(ray_cluster):
+    """The session's cluster (tests/engine/executors/conftest.py): its address."""
+    return ray_cluster.address
 
 
 @pytest.fixture
@@ -218,7 +182,7 @@ def test_killed_driver_resumes_from_finished_shards(tmp_path, cluster, toy_stage
     assert Store(tmp_path / "store").manifest("v1").stats["executor"] == "ray"
 
 
-def test_a_worker_killed_mid_build_is_replaced(recipe, tmp_path, cluster):
+def test_a_worker_killed_mid_build_is_replaced(recipe, tmp_path, cluster, ray_cluster):
     """A model stage's actor is killed while the build runs: Ray starts another, the shard it held is retried, and
     the build's rows are still those of an in-process build."""
     run_build(recipe, BuildOptions(out=tmp_path / "reference", shard_size=1, quiet=True))
@@ -238,12 +202,12 @@ def test_a_worker_killed_mid_build_is_replaced(recipe, tmp_path, cluster):
     ]
     driver = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
-    while not _processes("_StageActor"):
+    while not ray_cluster.processes("_StageActor"):  # this cluster's actors, never another Ray's
         assert driver.poll() is None, driver.stderr.read()[-2000:]
         assert time.monotonic() < deadline, "no stage actor started in time"
         time.sleep(0.1)
     time.sleep(1.0)  # inside its start-up or its first shard
-    os.kill(_processes("_StageActor")[0], signal.SIGKILL)
+    os.kill(ray_cluster.processes("_StageActor")[0], signal.SIGKILL)
     out, err = driver.communicate(timeout=600)
     assert driver.returncode == 0, err[-2000:]
     assert _rows(tmp_path / "store") == _rows(tmp_path / "reference")
@@ -351,7 +315,7 @@ def test_memory_requests_follow_the_models_and_fit_the_cluster(recipe):
 
 def test_ray_without_a_cluster_at_the_address_is_a_clear_error(recipe, tmp_path):
     result = subprocess.run(
-        [*PREFGEN, "build", str(recipe), "-q", "--executor", "ray", "--address", f"127.0.0.1:{_free_port()}"],
+        [*PREFGEN, "build", str(recipe), "-q", "--executor", "ray", "--address", f"127.0.0.1:{free_port()}"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -404,22 +368,22 @@ def test_the_default_shares_always_fit():
         )
 
 
-def _processes(marker: str) -> list[int]:
-    """Pids of the processes whose command line holds ``marker`` (Ray names actor processes after their class)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def test_stopping_a_test_cluster_leaves_another_cluster_running(tmp_path_factory, ray_cluster):
+    """The teardown stops the processes its own cluster started and nothing else: the session's cluster (standing in
+    for a user's own, or another worker's) still runs tasks after a second cluster on the machine is stopped."""
+    session = ray_cluster.descendants()
+    with LocalCluster(tmp_path_factory.mktemp("ray")) as other:  # a short path: Ray's sockets live under it
+        theirs = other.descendants()
+        assert other.processes("raylet") and not set(theirs) & set(session)
+    assert theirs and not [pid for pid in theirs if alive(pid)]
+    assert all(alive(pid) for pid in ray_cluster.processes("raylet") + ray_cluster.processes("gcs_server"))
+    task = "import ray; ray.init(address={!r}); print(ray.get(ray.remote(lambda: 6 * 7).remote()))"
+    result = subprocess.run(
+        [sys.executable, "-c", task.format(ray_cluster.address)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=LocalCluster.env(),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines()[-1] == "42"
