@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Creates .venv (once) and installs prefgen with its pinned dependencies. Safe to run again: pip only
-# installs what is missing. torch is held at the local CPU 2.13.0 wheel by constraints.txt.
+# Creates .venv (once) and installs prefgen with its pinned dependencies and the extras in PREFGEN_EXTRAS (default:
+# test,ray; scripts/test.sh asks for every extra a test needs). Safe to run again: pip only installs what is missing.
+# torch is held at the local CPU 2.13.0 wheel by constraints.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -10,7 +11,7 @@ fi
 export PIP_CONSTRAINT="$PWD/constraints.txt" PIP_DISABLE_PIP_VERSION_CHECK=1
 # Installing torch first from the constraint makes the resolver reuse it instead of fetching a CUDA build.
 .venv/bin/pip install -q torch==2.13.0 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
-.venv/bin/pip install -q -e ".[test,ray]" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+.venv/bin/pip install -q -e ".[${PREFGEN_EXTRAS:-test,ray}]" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 # Arm the torchvision shim (prefgen/_compat/tvshim.py) in every interpreter of .venv through a .pth start-up hook, so that
 # scripts which use torchvision, open_clip, timm or trl without importing prefgen work on CPU torch too.
 .venv/bin/python -m prefgen._compat.startup_hook install
