@@ -22,6 +22,11 @@ os.environ.update(
     HF_DATASETS_DISABLE_PROGRESS_BARS="1",
 )
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One torch (OpenMP) thread per worker and per process it starts: with two workers on two cores, two threads each
+    # spin against each other and every model test runs several times slower.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -48,6 +53,22 @@ def pytest_xdist_make_scheduler(config, log):
             return ONE_WORKER.get(nodeid.split("::", 1)[0], nodeid)
 
     return OneWorkerModules(config, log)
+
+
+# ------------------------------------------------------------------------------------------ the quick loop
+
+#: ``scripts/test.sh --quick`` runs the tests not marked ``slow``; of the tests run once per tiny model family
+#: (tests/models), it keeps this family's and leaves the others to the whole suite.
+QUICK_FAMILY = "llava"
+
+
+def pytest_collection_modifyitems(config, items):
+    from models.conftest import FAMILIES
+
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if any(value in FAMILIES and value != QUICK_FAMILY for value in params.values() if isinstance(value, str)):
+            item.add_marker(pytest.mark.slow)
 
 
 def pair_rows(prefix: str, n: int, margin_step: float = 0.1) -> list[dict]:

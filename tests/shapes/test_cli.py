@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from prefgen.cli.eval import eval_command
@@ -151,6 +152,7 @@ def test_eval_reward_scores_a_store_against_ground_truth(tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_pretrain_command_trains_exact_steps_and_its_defaults_are_the_libraries(tmp_path):
     from prefgen.cli import shapes as cli
     from prefgen.shapes.pretrain import run
@@ -193,6 +195,7 @@ def test_pretrain_command_trains_exact_steps_and_its_defaults_are_the_libraries(
     assert again.exit_code != 0 and "is not empty; pass --force" in again.output
 
 
+@pytest.mark.slow
 def test_pretrain_snapshot_from_a_given_clip_is_the_shorter_runs_model(tmp_path):
     """`--clip-from` skips the CLIP; `--snapshot K` saves the K-step VLM, which is bit for bit a K-step run's."""
     import torch

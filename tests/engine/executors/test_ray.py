@@ -24,7 +24,7 @@ ROOT = Path(__file__).parents[3]
 VLM = ROOT / "prefgen" / "shapes" / "checkpoints" / "shapes-vlm"
 PREFGEN = [sys.executable, "-m", "prefgen.cli"]
 
-pytestmark = pytest.mark.slow  # on one worker with -n: tests/conftest.py, ONE_WORKER
+# All on one worker with -n (tests/conftest.py, ONE_WORKER); those with a cluster or a build are slow.
 
 RECIPE = """\
 name: ray-seva
@@ -88,6 +88,7 @@ def _rows(store: Path, version: str = "v1") -> list[dict]:
     return sorted(rows, key=lambda row: row["id"])
 
 
+@pytest.mark.slow
 def test_ray_rows_equal_in_process_rows_for_one_and_two_workers(recipe, tmp_path, cluster):
     local = run_build(recipe, BuildOptions(out=tmp_path / "local", shard_size=2, quiet=True))
     for workers in (1, 2):
@@ -124,6 +125,7 @@ def test_ray_rows_equal_in_process_rows_for_one_and_two_workers(recipe, tmp_path
     assert local.manifest.stats["executor"] == "local" and local.manifest.stats["workers"] == 1
 
 
+@pytest.mark.slow
 def test_caches_written_by_one_executor_serve_the_other(recipe, tmp_path, cluster):
     store = tmp_path / "store"
     first = run_build(recipe, BuildOptions(out=store, shard_size=4, quiet=True, executor="ray", address=cluster))
@@ -149,6 +151,7 @@ main()
 """
 
 
+@pytest.mark.slow
 def test_killed_driver_resumes_from_finished_shards(tmp_path, cluster, toy_stages):
     """kill -9 of the driver after its first finished shard; the same command then continues the draft and
     publishes exactly what an uninterrupted in-process build publishes."""
@@ -182,6 +185,7 @@ def test_killed_driver_resumes_from_finished_shards(tmp_path, cluster, toy_stage
     assert Store(tmp_path / "store").manifest("v1").stats["executor"] == "ray"
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_build_is_replaced(recipe, tmp_path, cluster, ray_cluster):
     """A model stage's actor is killed while the build runs: Ray starts another, the shard it held is retried, and
     the build's rows are still those of an in-process build."""
@@ -223,6 +227,7 @@ def toy_stages(monkeypatch):
         monkeypatch.setitem(STAGES, name, cls)
 
 
+@pytest.mark.slow
 def test_a_failing_row_is_the_same_counted_drop_on_ray(tmp_path, cluster, toy_stages):
     from engine.test_runner import make_images, published_rows, write_recipe
 
@@ -249,6 +254,7 @@ def test_a_failing_row_is_the_same_counted_drop_on_ray(tmp_path, cluster, toy_st
     )
 
 
+@pytest.mark.slow
 def test_too_many_errors_stop_a_ray_build_with_the_in_process_message(tmp_path, cluster, toy_stages):
     from engine.test_runner import make_images, write_recipe
     from prefgen.core.errors import PrefgenError
@@ -265,6 +271,7 @@ def test_too_many_errors_stop_a_ray_build_with_the_in_process_message(tmp_path, 
     assert Store(tmp_path / "store").manifests() == []
 
 
+@pytest.mark.slow
 def test_a_quiet_ray_build_prints_its_result_only_and_logs_ray_and_the_workers(recipe, tmp_path, cluster):
     """Ray's warnings and the workers' lines (transformers' "Loading weights" bars, forwarded by Ray) go to the
     build's log under the store, not to the console; every step asks for the memory it uses, so Ray's warning about
@@ -313,6 +320,7 @@ def test_memory_requests_follow_the_models_and_fit_the_cluster(recipe):
     assert held <= 0.9 * 2 * 2**30 and small["answer"] > small["source"]
 
 
+@pytest.mark.slow
 def test_ray_without_a_cluster_at_the_address_is_a_clear_error(recipe, tmp_path):
     result = subprocess.run(
         [*PREFGEN, "build", str(recipe), "-q", "--executor", "ray", "--address", f"127.0.0.1:{free_port()}"],
@@ -325,6 +333,7 @@ def test_ray_without_a_cluster_at_the_address_is_a_clear_error(recipe, tmp_path)
     assert "cannot reach a Ray cluster" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_stages_asking_for_every_cpu_are_refused_with_the_numbers(recipe, tmp_path, cluster):
     """Two actors of 1 CPU each on a 2-CPU cluster leave nothing for the source: Ray would wait for ever."""
     text = recipe.read_text().replace(
@@ -368,6 +377,7 @@ def test_the_default_shares_always_fit():
         )
 
 
+@pytest.mark.slow
 def test_stopping_a_test_cluster_leaves_another_cluster_running(tmp_path_factory, ray_cluster):
     """The teardown stops the processes its own cluster started and nothing else: the session's cluster (standing in
     for a user's own, or another worker's) still runs tasks after a second cluster on the machine is stopped."""

@@ -224,6 +224,7 @@ def test_cooldown_rate_falls_linearly_to_zero_after_its_warm_up(monkeypatch):
     assert rates == pytest.approx([5e-4, 7.5e-4, 5e-4, 2.5e-4])  # warm-up times 1, 3/4, 1/2, 1/4
 
 
+@pytest.mark.slow
 def test_cooldown_of_a_saved_model_is_the_one_pretrain_runs(tmp_path):
     """The shipped VLM was cooled down from its saved constant-rate model: that must equal pretrain's whole run."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -253,6 +254,7 @@ def test_cooldown_of_a_saved_model_is_the_one_pretrain_runs(tmp_path):
     assert all(torch.equal(cooled[k], expected[k]) for k in expected)  # ... exactly as pretrain's did
 
 
+@pytest.mark.slow
 def test_a_budget_in_seconds_gives_the_cooldown_its_share_of_the_vlm_time(tmp_path, monkeypatch):
     from prefgen.shapes.pretrain import run, train
 
