@@ -128,13 +128,12 @@ def test_ray_rows_equal_in_process_rows_for_one_and_two_workers(recipe, tmp_path
 @pytest.mark.slow
 def test_caches_written_by_one_executor_serve_the_other(recipe, tmp_path, cluster):
     store = tmp_path / "store"
-    first = run_build(recipe, BuildOptions(out=store, shard_size=4, quiet=True, executor="ray", address=cluster))
+    ray = dict(executor="ray", address=cluster, workers=1)  # one actor per model stage: what is shared is the cache
+    first = run_build(recipe, BuildOptions(out=store, shard_size=4, quiet=True, **ray))
     assert sum(first.computed.values()) == 5 * 3  # five steps over three shards
     again = run_build(recipe, BuildOptions(out=store, shard_size=4, quiet=True, version="v2"))
     assert sum(again.computed.values()) == 0 and sum(again.cached.values()) == 15
-    back = run_build(
-        recipe, BuildOptions(out=store, shard_size=4, quiet=True, version="v3", executor="ray", address=cluster)
-    )
+    back = run_build(recipe, BuildOptions(out=store, shard_size=4, quiet=True, version="v3", **ray))
     assert sum(back.computed.values()) == 0 and sum(back.cached.values()) == 15
     assert _rows(store, "v1") == _rows(store, "v2") == _rows(store, "v3")
 
@@ -189,13 +188,13 @@ def test_killed_driver_resumes_from_finished_shards(tmp_path, cluster, toy_stage
 def test_a_worker_killed_mid_build_is_replaced(recipe, tmp_path, cluster, ray_cluster):
     """A model stage's actor is killed while the build runs: Ray starts another, the shard it held is retried, and
     the build's rows are still those of an in-process build."""
-    run_build(recipe, BuildOptions(out=tmp_path / "reference", shard_size=1, quiet=True))
+    run_build(recipe, BuildOptions(out=tmp_path / "reference", shard_size=2, quiet=True))
     command = [
         *PREFGEN,
         "build",
         str(recipe),
         "--shard-size",
-        "1",
+        "2",
         "-q",
         "--executor",
         "ray",
@@ -278,7 +277,8 @@ def test_a_quiet_ray_build_prints_its_result_only_and_logs_ray_and_the_workers(r
     workers using more than they asked for stays quiet."""
     env = {**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "0"}  # the bars a user sees, forwarded to the workers
     result = subprocess.run(
-        [*PREFGEN, "build", str(recipe), "-q", "--shard-size", "4", "--executor", "ray", "--address", cluster],
+        [*PREFGEN, "build", str(recipe), "-q", "--shard-size", "4", "--executor", "ray", "--address", cluster]
+        + ["--workers", "1"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
