@@ -1,4 +1,10 @@
-"""Shared fixtures. Nothing in the tests may reach a hub, and the Hugging Face caches live in a temporary folder."""
+"""Shared fixtures. Nothing in the tests may reach a hub, and the Hugging Face caches live in a temporary folder.
+
+Heavy things (tiny models, a Ray cluster, a loaded engine) are session fixtures, built once per worker on first use
+and shared read-only: a test that needs to change one copies it first. Each takes ``tmp_path_factory`` for its files
+and cleans up after itself in the fixture's own teardown (``yield``, then stop what it started, and only that). Those
+that two workers must not both hold live in a module listed in ``ONE_WORKER`` below.
+"""
 
 import os
 import tempfile
@@ -16,8 +22,56 @@ os.environ.update(
     HF_DATASETS_DISABLE_PROGRESS_BARS="1",
 )
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One torch (OpenMP) thread per worker and per process it starts: with two workers on two cores, two threads each
+    # spin against each other and every model test runs several times slower.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
+
+# ------------------------------------------------------------------------------------------ workers (-n)
+
+#: Test modules whose tests all run on one xdist worker: each holds something that two workers must not both hold.
+#: (xdist's own ``--dist loadgroup`` cannot do it under pytest 9.2: it writes the group into ``item._nodeid``, which
+#: pytest no longer reads, so its ``xdist_group`` marks were silently ignored and the Ray tests ran on both workers.)
+ONE_WORKER = {
+    "tests/engine/executors/test_ray.py": "ray",  # one Ray cluster per session (tests/engine/executors/conftest.py)
+    "tests/engine/executors/test_ray_vllm.py": "ray",  # the same cluster, with vLLM in its actors
+    "tests/models/test_vllm.py": "vllm",  # one vLLM engine per process: these share it (one start, ~20 s)
+    "tests/engine/test_vllm_build.py": "vllm",
+    "tests/train/test_distributed.py": "processes",  # two training processes at a time
+}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under ``-n`` (``--dist load`` or ``loadgroup``): tests handed out one at a time to whichever worker is free,
+    except that the modules of ``ONE_WORKER`` each go whole to one worker, first (the longest units start first)."""
+    if config.getvalue("dist") not in ("load", "loadgroup"):
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerModules(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return ONE_WORKER.get(nodeid.split("::", 1)[0], nodeid)
+
+    return OneWorkerModules(config, log)
+
+
+# ------------------------------------------------------------------------------------------ the quick loop
+
+#: ``scripts/test.sh --quick`` runs the tests not marked ``slow``; of the tests run once per tiny model family
+#: (tests/models), it keeps this family's and leaves the others to the whole suite.
+QUICK_FAMILY = "llava"
+
+
+def pytest_collection_modifyitems(config, items):
+    from models.conftest import FAMILIES
+
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if any(value in FAMILIES and value != QUICK_FAMILY for value in params.values() if isinstance(value, str)):
+            item.add_marker(pytest.mark.slow)
 
 
 def pair_rows(prefix: str, n: int, margin_step: float = 0.1) -> list[dict]:

@@ -62,8 +62,11 @@ _HELP = (
 )
 @click.option("--tasks", help="lmms-eval tasks, comma-separated (lmms): shapes_pope, shapes_caption, pope_pop...")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="JSON report [eval-BENCH.json].")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No progress bars: what the libraries print goes to a log beside the report."
+)
 @click.pass_context
-def eval_command(ctx: click.Context, bench: str | None, out: Path | None, **given) -> None:
+def eval_command(ctx: click.Context, bench: str | None, out: Path | None, quiet: bool, **given) -> None:
     if ctx.invoked_subcommand is not None:
         return
     if bench is None:
@@ -72,9 +75,15 @@ def eval_command(ctx: click.Context, bench: str | None, out: Path | None, **give
     missing = BENCHES[bench].missing(options)
     if missing:
         raise click.UsageError(f"--bench {bench} needs {missing}")
-    report = BENCHES[bench].run(options)
-    _echo(bench, report)
     out = out or Path(f"eval-{bench}.json")
+    if quiet:  # transformers' "Loading weights" bars and the like: into eval-BENCH.log (removed when empty)
+        from prefgen.engine.logs import capture
+
+        with capture(out.with_suffix(".log")):
+            report = BENCHES[bench].run(options)
+    else:
+        report = BENCHES[bench].run(options)
+    _echo(bench, report)
     out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     click.echo(f"report -> {out}")
 

@@ -8,7 +8,7 @@ import click
 
 from prefgen.cli.output import echo_metrics
 
-# the defaults of ``shapes.train.pretrain`` (not imported here: that module loads numpy); a test keeps them equal
+# the defaults of ``shapes.pretrain.run.pretrain`` (not imported here: it loads numpy); a test keeps them equal
 CLIP_SHARE, CLIP_STEPS, VLM_STEPS, COOLDOWN_STEPS = 0.25, 1450, 5500, 1000
 
 
@@ -105,7 +105,7 @@ def pretrain(
         import torch
 
         torch.set_num_threads(threads)
-    from prefgen.shapes.pretrain.train import pretrain as run
+    from prefgen.shapes.pretrain.run import pretrain as run
 
     steps = None if seconds else (clip_steps, vlm_steps, cooldown_steps)
     report = run(

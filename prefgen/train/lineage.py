@@ -8,6 +8,7 @@ goes through here, so the layout has one definition:
     DIR/data/                    the store; version r<r> was built by model r-1 (its manifest says so)
     DIR/round-<r>/model/         model r, a RUN folder as above
     DIR/round-0.json             the base model's evaluation, when the loop was asked to evaluate
+    DIR/logs/eval-<r>.log        what the libraries printed while model r was evaluated (0: the base model)
 
 A round is finished once its model's lineage exists; a folder name that is not ``round-<digits>`` is not a round.
 """
@@ -62,6 +63,9 @@ class RunFolder:
     @staticmethod
     def version(r: int) -> str:
         return f"r{r}"
+
+    def eval_log(self, r: int) -> Path:
+        return self.root / "logs" / f"eval-{r}.log"
 
     def data_ref(self, r: int) -> str:
         return f"{self.store_path}@{self.version(r)}"

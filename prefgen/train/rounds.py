@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from prefgen.core.errors import PrefgenError
+from prefgen.engine.logs import capture
 from prefgen.engine.runner import BuildOptions, run_build
 from prefgen.recipe.training import TrainConfig
 from prefgen.store.folder import Store
@@ -75,7 +76,7 @@ class _Loop:
     def evaluate_base(self) -> None:
         if self.main and self.plan.evaluate is not None and self.folder.base() is None:
             self.notify(0, "eval")
-            self.folder.write_base(self.plan.base_model, self.plan.evaluate(Path(self.plan.base_model)))
+            self.folder.write_base(self.plan.base_model, self._evaluate(0, Path(self.plan.base_model)))
 
     def build_and_train(self, r: int, model: Path) -> dict[str, Any]:
         seconds = {}
@@ -104,12 +105,18 @@ class _Loop:
             return lineage
         self.notify(r, "eval")
         started = time.monotonic()
-        lineage["eval"] = self.plan.evaluate(self.folder.model_dir(r))
+        lineage["eval"] = self._evaluate(r, self.folder.model_dir(r))
         if self.plan.judge_pairs is not None:
             lineage["eval"]["pairs"] = self.plan.judge_pairs(self.folder.data_ref(r))
         lineage.setdefault("seconds", {})["eval"] = round(time.monotonic() - started, 1)
         self.folder.write_lineage(r, lineage)
         return lineage
+
+    def _evaluate(self, r: int, model: Path) -> dict[str, Any]:
+        """The evaluation of model ``r``, with what the libraries print meanwhile (transformers' "Loading weights"
+        bars as each bench loads the model) in the run's log, as a build's and a training's are in theirs."""
+        with capture(self.folder.eval_log(r)):
+            return self.plan.evaluate(model)
 
     def _built(self, r: int) -> bool:
         store = self.folder.store_path

@@ -70,10 +70,11 @@ def train(
     with capture(partial / _log_name()) as logs:  # transformers' and trl's output: out/train.log, not the console
         trainer, processor = _make_trainer(rows, str(model), partial, config, quiet, logs.console)
         result = trainer.train()
+        if is_main_process():  # saving prints too (transformers' "Writing model shards" bar): into the log
+            _save_model(trainer, processor, partial, merge_lora=config.lora is not None)
     if not is_main_process():  # with several processes the main one alone writes the model and lineage
         _wait_for(out / LINEAGE)
         return json.loads((out / LINEAGE).read_text())
-    _save_model(trainer, processor, partial, merge_lora=config.lora is not None)
     lineage = _lineage(model, data_info, config, result, trainer.state.log_history, extra_lineage)
     (partial / LINEAGE).write_text(json.dumps(lineage, indent=2))
     _move_into_place(partial, out)

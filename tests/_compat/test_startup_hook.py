@@ -53,6 +53,7 @@ def _ok(result: subprocess.CompletedProcess) -> None:
     assert "shim failed" not in result.stderr
 
 
+@pytest.mark.slow
 def test_transformers_image_processor_and_torchvision_v2(tmp_path):
     result = _plain(
         f"""
@@ -78,6 +79,7 @@ def test_transformers_image_processor_and_torchvision_v2(tmp_path):
     assert "transformers ok" in result.stdout
 
 
+@pytest.mark.slow
 def test_open_clip_and_timm(tmp_path):
     result = _plain(
         """
@@ -104,6 +106,7 @@ def test_open_clip_and_timm(tmp_path):
     assert "open_clip ok" in result.stdout
 
 
+@pytest.mark.slow
 def test_trl_dpo_trainer(tmp_path):
     result = _plain(
         """
@@ -116,6 +119,7 @@ def test_trl_dpo_trainer(tmp_path):
     assert "DPOTrainer DPOConfig" in result.stdout
 
 
+@pytest.mark.slow
 def test_importing_prefgen_after_the_hook_adds_no_second_finder(tmp_path):
     result = _python(
         """
@@ -135,6 +139,7 @@ def test_importing_prefgen_after_the_hook_adds_no_second_finder(tmp_path):
     assert result.stdout.split() == [startup_hook.HOOK_CLASS, "1", "True", "False"], result.stdout
 
 
+@pytest.mark.slow
 def test_hook_defines_nothing_when_the_ops_already_exist(tmp_path):
     result = _plain(
         """
@@ -162,6 +167,7 @@ def _bare(code: str, site_dir: Path | None, cwd: Path) -> subprocess.CompletedPr
     return _python(setup + textwrap.dedent(code) + NO_PREFGEN, cwd, "-S")
 
 
+@pytest.mark.slow
 def test_the_pth_file_alone_arms_a_bare_interpreter(tmp_path):
     site_dir = tmp_path / "site"
     site_dir.mkdir()

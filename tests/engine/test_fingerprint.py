@@ -97,6 +97,7 @@ def _env(root: Path) -> dict:
         ("cli/main.py", set()),
     ],
 )
+@pytest.mark.slow
 def test_editing_a_file_changes_the_hash_of_exactly_the_stages_that_run_it(package_copy, edited, expected):
     before = hashes(package_copy)
     assert hashes(package_copy) == before  # stable when nothing changed
@@ -140,6 +141,7 @@ def build(root: Path, recipe: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_a_build_recomputes_what_an_edit_touches_and_reuses_the_rest(package_copy, tmp_path):
     lines = []
     for i in range(3):

@@ -15,7 +15,7 @@ from prefgen.engine.runner import BuildOptions, run_build
 ROOT = Path(__file__).parents[2]
 VLM = ROOT / "prefgen" / "shapes" / "checkpoints" / "shapes-vlm"
 PREFGEN = [sys.executable, "-m", "prefgen.cli"]
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("vllm")]
+pytestmark = pytest.mark.slow
 
 RECIPE = """\
 name: vllm-seva
@@ -85,14 +85,6 @@ def test_rows_do_not_depend_on_batching_and_the_engine_keys_the_cache(tmp_path):
     on_vllm = {(r["image_id"], r["question"]): r["chosen"][0]["content"] for r in _rows(tmp_path / "a")}
     both = on_hf.keys() & on_vllm.keys()  # the sampled rejected answers differ by engine, and so do the drops
     assert both and all(on_hf[i] == on_vllm[i] for i in both)  # greedy: the same text
-
-
-def test_ray_with_one_engine_per_actor_gives_the_in_process_rows(tmp_path):
-    recipe = _recipe(tmp_path)
-    local = run_build(recipe, BuildOptions(out=tmp_path / "local", shard_size=4, quiet=True))
-    ray = run_build(recipe, BuildOptions(out=tmp_path / "ray", shard_size=4, quiet=True, executor="ray", workers=1))
-    assert ray.manifest.stats["executor"] == "ray"
-    assert _rows(tmp_path / "ray") == _rows(tmp_path / "local") and local.manifest.rows > 0
 
 
 def test_validate_and_plan_refuse_what_vllm_cannot_run_before_any_model_loads(tmp_path):

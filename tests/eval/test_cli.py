@@ -90,6 +90,8 @@ def test_chair_sample_writes_the_same_ids_for_the_same_seed(coco, tmp_path):
 
 
 def test_chair_and_pope_with_a_model(coco, pope_files, tmp_path):
+    from transformers.utils.logging import disable_progress_bar, enable_progress_bar
+
     vlm = Path(prefgen.shapes.__file__).parent / "checkpoints" / "shapes-vlm"
     out = tmp_path / "c.json"
     images = ["--images", coco / "images"]
@@ -99,8 +101,14 @@ def test_chair_and_pope_with_a_model(coco, pope_files, tmp_path):
     data = json.loads(out.read_text())
     assert data["n_captions"] == 2 and data["prompt"] == "Describe this image." and data["max_new_tokens"] == 5
     assert [s["image_id"] for s in data["sentences"]] == [1, 2] and data["synonyms"] == "prefgen"
-    result = run("--bench", "pope", "--model", vlm, "--questions", pope_files[0], *images,
-                 "--limit", 3, "--short-answer", "--device", "cpu", "--out", out)  # fmt: skip
+    enable_progress_bar()  # as a user has them (the test session turns them off): -q keeps them off the console
+    try:
+        result = run("--bench", "pope", "--model", vlm, "--questions", pope_files[0], *images,
+                     "--limit", 3, "--short-answer", "--device", "cpu", "--out", out, "-q")  # fmt: skip
+    finally:
+        disable_progress_bar()
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["splits"]["coco_pope_random"]["n"] == 3 and len(data["given"]["coco_pope_random"]) == 3
+    assert result.stderr.splitlines() == [] and result.stdout.splitlines()[-1] == f"report -> {out}"
+    assert "Loading weights" in out.with_suffix(".log").read_text()

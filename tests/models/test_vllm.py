@@ -13,7 +13,7 @@ from prefgen.models import Prompt
 from prefgen.models.candidates import TextRow
 from prefgen.models.sentences import find_sentence_end
 
-pytestmark = pytest.mark.xdist_group("vllm")
+
 SHAPES_VLM = Path(__file__).parents[2] / "prefgen" / "shapes" / "checkpoints" / "shapes-vlm"
 TOLERANCE = 1e-3
 
@@ -34,6 +34,7 @@ def scenes():
     return [Prompt("Describe the image.", (render(scene),)) for scene in make_scenes(12, seed=3, split="eval")]
 
 
+@pytest.mark.slow  # starts the vLLM engine
 def test_greedy_answers_are_the_transformers_engine_s_token_for_token(engines, scenes):
     hf, vllm = engines
     expected, found = hf.generate(scenes, max_new_tokens=40), vllm.generate(scenes, max_new_tokens=40)
@@ -44,6 +45,7 @@ def test_greedy_answers_are_the_transformers_engine_s_token_for_token(engines, s
     assert all(c.text.startswith("There is") for (c,) in found)  # the shipped VLM describes, not noise
 
 
+@pytest.mark.slow  # starts the vLLM engine
 def test_log_probs_of_given_continuations_match_within_tolerance(engines, scenes):
     hf, vllm = engines
     texts = ["There is a red circle.", "There are two blue squares. There is a cross.", "", "a a a a"]
@@ -57,6 +59,7 @@ def test_log_probs_of_given_continuations_match_within_tolerance(engines, scenes
     assert vllm.logprobs(scenes[:1], [""])[0].token_ids == ()
 
 
+@pytest.mark.slow  # starts the vLLM engine
 def test_seeded_samples_do_not_depend_on_batching_or_order(engines, scenes):
     _, vllm = engines
     seeds = list(range(100, 100 + len(scenes)))
@@ -71,6 +74,7 @@ def test_seeded_samples_do_not_depend_on_batching_or_order(engines, scenes):
     assert [c.text for c in again[0]] == [c.text for c in again[1]] != [c.text for c in again[2]]
 
 
+@pytest.mark.slow  # starts the vLLM engine
 def test_sampled_log_probs_are_the_unprocessed_distribution_s(engines, scenes):
     hf, vllm = engines
     found = vllm.generate(scenes[:4], n=2, temperature=0.7, top_p=0.9, max_new_tokens=30, seed=[1, 2, 3, 4])
@@ -80,6 +84,7 @@ def test_sampled_log_probs_are_the_unprocessed_distribution_s(engines, scenes):
         assert max(abs(a - b) for a, b in zip(candidate.token_logprobs, check.token_logprobs)) < TOLERANCE
 
 
+@pytest.mark.slow  # starts the vLLM engine
 def test_stop_strings_end_answers_as_the_transformers_engine_ends_them(engines, scenes):
     hf, vllm = engines
     expected = hf.generate(scenes, max_new_tokens=40, stop=["triangle", "circle"])
@@ -89,6 +94,7 @@ def test_stop_strings_end_answers_as_the_transformers_engine_ends_them(engines, 
     assert any(c.finish_reason == "stop" for (c,) in found)
 
 
+@pytest.mark.slow  # starts the vLLM engine
 def test_sentence_steps_end_where_prefgen_s_rule_says_and_score_like_log_probs(engines, scenes):
     hf, vllm = engines
     partials = ["", "There is a red circle.", "There is a blue"]
@@ -111,12 +117,14 @@ def test_sentence_steps_end_where_prefgen_s_rule_says_and_score_like_log_probs(e
     assert [c.text for c in alone[0]] == [c.text for c in steps[1]]
 
 
+@pytest.mark.slow  # starts the vLLM engine
 def test_diverse_group_search_is_refused_with_the_reason(engines, scenes):
     _, vllm = engines
     with pytest.raises(PrefgenError, match="no diverse group search"):
         vllm.sentence_steps(scenes[:1], [""], strategy="diverse")
 
 
+@pytest.mark.slow  # starts the vLLM engine
 def test_the_same_model_reuses_the_running_engine(engines):
     from prefgen.models import VllmVLM
 
@@ -204,6 +212,7 @@ def test_an_end_token_prefgen_does_not_list_still_ends_the_row():
 # ------------------------------------------------------------------------------- layouts, support, failures
 
 
+@pytest.mark.slow  # starts the vLLM engine
 def test_checkpoints_prefgen_writes_load_in_both_engines(engines, scenes, tmp_path):
     from prefgen.models import VLM
     from prefgen.models.vllm.layout import needs_rekey, vllm_ready_folder, write_hub_layout
@@ -259,6 +268,7 @@ def test_an_engine_that_fails_says_why_and_what_to_change_in_one_line():
     assert "stopped while generating" in str(other) and "engine: hf" in str(other)
 
 
+@pytest.mark.slow  # starts the vLLM engine
 def test_a_tiny_qwen2_vl_runs_on_vllm_as_on_transformers(tiny_vlm_dir, engines):
     from prefgen.models import VLM, VllmVLM
 

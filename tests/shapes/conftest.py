@@ -6,7 +6,7 @@ import pytest
 @pytest.fixture(scope="session")
 def pretrained(tmp_path_factory):
     """(output folder, report) of ``pretrain`` with 3 CLIP and 6 VLM steps: seconds, not minutes."""
-    from prefgen.shapes.pretrain.train import pretrain
+    from prefgen.shapes.pretrain.run import pretrain
 
     out = tmp_path_factory.mktemp("shapes-pretrain")
     report = pretrain(out, steps=(3, 6), seed=0, progress=False, n_scenes=48, eval_scenes=3)

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from prefgen.cli.eval import eval_command
@@ -151,15 +152,16 @@ def test_eval_reward_scores_a_store_against_ground_truth(tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_pretrain_command_trains_exact_steps_and_its_defaults_are_the_libraries(tmp_path):
     from prefgen.cli import shapes as cli
-    from prefgen.shapes.pretrain import train
+    from prefgen.shapes.pretrain import run
 
     assert (cli.CLIP_SHARE, cli.CLIP_STEPS, cli.VLM_STEPS, cli.COOLDOWN_STEPS) == (
         0.25,
-        train.CLIP_STEPS,
-        train.VLM_STEPS,
-        train.COOLDOWN_STEPS,
+        run.CLIP_STEPS,
+        run.VLM_STEPS,
+        run.COOLDOWN_STEPS,
     )
     out = tmp_path / "models"
     args = [
@@ -193,6 +195,7 @@ def test_pretrain_command_trains_exact_steps_and_its_defaults_are_the_libraries(
     assert again.exit_code != 0 and "is not empty; pass --force" in again.output
 
 
+@pytest.mark.slow
 def test_pretrain_snapshot_from_a_given_clip_is_the_shorter_runs_model(tmp_path):
     """`--clip-from` skips the CLIP; `--snapshot K` saves the K-step VLM, which is bit for bit a K-step run's."""
     import torch

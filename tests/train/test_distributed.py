@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("processes")]  # two training processes at a time
+pytestmark = pytest.mark.slow  # two training processes at a time: one worker with -n (tests/conftest.py ONE_WORKER)
 TORCHRUN = [str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc-per-node", "2"]
 
 

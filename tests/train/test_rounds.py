@@ -160,8 +160,23 @@ def shapes_recipe(tmp_path, name: str, scenes: int) -> Path:
 
 
 def one_shapes_round(tmp_path, name: str, scenes: int = 8, *extra: str):
-    """`prefgen train --rounds 1 --eval shapes` of a shipped shapes recipe, reduced (4 evaluation scenes, 1 step)."""
-    result = CliRunner().invoke(
+    """`prefgen train --rounds 1 --eval shapes` of a shipped shapes recipe, reduced (4 evaluation scenes, 1 step),
+    with the libraries' progress bars on, as a user has them (the test session turns them off)."""
+    from transformers.utils.logging import disable_progress_bar, enable_progress_bar
+
+    enable_progress_bar()
+    try:
+        result = _invoke_one_round(tmp_path, name, scenes, *extra)
+    finally:
+        disable_progress_bar()
+    assert result.exit_code == 0, result.output
+    base = json.loads((tmp_path / "loop" / "round-0.json").read_text())["eval"]
+    lineage = json.loads((tmp_path / "loop" / "round-1" / "model" / "lineage.json").read_text())
+    return result, base, lineage
+
+
+def _invoke_one_round(tmp_path, name: str, scenes: int, *extra: str):
+    return CliRunner().invoke(
         cli,
         [
             "train",
@@ -183,10 +198,6 @@ def one_shapes_round(tmp_path, name: str, scenes: int = 8, *extra: str):
             *extra,
         ],
     )
-    assert result.exit_code == 0, result.output
-    base = json.loads((tmp_path / "loop" / "round-0.json").read_text())["eval"]
-    lineage = json.loads((tmp_path / "loop" / "round-1" / "model" / "lineage.json").read_text())
-    return result, base, lineage
 
 
 def rows_of(store, version: str | None = None) -> list[dict]:
@@ -207,6 +218,9 @@ def test_shapes_round_end_to_end_with_the_real_evaluation_and_pair_judge(tmp_pat
     """`prefgen train --rounds 1 --eval shapes` on the shipped shapes models with the best-of-k CSR recipe: build,
     train, CHAIR + POPE + QA, and the version's pairs judged against the scenes' ground truth."""
     result, base, lineage = one_shapes_round(tmp_path, "shapes-csr-best-of-k")
+    # quiet: the steps of the loop and nothing else on stderr; the models' "Loading weights" bars are in the logs
+    assert result.stderr.splitlines() == ["round 0: eval", "round 1: build", "round 1: train", "round 1: eval"]
+    assert "Loading weights" in (tmp_path / "loop" / "logs" / "eval-0.log").read_text()
     assert base["chair"]["captions"] == lineage["eval"]["chair"]["captions"] == 4
     assert set(lineage["eval"]["pope"]) == {"random", "popular", "adversarial"} and "pairs" not in base
     assert set(base["qa"]) == {"colour", "shape", "count", "all", "questions"} and base["qa"]["questions"] >= 4

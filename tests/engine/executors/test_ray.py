@@ -1,7 +1,8 @@
 """`prefgen build --executor ray`: the same rows as in-process whatever the number of workers, caches and finished
 shards shared between executors, a driver killed with `kill -9` and a worker killed mid-build both recovered from.
 
-Runs against a real local Ray cluster (`ray start --head`, two CPUs) that every test here joins."""
+Runs against a real local Ray cluster (`ray start --head`, two CPUs) that every test here joins, one for the session
+(tests/ray_cluster.py), stopped by the process that started it and leaving every other Ray of the machine alone."""
 
 import json
 import math
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-import ray
+from ray_cluster import LocalCluster, alive, free_port
 
 from prefgen.engine.runner import BuildOptions, run_build  # noqa: E402
 from prefgen.store.folder import Store  # noqa: E402
@@ -23,7 +24,7 @@ ROOT = Path(__file__).parents[3]
 VLM = ROOT / "prefgen" / "shapes" / "checkpoints" / "shapes-vlm"
 PREFGEN = [sys.executable, "-m", "prefgen.cli"]
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one Ray cluster, on one worker
+# All on one worker with -n (tests/conftest.py, ONE_WORKER); those with a cluster or a build are slow.
 
 RECIPE = """\
 name: ray-seva
@@ -58,47 +59,10 @@ output:
 """
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """A two-CPU Ray head node started the way a user starts one; its address."""
-    temp = tmp_path_factory.mktemp("ray")
-    port = _free_port()
-    # the workers import the toy stages of tests/build_stages.py, as a cluster's workers import a plugin's stages
-    tests = str(Path(__file__).parents[2])
-    # a throwaway cluster: no token authentication (a token left in ~/.ray by another Ray would otherwise be used
-    # by some processes and not others)
-    saved = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"
-    env = {
-        **os.environ,
-        "RAY_USAGE_STATS_ENABLED": "0",
-        "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")])),
-    }
-    ray_bin = Path(sys.executable).with_name("ray")
-    subprocess.run(
-        [
-            str(ray_bin),
-            "start",
-            "--head",
-            f"--port={port}",
-            "--num-cpus=2",
-            "--include-dashboard=false",
-            f"--temp-dir={temp}",
-            "--disable-usage-stats",
-        ],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
-    address = f"127.0.0.1:{port}"
-    yield address
-    if ray.is_initialized():
-        ray.shutdown()
-    subprocess.run([str(ray_bin), "stop", "--force"], env=env, capture_output=True)
-    if saved is None:
-        os.environ.pop("RAY_AUTH_MODE", None)
-    else:
-        os.environ["RAY_AUTH_MODE"] = saved
+@pytest.fixture
+def cluster(ray_cluster):
+    """The session's cluster (tests/engine/executors/conftest.py): its address."""
+    return ray_cluster.address
 
 
 @pytest.fixture
@@ -124,6 +88,7 @@ def _rows(store: Path, version: str = "v1") -> list[dict]:
     return sorted(rows, key=lambda row: row["id"])
 
 
+@pytest.mark.slow
 def test_ray_rows_equal_in_process_rows_for_one_and_two_workers(recipe, tmp_path, cluster):
     local = run_build(recipe, BuildOptions(out=tmp_path / "local", shard_size=2, quiet=True))
     for workers in (1, 2):
@@ -160,15 +125,15 @@ def test_ray_rows_equal_in_process_rows_for_one_and_two_workers(recipe, tmp_path
     assert local.manifest.stats["executor"] == "local" and local.manifest.stats["workers"] == 1
 
 
+@pytest.mark.slow
 def test_caches_written_by_one_executor_serve_the_other(recipe, tmp_path, cluster):
     store = tmp_path / "store"
-    first = run_build(recipe, BuildOptions(out=store, shard_size=4, quiet=True, executor="ray", address=cluster))
+    ray = dict(executor="ray", address=cluster, workers=1)  # one actor per model stage: what is shared is the cache
+    first = run_build(recipe, BuildOptions(out=store, shard_size=4, quiet=True, **ray))
     assert sum(first.computed.values()) == 5 * 3  # five steps over three shards
     again = run_build(recipe, BuildOptions(out=store, shard_size=4, quiet=True, version="v2"))
     assert sum(again.computed.values()) == 0 and sum(again.cached.values()) == 15
-    back = run_build(
-        recipe, BuildOptions(out=store, shard_size=4, quiet=True, version="v3", executor="ray", address=cluster)
-    )
+    back = run_build(recipe, BuildOptions(out=store, shard_size=4, quiet=True, version="v3", **ray))
     assert sum(back.computed.values()) == 0 and sum(back.cached.values()) == 15
     assert _rows(store, "v1") == _rows(store, "v2") == _rows(store, "v3")
 
@@ -185,6 +150,7 @@ main()
 """
 
 
+@pytest.mark.slow
 def test_killed_driver_resumes_from_finished_shards(tmp_path, cluster, toy_stages):
     """kill -9 of the driver after its first finished shard; the same command then continues the draft and
     publishes exactly what an uninterrupted in-process build publishes."""
@@ -218,16 +184,17 @@ def test_killed_driver_resumes_from_finished_shards(tmp_path, cluster, toy_stage
     assert Store(tmp_path / "store").manifest("v1").stats["executor"] == "ray"
 
 
-def test_a_worker_killed_mid_build_is_replaced(recipe, tmp_path, cluster):
+@pytest.mark.slow
+def test_a_worker_killed_mid_build_is_replaced(recipe, tmp_path, cluster, ray_cluster):
     """A model stage's actor is killed while the build runs: Ray starts another, the shard it held is retried, and
     the build's rows are still those of an in-process build."""
-    run_build(recipe, BuildOptions(out=tmp_path / "reference", shard_size=1, quiet=True))
+    run_build(recipe, BuildOptions(out=tmp_path / "reference", shard_size=2, quiet=True))
     command = [
         *PREFGEN,
         "build",
         str(recipe),
         "--shard-size",
-        "1",
+        "2",
         "-q",
         "--executor",
         "ray",
@@ -238,12 +205,12 @@ def test_a_worker_killed_mid_build_is_replaced(recipe, tmp_path, cluster):
     ]
     driver = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
-    while not _processes("_StageActor"):
+    while not ray_cluster.processes("_StageActor"):  # this cluster's actors, never another Ray's
         assert driver.poll() is None, driver.stderr.read()[-2000:]
         assert time.monotonic() < deadline, "no stage actor started in time"
         time.sleep(0.1)
     time.sleep(1.0)  # inside its start-up or its first shard
-    os.kill(_processes("_StageActor")[0], signal.SIGKILL)
+    os.kill(ray_cluster.processes("_StageActor")[0], signal.SIGKILL)
     out, err = driver.communicate(timeout=600)
     assert driver.returncode == 0, err[-2000:]
     assert _rows(tmp_path / "store") == _rows(tmp_path / "reference")
@@ -259,6 +226,7 @@ def toy_stages(monkeypatch):
         monkeypatch.setitem(STAGES, name, cls)
 
 
+@pytest.mark.slow
 def test_a_failing_row_is_the_same_counted_drop_on_ray(tmp_path, cluster, toy_stages):
     from engine.test_runner import make_images, published_rows, write_recipe
 
@@ -285,6 +253,7 @@ def test_a_failing_row_is_the_same_counted_drop_on_ray(tmp_path, cluster, toy_st
     )
 
 
+@pytest.mark.slow
 def test_too_many_errors_stop_a_ray_build_with_the_in_process_message(tmp_path, cluster, toy_stages):
     from engine.test_runner import make_images, write_recipe
     from prefgen.core.errors import PrefgenError
@@ -301,13 +270,15 @@ def test_too_many_errors_stop_a_ray_build_with_the_in_process_message(tmp_path, 
     assert Store(tmp_path / "store").manifests() == []
 
 
+@pytest.mark.slow
 def test_a_quiet_ray_build_prints_its_result_only_and_logs_ray_and_the_workers(recipe, tmp_path, cluster):
     """Ray's warnings and the workers' lines (transformers' "Loading weights" bars, forwarded by Ray) go to the
     build's log under the store, not to the console; every step asks for the memory it uses, so Ray's warning about
     workers using more than they asked for stays quiet."""
     env = {**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "0"}  # the bars a user sees, forwarded to the workers
     result = subprocess.run(
-        [*PREFGEN, "build", str(recipe), "-q", "--shard-size", "4", "--executor", "ray", "--address", cluster],
+        [*PREFGEN, "build", str(recipe), "-q", "--shard-size", "4", "--executor", "ray", "--address", cluster]
+        + ["--workers", "1"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -349,9 +320,10 @@ def test_memory_requests_follow_the_models_and_fit_the_cluster(recipe):
     assert held <= 0.9 * 2 * 2**30 and small["answer"] > small["source"]
 
 
+@pytest.mark.slow
 def test_ray_without_a_cluster_at_the_address_is_a_clear_error(recipe, tmp_path):
     result = subprocess.run(
-        [*PREFGEN, "build", str(recipe), "-q", "--executor", "ray", "--address", f"127.0.0.1:{_free_port()}"],
+        [*PREFGEN, "build", str(recipe), "-q", "--executor", "ray", "--address", f"127.0.0.1:{free_port()}"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -361,6 +333,7 @@ def test_ray_without_a_cluster_at_the_address_is_a_clear_error(recipe, tmp_path)
     assert "cannot reach a Ray cluster" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_stages_asking_for_every_cpu_are_refused_with_the_numbers(recipe, tmp_path, cluster):
     """Two actors of 1 CPU each on a 2-CPU cluster leave nothing for the source: Ray would wait for ever."""
     text = recipe.read_text().replace(
@@ -404,22 +377,23 @@ def test_the_default_shares_always_fit():
         )
 
 
-def _processes(marker: str) -> list[int]:
-    """Pids of the processes whose command line holds ``marker`` (Ray names actor processes after their class)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.mark.slow
+def test_stopping_a_test_cluster_leaves_another_cluster_running(tmp_path_factory, ray_cluster):
+    """The teardown stops the processes its own cluster started and nothing else: the session's cluster (standing in
+    for a user's own, or another worker's) still runs tasks after a second cluster on the machine is stopped."""
+    session = ray_cluster.descendants()
+    with LocalCluster(tmp_path_factory.mktemp("ray")) as other:  # a short path: Ray's sockets live under it
+        theirs = other.descendants()
+        assert other.processes("raylet") and not set(theirs) & set(session)
+    assert theirs and not [pid for pid in theirs if alive(pid)]
+    assert all(alive(pid) for pid in ray_cluster.processes("raylet") + ray_cluster.processes("gcs_server"))
+    task = "import ray; ray.init(address={!r}); print(ray.get(ray.remote(lambda: 6 * 7).remote()))"
+    result = subprocess.run(
+        [sys.executable, "-c", task.format(ray_cluster.address)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=LocalCluster.env(),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines()[-1] == "42"

@@ -224,11 +224,13 @@ def test_cooldown_rate_falls_linearly_to_zero_after_its_warm_up(monkeypatch):
     assert rates == pytest.approx([5e-4, 7.5e-4, 5e-4, 2.5e-4])  # warm-up times 1, 3/4, 1/2, 1/4
 
 
+@pytest.mark.slow
 def test_cooldown_of_a_saved_model_is_the_one_pretrain_runs(tmp_path):
     """The shipped VLM was cooled down from its saved constant-rate model: that must equal pretrain's whole run."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from prefgen.shapes.pretrain.train import Budget, TrainConfig, pretrain, train_vlm
+    from prefgen.shapes.pretrain.run import pretrain
+    from prefgen.shapes.pretrain.train import Budget, TrainConfig, train_vlm
 
     settings = dict(seed=0, progress=False, n_scenes=32, eval_scenes=0)
     whole = pretrain(tmp_path / "whole", steps=(2, 3, 2), **settings)
@@ -252,8 +254,9 @@ def test_cooldown_of_a_saved_model_is_the_one_pretrain_runs(tmp_path):
     assert all(torch.equal(cooled[k], expected[k]) for k in expected)  # ... exactly as pretrain's did
 
 
+@pytest.mark.slow
 def test_a_budget_in_seconds_gives_the_cooldown_its_share_of_the_vlm_time(tmp_path, monkeypatch):
-    from prefgen.shapes.pretrain import train
+    from prefgen.shapes.pretrain import run, train
 
     budgets = {}
 
@@ -262,9 +265,9 @@ def test_a_budget_in_seconds_gives_the_cooldown_its_share_of_the_vlm_time(tmp_pa
             budgets[label] = (steps, seconds)
             super().__init__(label, steps, seconds, bar)
 
-    monkeypatch.setattr(train, "Budget", Recorded)
-    report = train.pretrain(tmp_path, seconds=12, seed=0, progress=False, n_scenes=32, eval_scenes=0)
+    monkeypatch.setattr(run, "Budget", Recorded)
+    report = run.pretrain(tmp_path, seconds=12, seed=0, progress=False, n_scenes=32, eval_scenes=0)
     assert report["vlm"]["steps"] > 0 and report["vlm_cooldown"]["steps"] > 0
     (vlm_steps, vlm_seconds), (cool_steps, cool_seconds) = budgets["vlm"], budgets["cool"]
     assert vlm_steps is None and cool_steps is None
-    assert cool_seconds == pytest.approx(max(1.0, vlm_seconds * train.COOLDOWN_SHARE / (1 - train.COOLDOWN_SHARE)))
+    assert cool_seconds == pytest.approx(max(1.0, vlm_seconds * run.COOLDOWN_SHARE / (1 - run.COOLDOWN_SHARE)))
