@@ -13,7 +13,6 @@ from prefgen.models import Prompt
 from prefgen.models.candidates import TextRow
 from prefgen.models.sentences import find_sentence_end
 
-
 SHAPES_VLM = Path(__file__).parents[2] / "prefgen" / "shapes" / "checkpoints" / "shapes-vlm"
 TOLERANCE = 1e-3
 
