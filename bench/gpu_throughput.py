@@ -146,11 +146,12 @@ def build(family: str, device: str):
     import torch
 
     from prefgen.models import VLM
-    from prefgen.models.tiny.families import _BUILDERS, _model_class
+    from prefgen.models.tiny.configs import BUILDERS
+    from prefgen.models.tiny.families import _model_class
     from prefgen.models.tiny.text import build_tokenizer
 
     tokenizer = build_tokenizer(family)
-    processor, config = _BUILDERS[family](tokenizer)
+    processor, config = BUILDERS[family](tokenizer)
     if family == "qwen2_5_vl":
         shape = QWEN2_5_VL_7B
         for key, value in shape["text"].items():

@@ -169,6 +169,7 @@ def _scripted_engine(script):
     engine = object.__new__(VllmVLM)
     engine.llm, engine.tokenizer, engine.name = _ScriptedLLM(script), _Tokenizer(), "scripted"
     engine.eos_ids, engine.placeholder_ids = frozenset({0}), ()
+    engine.seconds = {"start": 0.0, "engine": 0.0}
     return engine
 
 

@@ -365,7 +365,7 @@ def test_forcing_prefix_reuse_where_it_is_not_exact_is_refused(vlm, prompts):
 def test_cache_kinds_of_the_hybrid_families(tiny_vlm_dir):
     """Gemma 3 slides a window over some layers, Qwen3.5 has linear-attention layers; the others are plain."""
     from prefgen.models import VLM
-    from prefgen.models.tiny.families import GEMMA3_SLIDING_WINDOW
+    from prefgen.models.tiny.configs import GEMMA3_SLIDING_WINDOW
 
     gemma = VLM.load(path=str(tiny_vlm_dir("gemma3")), device="cpu", dtype="float32")
     assert gemma.reuse_limit == GEMMA3_SLIDING_WINDOW and "DynamicSlidingWindowLayer" in gemma.cache_kind

@@ -23,7 +23,6 @@ from __future__ import annotations
 import atexit
 import hashlib
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,7 +37,8 @@ from prefgen.models.loading import model_source, not_available_offline
 from prefgen.models.prompts import Prompt, as_prompts, encode_continuation, render
 from prefgen.models.tokens import check_budget, end_token_ids, placeholder_token_ids, sample_seeds
 from prefgen.models.vllm.layout import vllm_ready_folder
-from prefgen.models.vllm.support import start_failure, vllm_problems
+from prefgen.models.vllm.prompts import RenderedPrompts
+from prefgen.models.vllm.support import start_engine, start_failure, vllm_problems
 
 log = logging.getLogger("prefgen.models")
 # Text after which a sentence may have ended: a terminator (maybe closed by a quote or bracket) and whitespace, a
@@ -48,24 +48,6 @@ SENTENCE_TRIGGERS = tuple(
     [t + c + w for t in (".", "!", "?", "…") for c in _CLOSERS for w in (" ", "\n")] + ["\n", "。", "！", "？"]
 )
 PLACEHOLDER_BIAS = -100.0  # vLLM's strongest logit bias: image placeholders are never chosen
-
-
-class RenderedPrompts:
-    """Prompts rendered and tokenized once (the counterpart of the transformers engine's ``EncodedPrompts``); vLLM's
-    prefix cache keeps their computed state across calls."""
-
-    def __init__(self, prompts: list[Prompt], token_ids: list[list[int]], images: list[list]):
-        self.prompts, self.token_ids, self.images = prompts, token_ids, images
-        # each image's content hash, computed once: vLLM then finds its processed form in its cache by this name
-        # instead of hashing the pixels again for every request (CSR asks for the same image hundreds of times)
-        self.image_keys = [[_image_key(image) for image in row] for row in images]
-
-    def media(self, row: int) -> tuple[list, list[str]]:
-        """Prompt ``row``'s images and their content keys."""
-        return self.images[row], self.image_keys[row]
-
-    def __len__(self) -> int:
-        return len(self.prompts)
 
 
 @dataclass
@@ -376,12 +358,6 @@ def _folder_state(folder: str) -> tuple:
     return tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in path.iterdir() if f.is_file()))
 
 
-def _image_key(image) -> str:
-    digest = hashlib.sha256(image.tobytes())
-    digest.update(f"{image.mode}{image.size}".encode())
-    return digest.hexdigest()[:32]
-
-
 def _attempt_seed(seed: int | None, attempt: int) -> int | None:
     """The seed of a row's ``attempt``-th request: its own seed first, then one derived from it."""
     if seed is None or attempt == 0:
@@ -396,24 +372,3 @@ def _generation_config(source: str):
         return GenerationConfig.from_pretrained(source)
     except OSError:
         return None
-
-
-def start_engine(folder: str, config: VLMConfig, revision: str | None, tokenizer: str):
-    """Start vLLM on ``folder``: prefix caching on, one seed for the engine (rows bring their own), vLLM's
-    logs at warnings unless the user set them, memory as the recipe's ``vllm`` settings say."""
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "1")
-    from prefgen.models.vllm.support import engine_arguments
-
-    arguments = engine_arguments(config)
-    try:
-        from vllm import LLM
-
-        return LLM(model=folder, tokenizer=tokenizer, revision=revision, **arguments)
-    except ImportError as exc:
-        raise PrefgenError(
-            "models.vlm.engine is vllm but vLLM is not installed: pip install 'prefgen[vllm]' on a GPU machine, "
-            "or run scripts/setup.sh (it installs the CPU build)"
-        ) from exc
-    except Exception as exc:
-        raise start_failure(exc, folder, running=False) from exc

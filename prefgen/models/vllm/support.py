@@ -160,3 +160,22 @@ def start_failure(exc: BaseException, name: str, running: bool) -> PrefgenError:
         hint = "see the build log for vLLM's own messages; engine: hf runs the same recipe without vLLM"
     what = "stopped while generating" if running else "did not start"
     return PrefgenError(f"the vLLM engine {what} for {name}: {text[:300]}; {hint}")
+
+
+def start_engine(folder: str, config, revision: str | None, tokenizer: str):
+    """Start vLLM on ``folder``: prefix caching on, one seed for the engine (rows bring their own), vLLM's
+    logs at warnings unless the user set them, memory as the recipe's ``vllm`` settings say."""
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "1")
+    arguments = engine_arguments(config)
+    try:
+        from vllm import LLM
+
+        return LLM(model=folder, tokenizer=tokenizer, revision=revision, **arguments)
+    except ImportError as exc:
+        raise PrefgenError(
+            "models.vlm.engine is vllm but vLLM is not installed: pip install 'prefgen[vllm]' on a GPU machine, "
+            "or run scripts/setup.sh (it installs the CPU build)"
+        ) from exc
+    except Exception as exc:
+        raise start_failure(exc, folder, running=False) from exc
