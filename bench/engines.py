@@ -85,9 +85,9 @@ print(json.dumps({"wall": wall, "inside": inside, "rows": result.manifest.rows})
 """
 
 
-def build(scenes: Path, out: Path, engine: str) -> dict:
+def build(scenes: Path, count: int, out: Path, engine: str) -> dict:
     recipe = ROOT / "recipes" / "quickstart.yaml"
-    overrides = [f"source.path={scenes}", f"models.vlm.engine={engine}"]
+    overrides = [f"source.path={scenes}", f"source.limit={count}", f"models.vlm.engine={engine}"]
     done = subprocess.run(
         [sys.executable, "-c", BUILD, str(recipe), str(out), *overrides], capture_output=True, text=True, check=False
     )
@@ -124,8 +124,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         scenes = write_scene_folder(Path(tmp) / "scenes", args.build_scenes, seed=5)
-        on_hf = build(scenes, Path(tmp) / "hf", "hf")
-        on_vllm = build(scenes, Path(tmp) / "vllm", "vllm")
+        on_hf = build(scenes, args.build_scenes, Path(tmp) / "hf", "hf")
+        on_vllm = build(scenes, args.build_scenes, Path(tmp) / "vllm", "vllm")
     print(line("build", on_hf["wall"], on_vllm["wall"], "s", higher_is_better=False), end="")
     print(f" ({args.build_scenes} scenes; pairs: hf {on_hf['rows']}, vllm {on_vllm['rows']})")
     share = on_vllm["inside"] / on_vllm["wall"]
