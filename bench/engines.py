@@ -87,7 +87,7 @@ print(json.dumps({"wall": wall, "inside": inside, "rows": result.manifest.rows})
 
 def build(scenes: Path, count: int, out: Path, engine: str) -> dict:
     recipe = ROOT / "recipes" / "quickstart.yaml"
-    overrides = [f"source.path={scenes}", f"source.limit={count}", f"models.vlm.engine={engine}"]
+    overrides = [f"source.path={scenes}", f"limits.max_images={count}", f"models.vlm.engine={engine}"]
     done = subprocess.run(
         [sys.executable, "-c", BUILD, str(recipe), str(out), *overrides], capture_output=True, text=True, check=False
     )
@@ -96,28 +96,56 @@ def build(scenes: Path, count: int, out: Path, engine: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def measure(engine_name: str, scenes: int) -> dict:
+    """One engine's three figures, in this process (``--measure``): the other engine is never alive beside it, so
+    neither one's threads or engine process can slow the other (on 2 cores, OpenMP threads that spin against another
+    busy process cost prefgen's own loop up to 30x)."""
+    from prefgen.models import VLM, ClipScorer, VllmVLM
+
+    if engine_name == "vllm":
+        engine = VllmVLM.load(path=VLM_DIR, dtype="float32", device="cpu")
+    else:
+        engine = VLM.load(path=VLM_DIR, dtype="float32", device="cpu", batch_size=32)
+    clip = ClipScorer.load(model="shapes-clip", path=str(CLIP_DIR), device="cpu")
+    prompts = prompts_for(scenes)
+    engine.generate(prompts[:4], max_new_tokens=8)  # warm-up
+    texts = [f"There is a {c} {s}. There is a red circle." for c in ("blue", "green") for s in ("square", "cross")]
+    texts = [texts[(i + j) % len(texts)] for i in range(len(prompts)) for j in range(8)]
+    found = {
+        "sampling": sampling(engine, prompts),
+        "csr": csr(engine, clip, prompts[:16]),
+        "logprobs": logprobs(engine, prompts, texts),
+        "start": getattr(engine, "seconds", {}).get("start", 0.0),
+    }
+    if engine_name == "vllm":
+        engine.close()
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=64)
     parser.add_argument("--build-scenes", type=int, default=1000)
     parser.add_argument("--skip-build", action="store_true")
+    parser.add_argument("--measure", choices=["hf", "vllm"], help=argparse.SUPPRESS)  # one engine, in this process
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.scenes)))
+        return
 
-    from prefgen.models import VLM, ClipScorer, VllmVLM
+    def run(engine: str) -> dict:
+        command = [sys.executable, __file__, "--measure", engine, "--scenes", str(args.scenes)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"the {engine} measurement failed:\n{done.stderr[-3000:]}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
 
-    hf = VLM.load(path=VLM_DIR, dtype="float32", device="cpu", batch_size=32)
-    vllm = VllmVLM.load(path=VLM_DIR, dtype="float32", device="cpu")
-    clip = ClipScorer.load(model="shapes-clip", path=str(CLIP_DIR), device="cpu")
-    prompts = prompts_for(args.scenes)
-    print(f"shapes VLM, {args.scenes} scenes; vLLM engine start {vllm.seconds['start']:.1f} s (not in the rows below)")
-    vllm.generate(prompts[:4], max_new_tokens=8), hf.generate(prompts[:4], max_new_tokens=8)  # warm-up
-    print(line("sampling", sampling(hf, prompts), sampling(vllm, prompts), "tok/s"), flush=True)
-    print(line("csr", csr(hf, clip, prompts[:16]), csr(vllm, clip, prompts[:16]), "images/s"), flush=True)
-    texts = [c.text for row in vllm.generate(prompts, n=8, temperature=1.0, max_new_tokens=40, seed=1) for c in row]
-    print(line("logprobs", logprobs(hf, prompts, texts), logprobs(vllm, prompts, texts), "tok/s"), flush=True)
-    vllm.close()
-    del hf
+    hf, vllm = run("hf"), run("vllm")
+    print(f"shapes VLM, {args.scenes} scenes, each engine in its own process; vLLM engine start {vllm['start']:.1f} s")
+    print(line("sampling", hf["sampling"], vllm["sampling"], "tok/s"))
+    print(line("csr", hf["csr"], vllm["csr"], "images/s"))
+    print(line("logprobs", hf["logprobs"], vllm["logprobs"], "tok/s"), flush=True)
     if args.skip_build:
         return
     from prefgen.shapes.world import write_scene_folder

@@ -297,6 +297,7 @@ class VllmVLM:
                         max_tokens=settings.max_new_tokens - len(request.row.tokens),
                         stop=stops or None,
                         include_stop_str_in_output=True,
+                        detokenize=bool(stops),  # only stop strings need vLLM's text; TextRow decodes the rest
                         logprobs=0,
                         logit_bias=bias or None,
                         seed=_attempt_seed(request.seed, request.attempts),
