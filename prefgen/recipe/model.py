@@ -79,6 +79,11 @@ class Recipe(StrictModel):
             mode="json", exclude={"output": True, "description": True, "stages": {"__all__": {"resources"}}}
         )
         payload["source"] = self.source.identity()
+        vlm = (payload.get("models") or {}).get("vlm")
+        if vlm:  # how vLLM starts never changes rows; the engine, added later, counts once it is not the default
+            vlm.pop("vllm", None)
+            if vlm.get("engine") == "hf":
+                vlm.pop("engine")
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -234,3 +234,13 @@ def test_models_in_the_local_caches_are_available_offline(write, tmp_path, monke
         clip="{model: ViT-B-32, pretrained: openai, device: cpu}",
     )
     assert check_here(path) == []
+
+
+def test_the_engine_counts_in_the_fingerprint_only_when_it_is_not_the_default():
+    plain = load_recipe(ROOT / "recipes" / "quickstart.yaml")
+    on_vllm = load_recipe(ROOT / "recipes" / "quickstart.yaml", ["models.vlm.engine=vllm"])
+    roomier = load_recipe(
+        ROOT / "recipes" / "quickstart.yaml", ["models.vlm.engine=vllm", "models.vlm.vllm.kv_cache_gib=2"]
+    )
+    assert on_vllm.fingerprint() != plain.fingerprint() == "4f712ee0f2a19a55"
+    assert roomier.fingerprint() == on_vllm.fingerprint()  # how vLLM starts changes no row
