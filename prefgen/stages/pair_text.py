@@ -20,10 +20,11 @@ from prefgen.models.sentences import split_sentences
 _YES_NO = {"yes", "no"}
 _WORD = re.compile(r"[^\W_]+")  # letters and digits; punctuation and spaces between
 _TOKEN = re.compile(r"[^\W_]+|[^\w\s]")  # words and single punctuation marks
-_NUMBER_WORDS = frozenset(
-    "a an one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty zero".split()
+_COUNTS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
+    "eighteen nineteen twenty"
 )
+_NUMBER_WORDS = {"a": 1, "an": 1, **{word: value for value, word in enumerate(_COUNTS.split())}}
 # the verbs whose form follows the number ("there is a circle" / "there are two circles")
 _AGREEING = {"is": "be", "are": "be", "was": "be-past", "were": "be-past", "has": "have", "have": "have"}
 
@@ -70,24 +71,25 @@ def _singular(word: str) -> str:
     return word[:-1] if word.endswith("s") and not word.endswith("ss") and len(word) > 3 else word
 
 
-def _number_blind(text: str) -> list[str]:
-    """Tokens with every number (digits, number words, "a"/"an") one mark, and the words whose form follows a
-    number (plural nouns, is/are) in one form."""
-    out = []
+def _numbers_and_rest(text: str) -> tuple[list[int], list[str]]:
+    """The text's numbers (digits, number words, "a"/"an" as one) in order, and its tokens with every number one
+    mark and the words whose form follows a number (plural nouns, is/are) in one form."""
+    numbers, rest = [], []
     for token in _TOKEN.findall(text.lower()):
         if token.isdigit() or token in _NUMBER_WORDS:
-            out.append("#")
+            numbers.append(int(token) if token.isdigit() else _NUMBER_WORDS[token])
+            rest.append("#")
         else:
-            out.append(_AGREEING.get(token) or _singular(token))
-    return out
+            rest.append(_AGREEING.get(token) or _singular(token))
+    return numbers, rest
 
 
 def differ_only_in_numbers(first: str, second: str) -> bool:
-    """Whether the two texts are the same but for their numbers (and the agreement that follows them): "two." and
-    "three.", "There is a red circle." and "There are 2 red circles."; texts equal word for word are not."""
-    if words(first) == words(second):
-        return False
-    return _number_blind(first) == _number_blind(second)
+    """Whether the two texts say different numbers and are otherwise the same (but for the agreement that follows a
+    number): "two." and "three.", "There is a red circle." and "There are 2 red circles.". Texts whose numbers are
+    the same ("There are a blue cross." / "There is a blue cross.": grammar only) are not."""
+    (numbers_a, rest_a), (numbers_b, rest_b) = _numbers_and_rest(first), _numbers_and_rest(second)
+    return rest_a == rest_b and numbers_a != numbers_b
 
 
 def length_share(first: str, second: str) -> float:

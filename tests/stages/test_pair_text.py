@@ -33,6 +33,8 @@ def test_longest_word_run(text, run):
         ("There is a red circle.", "There is a red square.", False),
         ("There is a red circle.", "There is no red circle.", False),
         ("two.", "two circles.", False),
+        ("There are a blue cross.", "There is a blue cross.", False),  # the same number: grammar only
+        ("There is one circle.", "There is a circle.", False),  # "a" is one
     ],
 )
 def test_differ_only_in_numbers(first, second, same):
