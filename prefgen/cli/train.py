@@ -130,7 +130,8 @@ def _rounds_plan(request: TrainRequest):
         from prefgen.eval.benches import ground_truth_beside, pair_judge
         from prefgen.eval.rounds import Setting, round_evaluator
 
-        evaluate = round_evaluator(request.evals, Setting(n=request.eval_n, seed=request.eval_seed))
+        setting = Setting(n=request.eval_n, seed=request.eval_seed, base=Path(request.model))
+        evaluate = round_evaluator(request.evals, setting)
         truth = ground_truth_beside(request.recipe, recipe.source)
         judge = pair_judge(truth) if truth else None
     return RoundsPlan(

@@ -9,6 +9,7 @@ stage's results depend only on each row and its per-row seed, the published rows
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -285,6 +286,7 @@ class _Builder(ShardWorker):
             "source_items": items,
             "shards": shards,
             **self.executor.describe(),
+            **torch_kernels(),
             **({"source_notes": dict(self.notes)} if +self.notes else {}),
             "stages": {
                 r.params.label: {
@@ -304,6 +306,17 @@ class _Builder(ShardWorker):
         folder = root / ".prefgen" / "cache" / "used"
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(folder / f"{self.recipe.name}.json", json.dumps(sorted(set(self.used))))
+
+
+def torch_kernels() -> dict[str, Any]:
+    """What beside code, weights and libraries changes a model stage's numbers: torch's CPU kernels (AVX2, AVX512,
+    ...) and its threads, as this process runs them: a search that ranks by summed log-probs and cosines turns a
+    last-bit difference between kernels into another pair (docs/loops.md, "Reruns"). Empty when no stage loaded
+    torch here (a Ray build's workers may differ from the driver)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return {}
+    return {"torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_threads": torch.get_num_threads()}
 
 
 def make_executor(options: BuildOptions):

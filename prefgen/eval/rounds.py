@@ -6,6 +6,8 @@ A spec is ``KIND`` or ``KIND:KEY=VALUE[,KEY=VALUE...]``; a key taking several va
     pope:questions=coco_pope_random.json+coco_pope_popular.json,images=val2014[,limit=N][,suffix=llava|shapes|none]
     chair:instances=instances_val2014.json,images=val2014[,captions=captions_val2014.json][,ids=ids.txt]
           [,synonyms=synonyms.txt][,limit=N][,prompt=Describe this image.][,max_new_tokens=N]
+    gate:images=FOLDER[,limit=N][,prompt=...][,max_new_tokens=N][,max_repeated_words=X][,max_repeated_sentences=X]
+         [,max_length_drift=X][,max_base_logprob_drop=X]   label-free drift from the base model (``gate.py``)
 
 Several ``--eval`` may be given; the model is loaded once per round for all of them. Each kind records one group
 of metrics in the lineage (``chair``, ``pope``, ``qa``), so ``prefgen rounds --metric 'pope.*'`` and the rounds
@@ -50,11 +52,12 @@ Measure = Callable[[Model], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Setting:
-    """Common settings of every spec: the shapes scenes' count and seed, the device."""
+    """Common settings of every spec: the shapes scenes' count and seed, the device, the loop's base model."""
 
     n: int = 500
     seed: int = 0
     device: str = "auto"
+    base: Path | None = None  # the model round 1 starts from (the gate compares every round with it)
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,48 @@ def _chair(values: dict, setting: Setting, spec: str) -> Measure:
     return measure
 
 
+def _gate(values: dict, setting: Setting, spec: str) -> Measure:
+    from prefgen.eval import gate
+    from prefgen.eval.benches import DESCRIBE
+
+    if setting.base is None:
+        raise PrefgenError(f"--eval {spec}: the gate compares each round with the base model; none was given")
+    files = gate.folder_images(values["images"], _integer(values, "limit", spec) or 200)
+    if not files:
+        raise PrefgenError(f"--eval {spec}: no images ({', '.join(gate.IMAGE_SUFFIXES)}) in {values['images']}")
+    limits = {name: _number(values, f"max_{name}", spec) for name in gate.GATE_LIMITS if f"max_{name}" in values}
+    prompt, tokens = values.get("prompt", DESCRIBE), _integer(values, "max_new_tokens", spec) or 64
+    held: dict[str, Any] = {}  # the images, the base model and its descriptions: once per process
+
+    def measure(model: Model) -> dict:
+        from PIL import Image
+
+        from prefgen.shapes.metrics import vlm_describer
+
+        if not held:
+            held["images"] = [Image.open(path).convert("RGB") for path in files]
+            same = model.path.resolve() == Path(setting.base).resolve()
+            held["base"] = model if same else Model(setting.base, setting.device)
+            held["texts"] = vlm_describer(held["base"].vlm, prompt, tokens)(held["images"])
+        images, base = held["images"], held["base"]
+        texts = vlm_describer(model.vlm, prompt, tokens)(images)
+        signals = gate.gate_signals(
+            texts, held["texts"], lambda found: gate.mean_token_logprob(base.vlm, prompt, images, found)
+        )
+        if limits:
+            signals["verdict"] = gate.verdict(signals, limits)
+        return {"gate": {**signals, "images": len(files), "spec": spec}}
+
+    return measure
+
+
+def _number(values: dict, key: str, spec: str) -> float:
+    try:
+        return float(values[key])
+    except ValueError:
+        raise PrefgenError(f"--eval {spec}: {key} must be a number, not {values[key]!r}") from None
+
+
 def _lmms(values: dict, setting: Setting, spec: str) -> Measure:
     from prefgen.eval.lmms import round_measure
 
@@ -164,6 +209,23 @@ KINDS: dict[str, Kind] = {
         keys=("instances", "captions", "images", "ids", "synonyms", "limit", "prompt", "max_new_tokens"),
         required=("instances", "images"),
         lists=("instances", "captions"),
+    ),
+    "gate": Kind(
+        "label-free drift from the base model on a plain image folder: repeated words and sentences, length, the "
+        "base's likelihood of the round's descriptions; a verdict with max_* limits",
+        ("gate",),
+        _gate,
+        keys=(
+            "images",
+            "limit",
+            "prompt",
+            "max_new_tokens",
+            "max_repeated_words",
+            "max_repeated_sentences",
+            "max_length_drift",
+            "max_base_logprob_drop",
+        ),
+        required=("images",),
     ),
     "lmms": Kind(
         "lmms-eval's tasks (+-joined) on the round's model folder, its own scoring (shapes_* from --eval-n scenes)",

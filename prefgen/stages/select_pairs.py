@@ -11,8 +11,13 @@ is taken. Pointing ``chosen`` and ``rejected`` at the same list column gives bes
 
 Filters run in this order and the first that fails names the row's Drop reason: ``missing_question``,
 ``missing_candidate``, ``missing_prompt``, ``equal_answers``, ``yes_no``, ``rejected_in_chosen``,
-``duplicate_sentence``,
-``too_long``, ``mostly_symbols``, ``length_ratio``, ``low_margin``.
+``duplicate_sentence``, ``degenerate_chosen``, ``too_long``, ``mostly_symbols``, ``length_ratio``,
+``numbers_only``, ``mostly_length``, ``low_margin``.
+
+``degenerate_chosen``, ``numbers_only`` and ``mostly_length`` are the label-free guards against reward gaming
+(issue 33; the text tests are in ``pair_text``), off unless set: a self-reward that prefers degenerate text, cannot
+count, or prefers longer (or shorter) answers writes pairs of those kinds, and training on them is how the loops in
+docs/loops.md lose their round-1 gain.
 """
 
 from __future__ import annotations
@@ -26,11 +31,8 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from prefgen.core.contract import CONTRACT_COLUMNS
-from prefgen.models.sentences import split_sentences
+from prefgen.stages import pair_text
 from prefgen.stages.base import Drop, Row, RowStage, StageParams
-
-# No tokenizer (nltk's sent_tokenize in SENA's make_pair.py): a sentence ends at . ! or ? followed by whitespace.
-_YES_NO = {"yes", "no"}
 
 
 class SelectPairsParams(StageParams):
@@ -59,6 +61,33 @@ class SelectPairsParams(StageParams):
         0.5, ge=0.0, le=1.0, description="Drop answers whose share of symbols (not letters, digits, spaces) is above."
     )
     max_words: int | None = Field(None, ge=1, description="Drop answers with more (whitespace) words; SENA uses 30.")
+    # Label-free guards against reward gaming (issue 33): each reads the two answers only; None / false: off.
+    max_word_run: int | None = Field(
+        None,
+        ge=1,
+        description="Drop pairs whose chosen answer repeats one word more than this many times back to back "
+        "('a a a a' is a run of 4; case and punctuation ignored): reason degenerate_chosen.",
+    )
+    min_chosen_words: int | None = Field(
+        None,
+        ge=1,
+        description="Drop pairs whose chosen answer has fewer words than this (a description cut to 'There.'): "
+        "reason degenerate_chosen.",
+    )
+    drop_numbers_only: bool = Field(
+        False,
+        description="Drop pairs whose answers differ only in their numbers ('two.' / 'three.', 'There is a red "
+        "circle.' / 'There are two red circles.'; number words, digits, a/an, and the plural and is/are that "
+        "follow them): reason numbers_only.",
+    )
+    max_length_share: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="Drop pairs where more than this share of the tokens the answers do not have in common is "
+        "the longer answer's surplus (1.0: one is the other with words left out; 0.0: as many words replaced on "
+        "each side): reason mostly_length.",
+    )
 
     reads: ClassVar = ("image", "image_id", "question")
     # `question` is read and passes through unchanged, so it is not declared again (the validator would otherwise
@@ -100,23 +129,6 @@ def _score(value) -> float | None:
     return float(value)
 
 
-def _normalise(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _is_yes_no(text: str) -> bool:
-    return text.strip().removesuffix(".").strip().lower() in _YES_NO
-
-
-def _has_duplicate_sentence(text: str) -> bool:
-    sentences = [_normalise(s) for s in split_sentences(text)]
-    return len(set(sentences)) < len(sentences)
-
-
-def _symbol_fraction(text: str) -> float:
-    return sum(not (c.isalnum() or c.isspace()) for c in text) / len(text)
-
-
 class SelectPairs(RowStage):
     params: SelectPairsParams
 
@@ -156,31 +168,51 @@ class SelectPairs(RowStage):
         """(reason, detail) of the first filter the pair fails, in the order the module docstring lists."""
         p = self.params
         answers = {"chosen": chosen, "rejected": rejected}
-        if _normalise(chosen) == _normalise(rejected):
+        if pair_text.normalise(chosen) == pair_text.normalise(rejected):
             return "equal_answers", repr(chosen)
         if p.drop_yes_no:
             for name, text in answers.items():
-                if _is_yes_no(text):
+                if pair_text.is_yes_no(text):
                     return "yes_no", f"{name}: {text!r}"
         if p.drop_rejected_in_chosen and rejected.lower() in chosen.lower():
             return "rejected_in_chosen", repr(rejected)
         if p.drop_duplicate_sentences:
             for name, text in answers.items():
-                if _has_duplicate_sentence(text):
+                if pair_text.has_duplicate_sentence(text):
                     return "duplicate_sentence", f"{name}: {text!r}"
+        degenerate = self._degenerate(chosen)
+        if degenerate:
+            return "degenerate_chosen", degenerate
         if p.max_words is not None:
             for name, text in answers.items():
                 if (words := len(text.split())) > p.max_words:
                     return "too_long", f"{name}: {words} words > {p.max_words}"
         for name, text in answers.items():
-            if _symbol_fraction(text) > p.max_non_alnum_fraction:
-                return "mostly_symbols", f"{name}: {_symbol_fraction(text):.2f} > {p.max_non_alnum_fraction}"
+            if pair_text.symbol_fraction(text) > p.max_non_alnum_fraction:
+                return "mostly_symbols", f"{name}: {pair_text.symbol_fraction(text):.2f} > {p.max_non_alnum_fraction}"
         if p.max_length_ratio is not None:
             ratio = max(len(chosen), len(rejected)) / min(len(chosen), len(rejected))
             if ratio > p.max_length_ratio:
                 return "length_ratio", f"{ratio:.2f} > {p.max_length_ratio}"
+        if p.drop_numbers_only and pair_text.differ_only_in_numbers(chosen, rejected):
+            return "numbers_only", f"{chosen!r} / {rejected!r}"
+        if p.max_length_share is not None:
+            share = pair_text.length_share(chosen, rejected)
+            if share > p.max_length_share:
+                return "mostly_length", f"{share:.2f} of the difference is length > {p.max_length_share}"
         if p.min_margin is not None and margin is not None and margin < p.min_margin:
             return "low_margin", f"{margin:.4g} < {p.min_margin}"
+        return None
+
+    def _degenerate(self, chosen: str) -> str | None:
+        """Why the chosen answer is degenerate text, or None (both tests off: None)."""
+        p = self.params
+        if p.max_word_run is not None:
+            word, run = pair_text.longest_word_run(chosen)
+            if run > p.max_word_run:
+                return f"chosen repeats {word!r} {run} times in a row > {p.max_word_run}"
+        if p.min_chosen_words is not None and (n := len(pair_text.words(chosen))) < p.min_chosen_words:
+            return f"chosen has {n} words < {p.min_chosen_words}: {chosen!r}"
         return None
 
 

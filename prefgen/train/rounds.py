@@ -49,7 +49,8 @@ class RoundsPlan:
 
 
 def run_rounds(plan: RoundsPlan, on_round: Callable[[int, str], None] | None = None) -> list[dict[str, Any]]:
-    """Run (or resume) the plan's rounds; returns each round's lineage. ``on_round(r, stage)`` hears of progress."""
+    """Run (or resume) the plan's rounds; returns each round's lineage. ``on_round(r, stage)`` hears of progress.
+    A round whose gate verdict is "stop" is the last: the loop's model is then the round before it."""
     loop = _Loop(plan, on_round)
     loop.evaluate_base()
     model, results = Path(plan.base_model), []
@@ -57,9 +58,18 @@ def run_rounds(plan: RoundsPlan, on_round: Callable[[int, str], None] | None = N
         loop.state.wait_for_everyone()
         lineage = loop.folder.lineage(r) or loop.build_and_train(r, model)
         results.append(loop.evaluate_round(r, lineage))
+        if gate_failed(results[-1]):  # the round drifted past the gate's limits: keep model r - 1, stop here
+            loop.notify(r, f"gate: stop (the loop keeps the model of round {r - 1})")
+            break
         model = loop.folder.model_dir(r)
     loop.state.wait_for_everyone()
     return results
+
+
+def gate_failed(lineage: dict[str, Any]) -> bool:
+    """Whether a round's evaluation holds the gate's verdict "stop" (``--eval gate:...`` with ``max_*`` limits:
+    ``prefgen.eval.gate``); with no verdict recorded the loop goes on."""
+    return lineage.get("eval", {}).get("gate", {}).get("verdict") == 0
 
 
 class _Loop:
@@ -153,6 +163,11 @@ KEY_METRICS = (
     "pope.mean_f1",
     "qa.all",
     "pairs.accuracy",
+    "gate.repeated_words",
+    "gate.repeated_sentences",
+    "gate.length_drift",
+    "gate.base_logprob_drop",
+    "gate.verdict",
 )
 
 

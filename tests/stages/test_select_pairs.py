@@ -216,3 +216,94 @@ def test_rows_are_judged_alone_whatever_the_batch():
     rows = [row(), row(bad="Yes"), row(good=None)]
     st = stage()
     assert st.process(rows) == [one(st, r) for r in rows]
+
+
+# ------------------------------------------------------------ guards against reward gaming (issue 33), off by default
+
+GUARDS = dict(max_word_run=2, min_chosen_words=2, drop_numbers_only=True, max_length_share=0.9)
+
+
+def detail(r: dict, **params) -> str:
+    out = one(stage(**params), r)
+    assert isinstance(out, Drop), out
+    return f"{out.reason}: {out.detail}"
+
+
+@pytest.mark.parametrize(
+    "good",
+    ["There a purple circle. a purple circle. a a a a", "There are two two two red squares."],
+)
+def test_guards_are_off_by_default(good):
+    assert reason(row(good=good, bad="two.")) is None
+    assert reason(row(good="two.", bad="three.")) is None
+    assert reason(row(good="A cat.", bad="A cat sits on a red sofa by the window.")) is None
+
+
+def test_degenerate_chosen_a_word_repeated_back_to_back():
+    r = row(good="There is a purple circle. A a a a", bad="There are two purple circles.")
+    assert detail(r, max_word_run=3) == "degenerate_chosen: chosen repeats 'a' 4 times in a row > 3"
+    assert reason(r, max_word_run=4) is None
+    # case and punctuation between the words do not hide the run
+    assert reason(row(good="Circle, circle. CIRCLE circle!"), max_word_run=3) == "degenerate_chosen"
+
+
+def test_degenerate_chosen_reads_the_chosen_answer_only():
+    assert reason(row(good="There is a red circle.", bad="a a a a a"), max_word_run=2) is None
+
+
+def test_degenerate_chosen_too_few_words():
+    r = row(good="There.", bad="There is a blue square.")
+    assert detail(r, min_chosen_words=2) == "degenerate_chosen: chosen has 1 words < 2: 'There.'"
+    assert reason(row(good="There is.", bad="There is a blue square."), min_chosen_words=2) is None
+
+
+@pytest.mark.parametrize(
+    ("good", "bad"),
+    [
+        ("two.", "three."),
+        ("There are 2 red circles.", "There are 3 red circles."),
+        ("There is a red circle.", "There are two red circles."),
+        ("There are two crosses and a circle.", "There is one cross and three circles."),
+    ],
+)
+def test_numbers_only_drops_answers_that_differ_in_their_numbers_alone(good, bad):
+    assert detail(row(good=good, bad=bad), drop_numbers_only=True) == f"numbers_only: {good!r} / {bad!r}"
+
+
+@pytest.mark.parametrize(
+    ("good", "bad"),
+    [
+        ("There is a red circle.", "There is a blue circle."),  # a colour, not a number
+        ("There are two red circles.", "There are two red squares."),
+        ("There is a red circle.", "There is no red circle."),  # presence: "no" is no count
+        ("two.", "two red circles."),
+    ],
+)
+def test_numbers_only_keeps_answers_that_differ_in_more(good, bad):
+    assert reason(row(good=good, bad=bad), drop_numbers_only=True) is None
+
+
+def test_mostly_length_drops_an_answer_that_is_the_other_with_words_left_out():
+    long = "There is a red circle. There is a blue square next to it."
+    # the chosen is the rejected cut short: all of the difference is length
+    assert detail(row(good="There is a red circle.", bad=long), max_length_share=0.9) == (
+        "mostly_length: 1.00 of the difference is length > 0.9"
+    )
+    # the same the other way round, once `rejected_in_chosen` (which catches it first) is off
+    r = row(good=long, bad="There is a red circle.")
+    assert reason(r, max_length_share=0.9) == "rejected_in_chosen"
+    assert reason(r, max_length_share=0.9, drop_rejected_in_chosen=False) == "mostly_length"
+
+
+def test_mostly_length_keeps_answers_that_differ_in_what_they_say():
+    # one word replaced and three added: 3 of the 5 unshared tokens are surplus, 0.6
+    r = row(good="There is a red circle.", bad="There is a blue circle next to it.")
+    assert reason(r, max_length_share=0.6) is None
+    assert reason(r, max_length_share=0.59) == "mostly_length"
+    assert reason(row(good="There is a red circle.", bad="There is a blue square."), max_length_share=0.1) is None
+
+
+def test_guards_run_after_the_older_filters_in_the_documented_order():
+    assert reason(row(good="a a a. a a a.", bad="two."), **GUARDS) == "duplicate_sentence"
+    assert reason(row(good="a a a", bad="two."), **GUARDS, max_words=2) == "degenerate_chosen"
+    assert reason(row(good="two.", bad="three."), **GUARDS | dict(min_chosen_words=None)) == "numbers_only"
