@@ -172,3 +172,14 @@ def code_hash(params_cls: type, engine: str = "hf") -> str:
     """The fingerprint of the code a stage runs on the VLM ``engine`` (see the module docstring)."""
     libraries = ENGINE_LIBRARIES[engine] if "vlm" in getattr(params_cls, "models", ()) else ()
     return code_fingerprint(stage_modules(params_cls, engine), libraries)
+
+
+def torch_kernels() -> dict:
+    """What beside code, weights and libraries changes a model stage's numbers: torch's CPU kernels (AVX2, AVX512,
+    ...) and its threads, as this process runs them: a search that ranks by summed log-probs and cosines turns a
+    last-bit difference between kernels into another pair (docs/loops.md, "Reruns"). Empty when no stage loaded
+    torch here (a Ray build's workers may differ from the driver)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return {}
+    return {"torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_threads": torch.get_num_threads()}

@@ -9,7 +9,6 @@ stage's results depend only on each row and its per-row seed, the published rows
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from prefgen.core.config import normal_path
 from prefgen.core.errors import PrefgenError
 from prefgen.core.fs import atomic_write_text
 from prefgen.engine.cache import StageCache, digest, model_identity
-from prefgen.engine.fingerprint import code_fingerprint, code_hash
+from prefgen.engine.fingerprint import code_fingerprint, code_hash, torch_kernels
 from prefgen.engine.logs import capture, log_path
 from prefgen.engine.progress import Reporter
 from prefgen.engine.shards import ShardWorker, StageRun, source_notes
@@ -306,17 +305,6 @@ class _Builder(ShardWorker):
         folder = root / ".prefgen" / "cache" / "used"
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(folder / f"{self.recipe.name}.json", json.dumps(sorted(set(self.used))))
-
-
-def torch_kernels() -> dict[str, Any]:
-    """What beside code, weights and libraries changes a model stage's numbers: torch's CPU kernels (AVX2, AVX512,
-    ...) and its threads, as this process runs them: a search that ranks by summed log-probs and cosines turns a
-    last-bit difference between kernels into another pair (docs/loops.md, "Reruns"). Empty when no stage loaded
-    torch here (a Ray build's workers may differ from the driver)."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return {}
-    return {"torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_threads": torch.get_num_threads()}
 
 
 def make_executor(options: BuildOptions):

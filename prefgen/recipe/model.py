@@ -79,6 +79,10 @@ class Recipe(StrictModel):
             mode="json", exclude={"output": True, "description": True, "stages": {"__all__": {"resources"}}}
         )
         payload["source"] = self.source.identity()
+        for dumped, stage in zip(payload["stages"], self.stages):
+            for key in stage.later_keys:  # keys added after stores were built count once they are set
+                if getattr(stage, key) == type(stage).model_fields[key].default:
+                    dumped.pop(key, None)
         vlm = (payload.get("models") or {}).get("vlm")
         if vlm:  # how vLLM starts never changes rows; the engine, added later, counts once it is not the default
             vlm.pop("vllm", None)

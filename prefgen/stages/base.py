@@ -76,6 +76,9 @@ class StageParams(StrictModel):
     writes: ClassVar[tuple[str, ...]] = ()
     #: Entries of the recipe's ``models`` section the stage uses (``vlm``, ``clip``).
     models: ClassVar[tuple[str, ...]] = ()
+    #: Params added after stores were first built: left out of the recipe's fingerprint while at their defaults,
+    #: so that recipes written before them keep their fingerprints.
+    later_keys: ClassVar[tuple[str, ...]] = ()
     #: The code that runs the stage; None while only the declaration exists.
     runtime: ClassVar[type["Stage"] | None] = None
 

@@ -89,6 +89,7 @@ class SelectPairsParams(StageParams):
         "each side): reason mostly_length.",
     )
 
+    later_keys: ClassVar = ("max_word_run", "min_chosen_words", "drop_numbers_only", "max_length_share")
     reads: ClassVar = ("image", "image_id", "question")
     # `question` is read and passes through unchanged, so it is not declared again (the validator would otherwise
     # offer this stage as a writer of `question` to stages that run before it).

@@ -7,7 +7,8 @@ import build_stages
 import pytest
 from PIL import Image
 
-from prefgen.engine.runner import BuildOptions, run_build, torch_kernels
+from prefgen.engine.fingerprint import torch_kernels
+from prefgen.engine.runner import BuildOptions, run_build
 from prefgen.recipe.catalogue import STAGES
 
 RECIPE = """\
