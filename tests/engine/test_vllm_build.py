@@ -3,12 +3,12 @@ Ray with one engine per actor), a cache key of their own, and validate refusing 
 model loads."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from seva_recipe import seva_recipe
 
 from prefgen.engine.runner import BuildOptions, run_build
 
@@ -17,48 +17,9 @@ VLM = ROOT / "prefgen" / "shapes" / "checkpoints" / "shapes-vlm"
 PREFGEN = [sys.executable, "-m", "prefgen.cli"]
 pytestmark = pytest.mark.slow
 
-RECIPE = """\
-name: vllm-seva
-seed: 0
-source:
-  type: manifest
-  path: {folder}/questions.jsonl
-  image_column: image
-  question_column: question
-models:
-  vlm: {{path: {vlm}, dtype: float32, device: cpu, engine: {engine}}}
-stages:
-  - type: answer
-    output: clean_answer
-    max_new_tokens: 12
-  - type: corrupt
-    ops:
-      - {{op: diffusion_noise, t: 600, space: normalized}}
-  - type: answer_corrupted
-    max_new_tokens: 12
-    temperature: 1.0
-  - type: select_pairs
-    chosen: clean_answer
-    rejected: corrupted_answer
-    method: seva
-    drop_yes_no: false
-    drop_rejected_in_chosen: false
-    drop_duplicate_sentences: false
-    max_non_alnum_fraction: 1.0
-output:
-  store: {folder}/store
-"""
-
 
 def _recipe(folder: Path, engine: str = "vllm", n: int = 8) -> Path:
-    examples = ROOT / "examples" / "shapes"
-    lines = [json.loads(line) for line in (examples / "questions.jsonl").read_text().splitlines()][:n]
-    for line in lines:
-        shutil.copy(examples / line["image"], folder / line["image"])
-    (folder / "questions.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    path = folder / f"recipe-{engine}.yaml"
-    path.write_text(RECIPE.format(folder=folder, vlm=VLM, engine=engine))
-    return path
+    return seva_recipe(folder, f"recipe-{engine}.yaml", name="vllm-seva", engine=engine, n=n)
 
 
 def _rows(store: Path, version: str = "v1") -> list[dict]:

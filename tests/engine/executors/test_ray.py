@@ -7,7 +7,6 @@ Runs against a real local Ray cluster (`ray start --head`, two CPUs) that every 
 import json
 import math
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from ray_cluster import LocalCluster, alive, free_port
+from seva_recipe import seva_recipe
 
 from prefgen.engine.runner import BuildOptions, run_build  # noqa: E402
 from prefgen.store.folder import Store  # noqa: E402
@@ -25,38 +25,6 @@ VLM = ROOT / "prefgen" / "shapes" / "checkpoints" / "shapes-vlm"
 PREFGEN = [sys.executable, "-m", "prefgen.cli"]
 
 # All on one worker with -n (tests/conftest.py, ONE_WORKER); those with a cluster or a build are slow.
-
-RECIPE = """\
-name: ray-seva
-seed: 0
-source:
-  type: manifest
-  path: {folder}/questions.jsonl
-  image_column: image
-  question_column: question
-models:
-  vlm: {{path: {vlm}, dtype: float32, device: cpu}}
-stages:
-  - type: answer
-    output: clean_answer
-    max_new_tokens: 12
-  - type: corrupt
-    ops:
-      - {{op: diffusion_noise, t: 600, space: normalized}}
-  - type: answer_corrupted
-    max_new_tokens: 12
-    temperature: 1.0
-  - type: select_pairs
-    chosen: clean_answer
-    rejected: corrupted_answer
-    method: seva
-    drop_yes_no: false
-    drop_rejected_in_chosen: false
-    drop_duplicate_sentences: false
-    max_non_alnum_fraction: 1.0
-output:
-  store: {folder}/store
-"""
 
 
 @pytest.fixture
@@ -68,16 +36,7 @@ def cluster(ray_cluster):
 @pytest.fixture
 def recipe(tmp_path):
     """A SeVa recipe over 8 example scenes and one file that is not an image (a counted drop)."""
-    examples = ROOT / "examples" / "shapes"
-    lines = [json.loads(line) for line in (examples / "questions.jsonl").read_text().splitlines()][:8]
-    for line in lines:
-        shutil.copy(examples / line["image"], tmp_path / line["image"])
-    (tmp_path / "broken.png").write_bytes(b"not an image")
-    lines.append({"image": "broken.png", "question": "What is this?"})
-    (tmp_path / "questions.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    path = tmp_path / "recipe.yaml"
-    path.write_text(RECIPE.format(folder=tmp_path, vlm=VLM))
-    return path
+    return seva_recipe(tmp_path, "recipe.yaml", name="ray-seva", broken=True)
 
 
 def _rows(store: Path, version: str = "v1") -> list[dict]:
