@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # A loop measured against its ground-truth oracle on the shapes world, in one command:
-#   bash scripts/efficacy.sh csr|sena OUT [--all] [--eval-seed S]
+#   bash scripts/efficacy.sh csr|sena OUT [--all] [--eval-seed S] [--runs NAME,...] [--signals-only]
 # It draws the unlabelled pool like the evaluation (eval split, seed 7, a seed nothing else uses) if missing, runs
 # the method and its oracle control for three rounds from the same base with the same pool and training, evaluates
 # every round on held-out scenes (eval split, seed 0 unless --eval-seed), and writes OUT/summary.json with the
 # method's share of the oracle's gain (scripts/efficacy_summary.py). Every run is a `prefgen train --rounds` folder
 # in OUT (its log beside it, OUT/NAME.log); runs go two at a time, one torch thread each, and a rerun skips the runs
 # whose third round is recorded.
+#
+# `guarded` is each loop with the label-free guards of issue 33 (docs/loops.md, "Guards"): the round gate on 200
+# held-out unlabelled images (data/shapes-gate11: PNG files only, drawn like the evaluation with seed 11) with the
+# limits below, pair filters, and for CSR the centred sentence reward, for SENA rejections from one corruption per
+# row drawn from two that err in opposite directions; both with the SFT term. --signals-only records the gate's
+# signals without its limits (how the limits were chosen, on validation scenes: --eval-seed 1). --runs runs only
+# the named runs (and writes no summary).
 #
 #   csr:  base the shipped VLM; headline CHAIR_s. method = csr_search in paper mode; oracle = best of eight sampled
 #         descriptions by ground truth. --all adds reference mode, the length-neutral search, best of eight by CSR's
@@ -23,16 +30,20 @@ set -euo pipefail
 # the whole script is one function, read before it runs: editing the file cannot change a run under way
 main() {
   cd "$(dirname "$0")/.."
-  USAGE="usage: bash scripts/efficacy.sh csr|sena OUT [--all] [--eval-seed S]"
+  USAGE="usage: bash scripts/efficacy.sh csr|sena OUT [--all] [--eval-seed S] [--runs NAME,...] [--signals-only]"
   LOOP=${1:?$USAGE}
   OUT=${2:?$USAGE}
   shift 2
   ALL=0
   SEED=0
+  ONLY=""
+  SIGNALS_ONLY=0
   while [ $# -gt 0 ]; do
     case "$1" in
       --all) ALL=1 ;;
       --eval-seed) SEED=${2:?$USAGE}; shift ;;
+      --runs) ONLY=",${2:?$USAGE},"; shift ;;
+      --signals-only) SIGNALS_ONLY=1 ;;
       *) echo "error: unknown option $1; $USAGE" >&2; exit 2 ;;
     esac
     shift
@@ -45,12 +56,21 @@ main() {
   P=.venv/bin/prefgen
   POOL=data/shapes-pool7
   [ -f "$POOL/manifest.jsonl" ] || $P shapes scenes --out "$POOL" -n 2000 --seed 7 --split eval
+  GATE=data/shapes-gate11  # held-out images for the round gate: the PNG files alone, no manifest, no ground truth
+  if [ ! -f "$GATE/scene-00199.png" ]; then
+    $P shapes scenes --out "$GATE.scenes" -n 200 --seed 11 --split eval
+    mkdir -p "$GATE" && cp "$GATE.scenes"/*.png "$GATE"/ && rm -rf "$GATE.scenes"
+  fi
   mkdir -p "$OUT"
+  # the gate's limits, chosen on validation scenes (eval split, seed 1; docs/loops.md "Guards")
+  CSR_GATE=""
+  SENA_GATE=""
   COMMON=(--rounds 3 --eval-seed "$SEED" --quiet
           --set "source.path=../$POOL/manifest.jsonl" --set train.learning_rate=3e-4 --set train.epochs=3)
   PIDS=()
   run() {  # NAME ARGS...: start one rounds run (one torch thread), skipped when its third round is recorded
     local name=$1; shift
+    [ -z "$ONLY" ] || [[ "$ONLY" == *",$name,"* ]] || return 0
     [ -f "$OUT/$name/round-3/model/lineage.json" ] && grep -q '"eval"' "$OUT/$name/round-3/model/lineage.json" && return
     echo "== $name (log: $OUT/$name.log)" >&2
     OMP_NUM_THREADS=1 $P train "${COMMON[@]}" "$@" --out "$OUT/$name" > "$OUT/$name.log" 2>&1 &
@@ -65,6 +85,11 @@ main() {
       exit 1
     fi
   }
+  gate() {  # LIMITS: the round gate's --eval spec, with its limits unless --signals-only
+    local spec="gate:images=$GATE,limit=200"
+    [ "$SIGNALS_ONLY" = 1 ] || [ -z "$1" ] || spec="$spec,$1"
+    echo "$spec"
+  }
   if [ "$LOOP" = csr ]; then
     CSR=(--model prefgen/shapes/checkpoints/shapes-vlm)
     BOK=("${CSR[@]}" --recipe recipes/shapes-csr-best-of-k.yaml --set stages.answer.n=8 --set stages.answer.temperature=1.0)
@@ -73,6 +98,11 @@ main() {
     # shellcheck disable=SC2046
     run oracle --eval shapes "${BOK[@]}" $(scores answers_oracle)
     run method --eval shapes "${SEARCH[@]}"
+    # the guarded search: sentence rewards centred on the image's own mean cosine, the SFT term, pairs that differ
+    # only in numbers or mostly in length dropped (a CLIP reward cannot judge either), and the round gate
+    run guarded --eval shapes --eval "$(gate "$CSR_GATE")" "${SEARCH[@]}" --set stages.csr_search.clip_reward=centred \
+      --set train.sft_weight=1.0 --set stages.select_pairs.max_word_run=2 \
+      --set stages.select_pairs.drop_numbers_only=true --set stages.select_pairs.max_length_share=0.9
     finish
     if [ "$ALL" = 1 ]; then
       run bok-csr --eval shapes-chair "${BOK[@]}"
@@ -89,6 +119,12 @@ main() {
           --set train.sft_weight=1.0)
     run oracle "${SENA[@]}" --set stages.select_pairs.chosen=oracle_answer
     run method "${SENA[@]}"
+    # the guarded loop: each row's rejected answer comes from one corruption drawn from two that move the VLM's
+    # counts in opposite directions (noise adds objects, a crop removes them), degenerate chosen answers dropped,
+    # and the round gate
+    run guarded "${SENA[@]}" --eval "$(gate "$SENA_GATE")" --set stages.corrupt.choose=one \
+      --set 'stages.corrupt.ops=[{op: diffusion_noise, t: 600, space: normalized}, {op: random_resized_crop, scale: [0.3, 0.6]}]' \
+      --set stages.select_pairs.max_word_run=2
     finish
     if [ "$ALL" = 1 ]; then
       run no-ica "${SENA[@]}" --set train.ica_weight=0
@@ -98,6 +134,6 @@ main() {
       finish
     fi
   fi
-  .venv/bin/python scripts/efficacy_summary.py "$OUT" --loop "$LOOP"
+  [ -n "$ONLY" ] || .venv/bin/python scripts/efficacy_summary.py "$OUT" --loop "$LOOP"
 }
 main "$@"

@@ -125,15 +125,16 @@ def _rounds_plan(request: TrainRequest):
         config = load_train_config(request.config_path, request.settings)
     else:
         config = recipe.train.model_copy(update=request.settings)
-    evaluate = judge = None
+    evaluate = judge = directions = None
     if request.evals:
-        from prefgen.eval.benches import ground_truth_beside, pair_judge
+        from prefgen.eval.benches import ground_truth_beside, pair_directions, pair_judge
         from prefgen.eval.rounds import Setting, round_evaluator
 
         setting = Setting(n=request.eval_n, seed=request.eval_seed, base=Path(request.model))
         evaluate = round_evaluator(request.evals, setting)
         truth = ground_truth_beside(request.recipe, recipe.source)
         judge = pair_judge(truth) if truth else None
+        directions = pair_directions
     return RoundsPlan(
         recipe=request.recipe,
         base_model=Path(request.model),
@@ -144,6 +145,7 @@ def _rounds_plan(request: TrainRequest):
         build_options={"executor": request.executor, "address": request.address, "workers": request.workers},
         evaluate=evaluate,
         judge_pairs=judge,
+        directions=directions,
         quiet=request.quiet,
     )
 

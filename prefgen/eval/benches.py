@@ -236,6 +236,20 @@ def ground_truth_beside(recipe: Path, source) -> Path | None:
     return found if found.is_file() else None
 
 
+def pair_directions(store: str) -> dict:
+    """The direction bias of a store version's rejected numbers (``pair_text.direction_bias``): label-free, so
+    every rounds loop records it (``directions.bias``)."""
+    import pyarrow.parquet as pq
+
+    from prefgen.stages.pair_text import direction_bias
+    from prefgen.store.query import parse_ref
+
+    handle, version = parse_ref(store)
+    files = [str(f) for f in handle.data_files(version)]
+    table = pq.read_table(files, columns=["chosen", "rejected"]).to_pylist()
+    return direction_bias((_last_text(row["chosen"]), _last_text(row["rejected"])) for row in table)
+
+
 def pair_judge(ground_truth: str | Path):
     """``judge(STORE@VERSION) -> {pairs, accuracy, better, tie, worse, chosen_longer, by_kind}`` for the rounds
     loop: how often a version's chosen answer is truly better, by the ground truth of the images it was built from,

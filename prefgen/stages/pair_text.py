@@ -6,6 +6,9 @@ image's ground truth, so they run on a plain image folder as they do on the shap
 - ``longest_word_run``: a degenerate answer repeats one word ("a a a a", what CSR's best of eight ends in).
 - ``differ_only_in_numbers``: "two." against "three.", or "There is a red circle." against "There are two red
   circles.": a self-reward that cannot count cannot judge such a pair (SENA's noised-image rejections).
+- ``count_direction``: whether a pair's rejected answer says a higher or a lower number than its chosen one; over
+  a round's pairs, a bias one way means the rejections err in a fixed direction, and turn right once the model
+  moves that way (SENA's noised images make the model see more objects).
 - ``length_share``: how much of what two answers do not share is the longer one's surplus; near 1 the pair teaches
   "say more" or "say less" (CSR's summed path reward prefers the longer description) rather than what to say.
 """
@@ -100,3 +103,21 @@ def length_share(first: str, second: str) -> float:
     matched = sum(block.size for block in difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks())
     unshared = len(a) + len(b) - 2 * matched
     return abs(len(a) - len(b)) / unshared if unshared else 0.0
+
+
+def count_direction(chosen: str, rejected: str) -> int | None:
+    """+1 when the rejected answer says a higher number than the chosen one, -1 a lower, 0 the same; None unless
+    each says exactly one number ("two." / "There are 3 circles."; "a" and "an" count as one)."""
+    (chosen_numbers, _), (rejected_numbers, _) = _numbers_and_rest(chosen), _numbers_and_rest(rejected)
+    if len(chosen_numbers) != 1 or len(rejected_numbers) != 1:
+        return None
+    return (rejected_numbers[0] > chosen_numbers[0]) - (rejected_numbers[0] < chosen_numbers[0])
+
+
+def direction_bias(pairs) -> dict[str, float | int]:
+    """Over (chosen, rejected) pairs: how many say one number each (``count_pairs``), the shares whose rejected
+    number is higher and lower, and ``bias`` = higher - lower (0 with no such pair): label-free."""
+    found = [d for d in (count_direction(c, r) for c, r in pairs) if d is not None]
+    n = len(found)
+    higher, lower = (found.count(1) / n, found.count(-1) / n) if n else (0.0, 0.0)
+    return {"count_pairs": n, "rejected_higher": higher, "rejected_lower": lower, "bias": higher - lower}

@@ -34,7 +34,8 @@ class RoundsPlan:
     ``overrides`` (``KEY=VALUE``) change the recipe of every round's build; ``build_options`` are more
     ``BuildOptions`` for each build (``executor="ray"``, ``address``...); ``evaluate(model_dir)`` measures the base
     model and each round's; ``judge_pairs(STORE@VERSION)`` (the pairs' accuracy against ground truth, where the
-    images have one) is kept with the evaluation as ``pairs``."""
+    images have one) is kept with the evaluation as ``pairs``, and ``directions(STORE@VERSION)`` (label-free: do the
+    rejected answers' numbers err one way?) as ``directions``."""
 
     recipe: Path
     base_model: Path
@@ -45,6 +46,7 @@ class RoundsPlan:
     build_options: dict[str, Any] = field(default_factory=dict)
     evaluate: Evaluate | None = None
     judge_pairs: JudgePairs | None = None
+    directions: JudgePairs | None = None  # label-free: the direction bias of the pairs' rejected numbers
     quiet: bool = False
 
 
@@ -118,6 +120,8 @@ class _Loop:
         lineage["eval"] = self._evaluate(r, self.folder.model_dir(r))
         if self.plan.judge_pairs is not None:
             lineage["eval"]["pairs"] = self.plan.judge_pairs(self.folder.data_ref(r))
+        if self.plan.directions is not None:
+            lineage["eval"]["directions"] = self.plan.directions(self.folder.data_ref(r))
         lineage.setdefault("seconds", {})["eval"] = round(time.monotonic() - started, 1)
         self.folder.write_lineage(r, lineage)
         return lineage
@@ -163,6 +167,7 @@ KEY_METRICS = (
     "pope.mean_f1",
     "qa.all",
     "pairs.accuracy",
+    "directions.bias",
     "gate.repeated_words",
     "gate.repeated_sentences",
     "gate.length_drift",

@@ -2,6 +2,7 @@
 
 import pytest
 
+from prefgen.stages import pair_text
 from prefgen.stages.pair_text import differ_only_in_numbers, length_share, longest_word_run, words
 
 
@@ -54,3 +55,14 @@ def test_differ_only_in_numbers(first, second, same):
 def test_length_share(first, second, share):
     assert length_share(first, second) == pytest.approx(share)
     assert length_share(second, first) == pytest.approx(share)
+
+
+def test_count_direction_and_bias_read_one_number_per_answer():
+    assert pair_text.count_direction("two.", "three.") == 1
+    assert pair_text.count_direction("There are 3 circles.", "There is a circle.") == -1
+    assert pair_text.count_direction("two.", "Two.") == 0
+    assert pair_text.count_direction("red.", "three.") is None  # the chosen answer says no number
+    assert pair_text.count_direction("There are two circles and a square.", "three.") is None  # two numbers
+    found = pair_text.direction_bias([("two.", "three."), ("two.", "four."), ("three.", "one."), ("red.", "blue.")])
+    assert found == {"count_pairs": 3, "rejected_higher": 2 / 3, "rejected_lower": 1 / 3, "bias": pytest.approx(1 / 3)}
+    assert pair_text.direction_bias([])["bias"] == 0.0

@@ -1,6 +1,7 @@
 """Seeded, reproducible image corruptions for rejected answers: the diffusion-noise schedule shared by SeVa, SENA
 and POVID (step t, with the space it is applied in made explicit), albumentations ops, and mDPO's small random
-crop. Ops are applied in order. The corrupted image is recreated from (ops, seed) when needed, not stored,
+crop. Ops are applied in order, or (``choose: one``) one op drawn per row from the row's seed, so that rejected
+answers err in more than one direction (noise makes a VLM see more objects, a crop fewer). The corrupted image is recreated from (ops, seed) when needed, not stored,
 unless ``store_images`` is set.
 
 Reads ``image`` and ``image_id``; writes ``corruption``, a JSON ``{"ops": [...], "seed": <int>}`` that
@@ -10,6 +11,7 @@ The ops are declared in ``ops`` and applied by ``pixels``.
 
 from __future__ import annotations
 
+import random
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -28,9 +30,16 @@ class CorruptParams(StageParams):
         min_length=1,
         description="Corruptions applied in order; op i draws its randomness from the row's seed + i.",
     )
+    choose: Literal["all", "one"] = Field(
+        "all",
+        description="`all`: every op, in order. `one`: one op per row, drawn uniformly from the row's seed (a "
+        "rejected answer whose error has no fixed direction: diffusion noise adds objects the VLM sees, a crop "
+        "removes them).",
+    )
     store_images: bool = Field(False, description="Also store the corrupted image (PNG) in `corrupted_image`.")
 
     reads: ClassVar = ("image", "image_id")
+    later_keys: ClassVar = ("choose",)
 
     def output_columns(self) -> list[str]:
         return ["corruption", "corrupted_image"] if self.store_images else ["corruption"]
@@ -46,7 +55,10 @@ class Corrupt(RowStage):
         image = decoded_image(row)
         if isinstance(image, Drop):
             return image
-        corruption = describe_corruption(self.params.ops, self.seed_for(row))
+        seed, ops = self.seed_for(row), self.params.ops
+        if self.params.choose == "one":
+            ops = [ops[random.Random(seed).randrange(len(ops))]]
+        corruption = describe_corruption(ops, seed)
         if not self.params.store_images:
             return {**row, "corruption": corruption}
         corrupted = {"bytes": encode_png(apply_corruption(image, corruption)), "path": None}

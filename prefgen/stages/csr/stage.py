@@ -57,6 +57,12 @@ class CsrSearchParams(StageParams):
         description="Paper mode: a path's reward is the sum of its sentence rewards (the paper; favours long "
         "answers) or their mean (length-neutral).",
     )
+    clip_reward: Literal["clamped", "centred"] = Field(
+        "clamped",
+        description="Paper mode: a sentence's image reward is max(100 cos, 0) (the paper: an absent object's "
+        "sentence costs nothing, so the sum favours longer answers) or 100 (cos - c), c the mean cosine of every "
+        "sentence the tree proposed for the image (label-free calibration: a poorly grounded sentence costs reward).",
+    )
     diversity_penalty: float = Field(
         3.0, ge=0.0, description="Reference mode: Hamming penalty of the diverse group search (CSR uses 3.0)."
     )
@@ -71,6 +77,7 @@ class CsrSearchParams(StageParams):
         "csr_rejected_steps",
     )
     models: ClassVar = ("vlm", "clip")
+    later_keys: ClassVar = ("clip_reward",)
 
     def engine_problem(self, engine: str) -> tuple[str, str] | None:
         if engine == "vllm" and self.mode == "reference":
@@ -95,7 +102,9 @@ class CsrSearch(ModelStage):
 
     def config(self) -> SearchConfig:
         p = self.params
-        return SearchConfig(p.mode, p.beam_width, p.max_sentences, p.lam, p.path_reward, p.min_sentence_chars)
+        return SearchConfig(
+            p.mode, p.beam_width, p.max_sentences, p.lam, p.path_reward, p.min_sentence_chars, p.clip_reward
+        )
 
     def _search(self, items: list[Item]) -> list[Node]:
         """Grow one tree per item; returns the roots."""
@@ -152,12 +161,13 @@ class CsrSearch(ModelStage):
 
     def _steps(self, node) -> list[dict]:
         """Per sentence of a path: its text and every score that went into the choice."""
-        steps = []
+        p, steps = self.params, []
+        centre = node.lineage()[0].parent.centre if node.parent is not None else 0.0
         for n in node.lineage():
             step = {
                 "text": n.sentence.text.strip(),
                 "clip_cosine": float(n.cosine),
-                "clip": max(100.0 * n.cosine, 0.0),
+                "clip": max(100.0 * n.cosine, 0.0) if p.clip_reward == "clamped" else 100.0 * (n.cosine - centre),
                 "logprob_sum": float(n.sentence.logprob_sum),
                 "logprob_mean": float(n.sentence.logprob_mean),
                 "reward": float(n.reward),

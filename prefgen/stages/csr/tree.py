@@ -8,6 +8,11 @@ Two modes (see ``SearchConfig``):
   calibrated reward, R_T being the sentence's probability); a path's reward is the sum (or mean) of its sentences'
   rewards; after each level the top ceil(w/2) and bottom floor(w/2) unfinished paths by path reward go on.
   Chosen = the ended path with the highest reward, rejected = the lowest.
+  With ``clip_reward="centred"`` the image part is ``100 (cos - c)`` instead, ``c`` the mean cosine of every
+  sentence the tree has proposed for that image (so far while searching; the whole tree's when choosing): a
+  sentence less grounded than the model's usual one costs reward, so a path's sum neither grows with length (the
+  clamp at zero makes an absent object's sentence free) nor rewards saying less (the mean's bias), and the
+  threshold is calibrated on the image itself, with no label.
 - ``reference`` (CSR's released code, ``sample.py`` / ``score.py`` / ``construct.py``): the search ranks by the
   cumulative LM score only and keeps ``new[:w//2 - 1] + new[-(w//2):]``; once the tree is built every node gets its
   rank among its siblings by LM score and by CLIP score, ``(index + 1) / N``; a path accumulates
@@ -42,6 +47,7 @@ class SearchConfig:
     lam: float = 0.9
     path_reward: str = "sum"  # paper mode: sum | mean of sentence rewards
     min_sentence_chars: int = 4
+    clip_reward: str = "clamped"  # paper mode: clamped (max(100 cos, 0), the paper) | centred (100 (cos - c))
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class Node:
     children: list[Node] = field(default_factory=list)
     lm_rank: float = math.nan  # reference mode, set by ``fuse_ranks``
     clip_rank: float = math.nan
+    centre: float = 0.0  # the root of a centred search: the mean cosine of the tree's sentences scored so far
 
     @property
     def depth(self) -> int:
@@ -120,22 +127,46 @@ def add_children(node: Node, candidates: list[Sentence], config: SearchConfig) -
     return node.children
 
 
-def sentence_reward(cosine: float, logprob_sum: float, lam: float) -> float:
-    """The paper's calibrated sentence reward: lam * max(100 cos, 0) + (1 - lam) * P(sentence)."""
-    return lam * max(CLIP_SCALE * cosine, 0.0) + (1.0 - lam) * math.exp(logprob_sum)
+def sentence_reward(cosine: float, logprob_sum: float, lam: float, centre: float | None = None) -> float:
+    """The paper's calibrated sentence reward: lam * max(100 cos, 0) + (1 - lam) * P(sentence); with a ``centre``,
+    lam * 100 (cos - centre) + (1 - lam) * P(sentence), which is below zero for a poorly grounded sentence."""
+    image = CLIP_SCALE * (cosine - centre) if centre is not None else max(CLIP_SCALE * cosine, 0.0)
+    return lam * image + (1.0 - lam) * math.exp(logprob_sum)
+
+
+def root_of(node: Node) -> Node:
+    while node.parent is not None:
+        node = node.parent
+    return node
 
 
 def score_node(node: Node, config: SearchConfig) -> None:
-    """Fill in ``reward`` and ``score`` once the node's cosine is known."""
+    """Fill in ``reward`` and ``score`` once the node's cosine (and, centred, its tree's centre) is known."""
     sentence = node.sentence
     if config.mode == "reference":
         # The released code adds HF's ``sequences_scores``: a length-normalised log-prob that, with group beam
         # search, also includes the diversity penalty. Here: the unpenalised mean token log-prob.
         node.score = node.parent.score + sentence.logprob_mean
         return
-    node.reward = sentence_reward(node.cosine, sentence.logprob_sum, config.lam)
+    centre = root_of(node).centre if config.clip_reward == "centred" else None
+    node.reward = sentence_reward(node.cosine, sentence.logprob_sum, config.lam, centre)
     rewards = [n.reward for n in node.lineage()]
     node.score = math.fsum(rewards) / (len(rewards) if config.path_reward == "mean" else 1)
+
+
+def centred(config: SearchConfig) -> bool:
+    return config.mode == "paper" and config.clip_reward == "centred"
+
+
+def centre_tree(root: Node, config: SearchConfig) -> None:
+    """Centred search: set the root's centre to the mean cosine of every scored sentence of the tree, and score
+    every node again with it (a path's reward is then measured against the same threshold as every other's)."""
+    nodes = [node for node in root.walk() if node.parent is not None and not math.isnan(node.cosine)]
+    if not nodes:
+        return
+    root.centre = math.fsum(node.cosine for node in nodes) / len(nodes)
+    for node in nodes:  # depth first: a parent is scored again before its children
+        score_node(node, config)
 
 
 def prune(nodes: list[Node], config: SearchConfig) -> list[Node]:
@@ -180,8 +211,13 @@ def grow(
         born = [(tree, child) for tree, children in enumerate(fresh) for child in children]
         for (_, child), cosine in zip(born, measure(born), strict=True):
             child.cosine = float(cosine)
-            score_node(child, config)
-            child.ended = child.sentence.finished or child.depth >= config.max_sentences
+        for tree, children in enumerate(fresh):
+            if centred(config):  # this level's sentences move the threshold, then every node is scored with it
+                centre_tree(roots[tree], config)
+            for child in children:
+                if not centred(config):
+                    score_node(child, config)
+                child.ended = child.sentence.finished or child.depth >= config.max_sentences
         active = [prune([c for c in children if not c.ended], config) for children in fresh]
 
 

@@ -161,6 +161,20 @@ def test_corruption_column_describes_ops_and_row_seed():
     assert out["image_id"] == "img-r1"  # input columns pass through
 
 
+def test_choose_one_draws_one_op_per_row_from_its_seed():
+    ops = [{"op": "diffusion_noise", "t": 600}, {"op": "random_resized_crop", "scale": (0.3, 0.6)}]
+    stage = Corrupt(CorruptParams(ops=ops, choose="one"), seed=0)
+    rows = [row(f"r{i}") for i in range(40)]
+    out = stage.process(rows)
+    drawn = [json.loads(r["corruption"]) for r in out]
+    assert all(len(d["ops"]) == 1 for d in drawn)
+    kinds = [d["ops"][0]["op"] for d in drawn]
+    assert 10 <= kinds.count("diffusion_noise") <= 30 and set(kinds) == {"diffusion_noise", "random_resized_crop"}
+    assert stage.process(rows) == out  # the draw is the row's, not the run's
+    every = Corrupt(CorruptParams(ops=ops), seed=0).process(rows[:1])
+    assert len(json.loads(every[0]["corruption"])["ops"]) == 2  # the default applies them all
+
+
 def test_stored_image_is_recreated_from_the_corruption_json():
     stage = Corrupt(
         CorruptParams(

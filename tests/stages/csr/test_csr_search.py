@@ -128,6 +128,44 @@ def test_paper_mode_mean_path_reward_is_length_neutral():
     assert out["csr_rejected"] == "C1. C2." and out["csr_rejected_reward"] == pytest.approx(9.10 / 2)
 
 
+# A longer answer whose second sentence is poorly grounded (cos -0.2) against a shorter grounded one.
+PADDED_SCRIPT = {
+    ("Q", ""): [("X1.", False, HALF), ("Y1.", True, HALF)],
+    ("Q", "X1."): [(" X2.", True, HALF)],
+}
+PADDED_COSINES = {"X1.": 0.2, "Y1.": 0.2, "X2.": -0.2}
+
+
+def test_centred_clip_reward_charges_a_poorly_grounded_sentence_where_the_clamp_does_not():
+    options = dict(beam_width=2, candidates_per_step=2, max_sentences=2)
+    [clamped], _, _ = run(PADDED_SCRIPT, PADDED_COSINES, [row("r1")], **options)
+    # the paper's clamp: X2 costs nothing, so the longer path wins by its likelihood part (18.05 + 0.05 > 18.05)
+    assert clamped["csr_chosen"] == "X1. X2." and clamped["csr_rejected"] == "Y1."
+    [centred], _, _ = run(PADDED_SCRIPT, PADDED_COSINES, [row("r1")], clip_reward="centred", **options)
+    centre = (0.2 + 0.2 - 0.2) / 3  # every sentence of the tree
+    assert centred["csr_chosen"] == "Y1." and centred["csr_rejected"] == "X1. X2."
+    assert centred["csr_chosen_reward"] == pytest.approx(90 * (0.2 - centre) + 0.05)
+    assert centred["csr_rejected_reward"] == pytest.approx(90 * (0.2 - centre) + 90 * (-0.2 - centre) + 0.1)
+    steps = centred["csr_rejected_steps"]
+    assert [s["clip"] for s in steps] == pytest.approx([100 * (0.2 - centre), 100 * (-0.2 - centre)])
+    assert steps[1]["reward"] < 0
+
+
+def test_centred_search_prunes_with_the_threshold_of_the_sentences_so_far():
+    [out], vlm, _ = run(
+        PAPER_SCRIPT, PAPER_COSINES, [row("r1")], beam_width=2, candidates_per_step=3, max_sentences=3,
+        clip_reward="centred",
+    )
+    # level 1's centre is 0.2: A1 9.05, B1 0.05, C1 -8.95, so B1 is pruned as in the paper's reward
+    assert [call["partials"] for call in vlm.calls][:2] == [[""], ["A1.", "C1."]]
+    centre = sum(PAPER_COSINES.values()) / len(PAPER_COSINES)  # all ten sentences were scored
+    reward = {text: 90 * (cos - centre) + 0.05 for text, cos in PAPER_COSINES.items()}
+    assert out["csr_chosen"] == "A1. A3. A4."
+    assert out["csr_chosen_reward"] == pytest.approx(reward["A1."] + reward["A3."] + reward["A4."])
+    assert out["csr_rejected"] == "C1. C2."
+    assert out["csr_rejected_reward"] == pytest.approx(reward["C1."] + reward["C2."])
+
+
 def test_rows_are_searched_together_one_model_call_per_level():
     other = {("P", partial): cands for (_, partial), cands in PAPER_SCRIPT.items()}
     outs, vlm, clip = run(
