@@ -1,8 +1,8 @@
 """Seeded, reproducible image corruptions for rejected answers: the diffusion-noise schedule shared by SeVa, SENA
 and POVID (step t, with the space it is applied in made explicit), albumentations ops, and mDPO's small random
 crop. Ops are applied in order, or (``choose: one``) one op drawn per row from the row's seed, so that rejected
-answers err in more than one direction (noise makes a VLM see more objects, a crop fewer). The corrupted image is recreated from (ops, seed) when needed, not stored,
-unless ``store_images`` is set.
+answers err in more than one direction (noise makes a VLM see more objects, a crop fewer). The corrupted image
+is recreated from (ops, seed) when needed, not stored, unless ``store_images`` is set.
 
 Reads ``image`` and ``image_id``; writes ``corruption``, a JSON ``{"ops": [...], "seed": <int>}`` that
 ``apply_corruption`` turns back into the same pixels (and ``corrupted_image``, a PNG, with ``store_images``).

@@ -153,7 +153,12 @@ def test_centred_clip_reward_charges_a_poorly_grounded_sentence_where_the_clamp_
 
 def test_centred_search_prunes_with_the_threshold_of_the_sentences_so_far():
     [out], vlm, _ = run(
-        PAPER_SCRIPT, PAPER_COSINES, [row("r1")], beam_width=2, candidates_per_step=3, max_sentences=3,
+        PAPER_SCRIPT,
+        PAPER_COSINES,
+        [row("r1")],
+        beam_width=2,
+        candidates_per_step=3,
+        max_sentences=3,
         clip_reward="centred",
     )
     # level 1's centre is 0.2: A1 9.05, B1 0.05, C1 -8.95, so B1 is pruned as in the paper's reward
