@@ -3,10 +3,13 @@ ground-truth oracle's gain.
 
     python scripts/efficacy_summary.py OUT --loop csr|sena [--metric NAME]
 
-OUT holds `prefgen train --rounds` folders: `oracle`, `method` and any other controls. The headline metric is
-`chair.chair_s` for CSR (lower is better) and, for SENA, the QA kind the oracle's first round trained most (its
-pairs' verdicts by kind), or POPE adversarial F1 when that kind is presence questions. share_of_oracle = the run's
-gain / the oracle's gain, from the same base (round 0 of the oracle run).
+OUT holds `prefgen train --rounds` folders: `oracle`, `method` (the paper's loop), `guarded` (the loop with its
+label-free guards) and any other controls. The headline metric is `chair.chair_s` for CSR (lower is better) and,
+for SENA, the QA kind the oracle's first round trained most (its pairs' verdicts by kind), or POPE adversarial F1
+when that kind is presence questions. share_of_oracle = the run's gain / the oracle's gain, from the same base
+(round 0 of the oracle run). Each run is judged on the model its loop kept: its last round, or, where the round
+gate stopped the loop (verdict 0 at round r), round r - 1 (`kept_round`). The summary's `method` is the guarded
+loop where there is one, else the paper's.
 """
 
 from __future__ import annotations
@@ -32,6 +35,14 @@ REPORTED = ("chair.chair_s", "chair.recall", "chair.right", "chair.well_formed",
 def rounds(run: Path) -> list[dict[str, Any]]:
     """Every round's evaluation of a rounds folder, flattened (``chair.chair_s``, ``qa.count`` ...), round 0 first."""
     return [flatten_metrics(r.eval) for r in RunFolder(run).rounds()]
+
+
+def kept_round(rows: list[dict[str, Any]]) -> int:
+    """The round whose model the loop kept: the round before the first one the gate stopped, else the last."""
+    for r, found in enumerate(rows[1:], start=1):
+        if found.get("gate.verdict") == 0:
+            return r - 1
+    return len(rows) - 1
 
 
 def trained_kind(run: Path) -> str:
@@ -61,33 +72,42 @@ def summarize(out: Path, loop: str, metric: str | None = None) -> dict[str, Any]
     lower = metric in LOWER_IS_BETTER
     every = {name: rounds(Path(path)) for name, path in runs.items()}
     base = every["oracle"][0]
+    kept = {name: kept_round(rows) for name, rows in every.items()}
     for name, rows in every.items():
-        if len(rows) < 4 or metric not in rows[-1]:
+        stopped = kept[name] < len(rows) - 1
+        if (len(rows) < 4 and not stopped) or metric not in rows[kept[name]]:
             raise SystemExit(f"error: {runs[name]} has no round 3 with {metric} yet")
+    oracle = every["oracle"][kept["oracle"]][metric]
 
     def row(name: str) -> dict[str, Any]:
-        last = every[name][-1]
+        last = every[name][kept[name]]
         return {
             metric: last[metric],
-            "share_of_oracle": share(base[metric], last[metric], every["oracle"][-1][metric], lower),
+            "share_of_oracle": share(base[metric], last[metric], oracle, lower),
+            "kept_round": kept[name],
             "rounds": [r.get(metric) for r in every[name]],
             **{k: last.get(k) for k in REPORTED if k in last or k in ("chair.chair_s", "chair.recall")},
         }
 
     table = {name: row(name) for name in runs}
-    method = table["method"]
+    best = "guarded" if "guarded" in table else "method"
+    method = table[best]
     return {
         "loop": loop,
         "metric": metric,
         "runs": runs,
         "base": base[metric],
         "oracle": table["oracle"][metric],
+        "method_run": best,
         "method": method[metric],
+        "kept_round": method["kept_round"],
         "share_of_oracle": method["share_of_oracle"],
         "recall_base": base.get("chair.recall"),
         "recall_method": method["chair.recall"],
         "chair_s_base": base.get("chair.chair_s"),
         "chair_s_method": method["chair.chair_s"],
+        "well_formed_base": base.get("chair.well_formed"),
+        "well_formed_method": method.get("chair.well_formed"),
         "table": table,
     }
 

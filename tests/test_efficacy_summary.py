@@ -21,17 +21,23 @@ def load_script():
     return module
 
 
-def rounds_folder(root: Path, chair_s: list[float], qa_count: list[float], by_kind: dict | None = None) -> None:
-    """A three-round run whose round r measures chair_s[r] and qa_count[r] (round 0: the base)."""
+def rounds_folder(
+    root: Path, chair_s: list[float], qa_count: list[float], by_kind: dict | None = None, verdicts=None
+) -> None:
+    """A run whose round r measures chair_s[r] and qa_count[r] (round 0: the base), three rounds or as many as
+    ``verdicts`` (the gate's, per round 1..; a 0 ends the loop there, as `prefgen train --rounds` does)."""
     run = RunFolder(root)
 
     def evaluation(r: int) -> dict:
-        return {"chair": {"chair_s": chair_s[r], "recall": 0.9 - r / 100}, "qa": {"count": qa_count[r]}}
+        chair = {"chair_s": chair_s[r], "recall": 0.9 - r / 100, "well_formed": 0.8 - r / 10}
+        return {"chair": chair, "qa": {"count": qa_count[r]}}
 
     run.write_base("base-model", evaluation(0))
-    for r in (1, 2, 3):
-        pairs = {"pairs": {"pairs": 10, "by_kind": by_kind or {}}}
-        run.write_lineage(r, {"round": r, "data": {"rows": 10}, "eval": {**evaluation(r), **pairs}})
+    for r in range(1, 1 + len(verdicts or [1, 1, 1])):
+        found = {**evaluation(r), "pairs": {"pairs": 10, "by_kind": by_kind or {}}}
+        if verdicts:
+            found["gate"] = {"verdict": verdicts[r - 1]}
+        run.write_lineage(r, {"round": r, "data": {"rows": 10}, "eval": found})
 
 
 def test_csr_share_is_the_runs_chair_gain_over_the_oracles(tmp_path):
@@ -47,6 +53,21 @@ def test_csr_share_is_the_runs_chair_gain_over_the_oracles(tmp_path):
     assert summary["table"]["method"]["rounds"] == [0.40, 0.35, 0.30, 0.30]
     assert summary["recall_base"] == 0.9 and summary["recall_method"] == pytest.approx(0.87)
     assert summary["runs"]["oracle"] == str(tmp_path / "oracle")
+
+
+def test_the_guarded_loop_is_the_method_judged_on_the_round_its_gate_kept(tmp_path):
+    summarize = load_script().summarize
+    rounds_folder(tmp_path / "oracle", [0.40, 0.20, 0.10, 0.00], [0.9] * 4)
+    rounds_folder(tmp_path / "method", [0.40, 0.35, 0.30, 0.30], [0.9] * 4)
+    rounds_folder(tmp_path / "guarded", [0.40, 0.30, 0.20, 0.35], [0.9] * 4, verdicts=[1, 1, 0])  # stopped at 3
+    summary = summarize(tmp_path, "csr")
+    assert summary["method_run"] == "guarded" and summary["kept_round"] == 2
+    assert summary["method"] == 0.20 and summary["share_of_oracle"] == pytest.approx(0.5)
+    assert summary["recall_method"] == pytest.approx(0.88)  # round 2's, not round 3's
+    assert (summary["well_formed_base"], summary["well_formed_method"]) == (0.8, pytest.approx(0.6))
+    assert summary["table"]["method"]["kept_round"] == 3 and summary["table"]["oracle"]["kept_round"] == 3
+    rounds_folder(tmp_path / "guarded", [0.40, 0.45], [0.9] * 2, verdicts=[0])  # the gate stopped round 1
+    assert summarize(tmp_path, "csr")["kept_round"] == 0  # the base kept: a share of 0
 
 
 def test_sena_headline_is_the_kind_the_oracle_trained_most_and_higher_is_better(tmp_path):

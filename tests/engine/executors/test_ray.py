@@ -47,53 +47,61 @@ def _rows(store: Path, version: str = "v1") -> list[dict]:
     return sorted(rows, key=lambda row: row["id"])
 
 
+def _check_ray_build(store: Path, log: Path, local, workers: int) -> None:
+    """A Ray build's rows, drops, stats and shard events against the in-process build ``local`` (5 shards of 2)."""
+    from prefgen.store.folder import Store
+
+    manifest = Store(store).manifest("v1")
+    assert _rows(store) == _rows(local.store)
+    assert manifest.rows == local.manifest.rows > 0
+    assert manifest.drops == local.manifest.drops and manifest.drops["not_an_image"] == 1  # the broken file
+    assert manifest.rows + sum(manifest.drops.values()) == 9
+    assert manifest.stats["executor"] == "ray" and manifest.stats["workers"] == workers
+    assert manifest.stats["cluster"]["CPU"] == 2
+    assert manifest.stats["stages"]["answer"]["rows_seen"] == 8
+    assert all(image["bytes"] for row in _rows(store) for image in row["images"])
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    done = {(e["stage"], e["shard"]) for e in events if e["event"] == "stage_done"}
+    assert done == {
+        (stage, shard)
+        for stage in ("source", "answer", "corrupt", "answer_corrupted", "select_pairs")
+        for shard in range(5)
+    }
+    assert sorted(e["shard"] for e in events if e["event"] == "shard_done") == list(range(5))
+
+
 @pytest.mark.slow
-def test_ray_rows_equal_in_process_rows_for_one_and_two_workers(recipe, tmp_path, cluster):
+def test_ray_rows_equal_in_process_rows_for_one_and_two_workers_and_the_caches_serve_both(recipe, tmp_path, cluster):
+    """Two workers in-process (``run_build``), one from the command line with ``-q`` (which prints its result only
+    and logs Ray's lines and the workers'): the in-process build's rows. Then the cache the Ray build wrote serves an
+    in-process build and a Ray build of the same store, with nothing computed."""
     local = run_build(recipe, BuildOptions(out=tmp_path / "local", shard_size=2, quiet=True))
-    for workers in (1, 2):
-        log = tmp_path / f"ray-{workers}.jsonl"
-        result = run_build(
-            recipe,
-            BuildOptions(
-                out=tmp_path / f"ray-{workers}",
-                shard_size=2,
-                quiet=True,
-                executor="ray",
-                address=cluster,
-                workers=workers,
-                log_json=log,
-            ),
-        )
-        manifest = result.manifest
-        assert _rows(tmp_path / f"ray-{workers}") == _rows(tmp_path / "local")
-        assert manifest.rows == local.manifest.rows > 0
-        assert manifest.drops == local.manifest.drops and manifest.drops["not_an_image"] == 1  # the broken file
-        assert manifest.rows + sum(manifest.drops.values()) == 9
-        assert manifest.stats["executor"] == "ray" and manifest.stats["workers"] == workers
-        assert manifest.stats["cluster"]["CPU"] == 2
-        assert manifest.stats["stages"]["answer"]["rows_seen"] == 8
-        assert all(image["bytes"] for row in _rows(tmp_path / f"ray-{workers}") for image in row["images"])
-        events = [json.loads(line) for line in log.read_text().splitlines()]
-        done = {(e["stage"], e["shard"]) for e in events if e["event"] == "stage_done"}
-        assert done == {
-            (stage, shard)
-            for stage in ("source", "answer", "corrupt", "answer_corrupted", "select_pairs")
-            for shard in range(5)
-        }
-        assert sorted(e["shard"] for e in events if e["event"] == "shard_done") == list(range(5))
     assert local.manifest.stats["executor"] == "local" and local.manifest.stats["workers"] == 1
+    store, ray = tmp_path / "ray-2", dict(executor="ray", address=cluster)
+    first = run_build(
+        recipe, BuildOptions(out=store, shard_size=2, quiet=True, workers=2, log_json=tmp_path / "ray-2.jsonl", **ray)
+    )
+    _check_ray_build(store, tmp_path / "ray-2.jsonl", local, workers=2)
+    assert sum(first.computed.values()) == 5 * 5  # five steps over five shards
 
+    # one worker, from the command line, quiet; the bars a user sees are forwarded from the workers
+    env = {**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "0"}
+    command = [*PREFGEN, "build", str(recipe), "-q", "--shard-size", "2", "--executor", "ray", "--address", cluster]
+    command += ["--workers", "1", "--log-json", str(tmp_path / "ray-1.jsonl")]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr == ""
+    assert result.stdout.startswith(f"published v1 in {tmp_path}/store: ") and result.stdout.count("\n") == 1
+    _check_ray_build(tmp_path / "store", tmp_path / "ray-1.jsonl", local, workers=1)
+    (log,) = (tmp_path / "store" / ".prefgen" / "logs").glob("build-*.log")
+    text = log.read_text()
+    assert "Loading weights" in text and "pid=" in text  # a worker's line, as Ray forwards it
+    assert "memory per worker" not in text  # every step asks for the memory it uses: Ray's warning stays quiet
 
-@pytest.mark.slow
-def test_caches_written_by_one_executor_serve_the_other(recipe, tmp_path, cluster):
-    store = tmp_path / "store"
-    ray = dict(executor="ray", address=cluster, workers=1)  # one actor per model stage: what is shared is the cache
-    first = run_build(recipe, BuildOptions(out=store, shard_size=4, quiet=True, **ray))
-    assert sum(first.computed.values()) == 5 * 3  # five steps over three shards
-    again = run_build(recipe, BuildOptions(out=store, shard_size=4, quiet=True, version="v2"))
-    assert sum(again.computed.values()) == 0 and sum(again.cached.values()) == 15
-    back = run_build(recipe, BuildOptions(out=store, shard_size=4, quiet=True, version="v3", **ray))
-    assert sum(back.computed.values()) == 0 and sum(back.cached.values()) == 15
+    again = run_build(recipe, BuildOptions(out=store, shard_size=2, quiet=True, version="v2"))
+    assert sum(again.computed.values()) == 0 and sum(again.cached.values()) == 25
+    back = run_build(recipe, BuildOptions(out=store, shard_size=2, quiet=True, version="v3", workers=1, **ray))
+    assert sum(back.computed.values()) == 0 and sum(back.cached.values()) == 25
     assert _rows(store, "v1") == _rows(store, "v2") == _rows(store, "v3")
 
 
@@ -227,30 +235,6 @@ def test_too_many_errors_stop_a_ray_build_with_the_in_process_message(tmp_path, 
     ):
         run_build(recipe, BuildOptions(quiet=True, batch_size=8, executor="ray", address=cluster))
     assert Store(tmp_path / "store").manifests() == []
-
-
-@pytest.mark.slow
-def test_a_quiet_ray_build_prints_its_result_only_and_logs_ray_and_the_workers(recipe, tmp_path, cluster):
-    """Ray's warnings and the workers' lines (transformers' "Loading weights" bars, forwarded by Ray) go to the
-    build's log under the store, not to the console; every step asks for the memory it uses, so Ray's warning about
-    workers using more than they asked for stays quiet."""
-    env = {**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "0"}  # the bars a user sees, forwarded to the workers
-    result = subprocess.run(
-        [*PREFGEN, "build", str(recipe), "-q", "--shard-size", "4", "--executor", "ray", "--address", cluster]
-        + ["--workers", "1"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stderr == ""
-    assert result.stdout.startswith(f"published v1 in {tmp_path}/store: ") and result.stdout.count("\n") == 1
-    (log,) = (tmp_path / "store" / ".prefgen" / "logs").glob("build-*.log")
-    text = log.read_text()
-    assert "Loading weights" in text and "pid=" in text  # a worker's line, as Ray forwards it
-    assert "memory per worker" not in text
 
 
 def test_memory_requests_follow_the_models_and_fit_the_cluster(recipe):
