@@ -98,11 +98,11 @@ main() {
     # shellcheck disable=SC2046
     run oracle --eval shapes "${BOK[@]}" $(scores answers_oracle)
     run method --eval shapes "${SEARCH[@]}"
-    # the guarded search: sentence rewards centred on the image's own mean cosine, the SFT term, pairs that differ
-    # only in numbers or mostly in length dropped (a CLIP reward cannot judge either), and the round gate
+    # the guarded search: sentence rewards centred on the image's own mean cosine, the SFT term, pairs that disagree
+    # on a count or differ mostly in length dropped (a CLIP reward can judge neither), and the round gate
     run guarded --eval shapes --eval "$(gate "$CSR_GATE")" "${SEARCH[@]}" --set stages.csr_search.clip_reward=centred \
       --set train.sft_weight=1.0 --set stages.select_pairs.max_word_run=2 \
-      --set stages.select_pairs.drop_numbers_only=true --set stages.select_pairs.max_length_share=0.9
+      --set stages.select_pairs.drop_count_disagreement=true --set stages.select_pairs.max_length_share=0.9
     finish
     if [ "$ALL" = 1 ]; then
       run bok-csr --eval shapes-chair "${BOK[@]}"
@@ -123,7 +123,7 @@ main() {
     # counts in opposite directions (noise adds objects, a crop removes them), degenerate chosen answers dropped,
     # and the round gate
     run guarded "${SENA[@]}" --eval "$(gate "$SENA_GATE")" --set stages.corrupt.choose=one \
-      --set 'stages.corrupt.ops=[{op: diffusion_noise, t: 600, space: normalized}, {op: random_resized_crop, scale: [0.3, 0.6]}]' \
+      --set 'stages.corrupt.ops=[{op: diffusion_noise, t: 600, space: normalized}, {op: random_resized_crop, scale: [0.02, 0.1]}]' \
       --set stages.select_pairs.max_word_run=2
     finish
     if [ "$ALL" = 1 ]; then

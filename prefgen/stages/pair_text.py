@@ -95,6 +95,23 @@ def differ_only_in_numbers(first: str, second: str) -> bool:
     return rest_a == rest_b and numbers_a != numbers_b
 
 
+def count_disagreement(first: str, second: str) -> bool:
+    """Whether a sentence of one text and a sentence of the other say different numbers and are otherwise the same
+    ("There are two green crosses." in one, "There is a green cross." in the other): the texts disagree on how many
+    of a thing there are, whatever else they say."""
+
+    def counted(text: str) -> dict[tuple[str, ...], set[tuple[int, ...]]]:
+        found: dict[tuple[str, ...], set[tuple[int, ...]]] = {}
+        for sentence in split_sentences(text):
+            numbers, rest = _numbers_and_rest(sentence)
+            if numbers:
+                found.setdefault(tuple(rest), set()).add(tuple(numbers))
+        return found
+
+    a, b = counted(first), counted(second)
+    return any(a[rest] != b[rest] for rest in a.keys() & b.keys())
+
+
 def length_share(first: str, second: str) -> float:
     """The share of the tokens the two texts do not have in common that is the longer text's surplus: 1.0 when the
     shorter is the longer with tokens left out (it differs only in length), 0.0 when as many tokens were replaced as

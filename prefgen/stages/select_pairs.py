@@ -80,6 +80,12 @@ class SelectPairsParams(StageParams):
         "circle.' / 'There are two red circles.'; number words, digits, a/an, and the plural and is/are that "
         "follow them): reason numbers_only.",
     )
+    drop_count_disagreement: bool = Field(
+        False,
+        description="Drop pairs where a sentence of the chosen answer and one of the rejected differ only in their "
+        "numbers ('There are two green crosses.' / 'There is a green cross.'), whatever else the answers say: a "
+        "reward that cannot count (CLIP) cannot judge them: reason count_disagreement.",
+    )
     max_length_share: float | None = Field(
         None,
         gt=0.0,
@@ -89,7 +95,13 @@ class SelectPairsParams(StageParams):
         "each side): reason mostly_length.",
     )
 
-    later_keys: ClassVar = ("max_word_run", "min_chosen_words", "drop_numbers_only", "max_length_share")
+    later_keys: ClassVar = (
+        "max_word_run",
+        "min_chosen_words",
+        "drop_numbers_only",
+        "drop_count_disagreement",
+        "max_length_share",
+    )
     reads: ClassVar = ("image", "image_id", "question")
     # `question` is read and passes through unchanged, so it is not declared again (the validator would otherwise
     # offer this stage as a writer of `question` to stages that run before it).
@@ -197,6 +209,8 @@ class SelectPairs(RowStage):
                 return "length_ratio", f"{ratio:.2f} > {p.max_length_ratio}"
         if p.drop_numbers_only and pair_text.differ_only_in_numbers(chosen, rejected):
             return "numbers_only", f"{chosen!r} / {rejected!r}"
+        if p.drop_count_disagreement and pair_text.count_disagreement(chosen, rejected):
+            return "count_disagreement", f"{chosen!r} / {rejected!r}"
         if p.max_length_share is not None:
             share = pair_text.length_share(chosen, rejected)
             if share > p.max_length_share:

@@ -6,7 +6,6 @@ CPU build starts in ~20 s); the tests share one xdist worker so that the session
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from prefgen.core.errors import PrefgenError
 from prefgen.models import Prompt
@@ -266,21 +265,6 @@ def test_an_engine_that_fails_says_why_and_what_to_change_in_one_line():
     assert str(error).endswith("lower models.vlm.vllm.kv_cache_gib or max_model_len, or free memory")
     other = start_failure(RuntimeError("Engine core initialization failed"), "m", True)
     assert "stopped while generating" in str(other) and "engine: hf" in str(other)
-
-
-@pytest.mark.slow  # starts the vLLM engine
-def test_a_tiny_qwen2_vl_runs_on_vllm_as_on_transformers(tiny_vlm_dir, engines):
-    from prefgen.models import VLM, VllmVLM
-
-    folder = tiny_vlm_dir("qwen2_vl")
-    prompts = [Prompt("Describe the image.", (Image.new("RGB", (56, 56), colour),)) for colour in ("red", "blue")]
-    hf = VLM.load(path=folder, dtype="float32", device="cpu")
-    vllm = VllmVLM.load(path=folder, dtype="float32", device="cpu")  # replaces the shapes engine (one per process)
-    try:
-        expected, found = hf.generate(prompts, max_new_tokens=12), vllm.generate(prompts, max_new_tokens=12)
-        assert [c.token_ids for (c,) in found] == [c.token_ids for (c,) in expected]
-    finally:
-        vllm.close()
 
 
 @pytest.mark.parametrize("family", ["llava", "qwen2_vl", "gemma3"])

@@ -66,3 +66,12 @@ def test_count_direction_and_bias_read_one_number_per_answer():
     found = pair_text.direction_bias([("two.", "three."), ("two.", "four."), ("three.", "one."), ("red.", "blue.")])
     assert found == {"count_pairs": 3, "rejected_higher": 2 / 3, "rejected_lower": 1 / 3, "bias": pytest.approx(1 / 3)}
     assert pair_text.direction_bias([])["bias"] == 0.0
+
+
+def test_count_disagreement_finds_one_sentence_pair_that_differs_only_in_its_number():
+    chosen = "There is a red circle. There are two green crosses."
+    assert pair_text.count_disagreement(chosen, "There is a green cross. There is a blue square.")
+    assert pair_text.count_disagreement("There are 3 squares.", "There are two squares. There is a cross.")
+    assert not pair_text.count_disagreement(chosen, "There is a red circle. There is a blue square.")
+    assert not pair_text.count_disagreement(chosen, chosen)
+    assert not pair_text.count_disagreement("There is a red circle.", "There is a green circle.")  # no number differs

@@ -283,6 +283,13 @@ def test_numbers_only_keeps_answers_that_differ_in_more(good, bad):
     assert reason(row(good=good, bad=bad), drop_numbers_only=True) is None
 
 
+def test_count_disagreement_drops_pairs_with_one_sentence_that_differs_in_its_number_alone():
+    good, bad = "There are two green crosses. There is a red circle.", "There is a green cross. There is a square."
+    assert detail(row(good=good, bad=bad), drop_count_disagreement=True) == f"count_disagreement: {good!r} / {bad!r}"
+    assert reason(row(good=good, bad=bad), drop_numbers_only=True) is None  # they differ in more than numbers
+    assert reason(row(good=good, bad="There is a blue square."), drop_count_disagreement=True) is None
+
+
 def test_mostly_length_drops_an_answer_that_is_the_other_with_words_left_out():
     long = "There is a red circle. There is a blue square next to it."
     # the chosen is the rejected cut short: all of the difference is length

@@ -8,7 +8,7 @@ import pytest
 
 from prefgen.engine.runner import BuildOptions, run_build
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
+sys.path.insert(0, str(Path(__file__).parents[2] / "models"))
 from test_vllm_build import _recipe, _rows  # noqa: E402
 
 pytestmark = pytest.mark.slow

@@ -1,6 +1,7 @@
 """Builds on the vLLM engine: the same rows whatever the batching and whichever executor runs them (in process, or
 Ray with one engine per actor), a cache key of their own, and validate refusing what vLLM cannot do before any
-model loads."""
+model loads. After tests/models/test_vllm.py in the vLLM tests' unit (tests/conftest.py ONE_WORKER), so that the
+shapes VLM's engine, started there, serves these builds too; the tiny Qwen2-VL, which replaces it, is the last."""
 
 import json
 import subprocess
@@ -11,6 +12,7 @@ import pytest
 from seva_recipe import seva_recipe
 
 from prefgen.engine.runner import BuildOptions, run_build
+from prefgen.models import Prompt
 
 ROOT = Path(__file__).parents[2]
 VLM = ROOT / "prefgen" / "shapes" / "checkpoints" / "shapes-vlm"
@@ -119,3 +121,21 @@ def test_ray_memory_requests_count_the_vllm_engine_and_its_kv_cache(tmp_path):
     weights = model_bytes(loaded.models.vlm, tmp_path)
     assert asked["answer"] == WORKER_MEMORY + weights + VLLM_ENGINE_MEMORY + 2 * 2**30
     assert asked["corrupt"] == WORKER_MEMORY
+
+
+# last of the vLLM tests (tests/conftest.py ONE_WORKER): it replaces the shapes VLM's engine the others share
+@pytest.mark.slow  # starts the vLLM engine
+def test_a_tiny_qwen2_vl_runs_on_vllm_as_on_transformers(tiny_vlm_dir):
+    from PIL import Image
+
+    from prefgen.models import VLM, VllmVLM
+
+    folder = tiny_vlm_dir("qwen2_vl")
+    prompts = [Prompt("Describe the image.", (Image.new("RGB", (56, 56), colour),)) for colour in ("red", "blue")]
+    hf = VLM.load(path=folder, dtype="float32", device="cpu")
+    vllm = VllmVLM.load(path=folder, dtype="float32", device="cpu")  # replaces the shapes engine (one per process)
+    try:
+        expected, found = hf.generate(prompts, max_new_tokens=12), vllm.generate(prompts, max_new_tokens=12)
+        assert [c.token_ids for (c,) in found] == [c.token_ids for (c,) in expected]
+    finally:
+        vllm.close()
