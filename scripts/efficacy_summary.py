@@ -65,9 +65,10 @@ def share(base: float, value: float, oracle: float, lower_better: bool) -> float
 
 def summarize(out: Path, loop: str, metric: str | None = None) -> dict[str, Any]:
     runs = {p.name: str(p) for p in sorted(out.iterdir()) if (p / "round-0.json").is_file()}
-    for needed in ("oracle", "method"):
-        if needed not in runs:
-            raise SystemExit(f"error: {out / needed} is not a rounds folder yet")
+    if "oracle" not in runs:
+        raise SystemExit(f"error: {out / 'oracle'} is not a rounds folder yet")
+    if "method" not in runs and "guarded" not in runs:
+        raise SystemExit(f"error: neither {out / 'guarded'} nor {out / 'method'} is a rounds folder yet")
     metric = metric or ("chair.chair_s" if loop == "csr" else trained_kind(out / "oracle"))
     lower = metric in LOWER_IS_BETTER
     every = {name: rounds(Path(path)) for name, path in runs.items()}

@@ -87,7 +87,7 @@ def test_no_share_when_the_oracle_did_not_gain_and_a_clear_error_for_a_missing_r
     result = subprocess.run(
         [sys.executable, str(SCRIPT), str(tmp_path), "--loop", "csr"], capture_output=True, text=True
     )
-    assert result.returncode == 1 and f"{tmp_path / 'method'} is not a rounds folder yet" in result.stderr
+    assert result.returncode == 1 and f"{tmp_path / 'method'} is a rounds folder yet" in result.stderr
     rounds_folder(tmp_path / "method", [0.4, 0.3, 0.2, 0.2], [0.9] * 4)
     result = subprocess.run(
         [sys.executable, str(SCRIPT), str(tmp_path), "--loop", "csr"], capture_output=True, text=True
