@@ -64,7 +64,7 @@ main() {
   mkdir -p "$OUT"
   # the gate's limits, chosen on validation scenes (eval split, seed 1; docs/loops.md "Guards")
   CSR_GATE="max_base_logprob_drop=0.095"
-  SENA_GATE=""
+  SENA_GATE="max_base_logprob_drop=0.02"
   COMMON=(--rounds 3 --eval-seed "$SEED" --quiet
           --set "source.path=../$POOL/manifest.jsonl" --set train.learning_rate=3e-4 --set train.epochs=3)
   PIDS=()
