@@ -233,7 +233,7 @@ def test_shapes_round_end_to_end_with_the_real_evaluation_and_pair_judge(tmp_pat
 
 @pytest.mark.slow
 def test_csr_search_recipe_one_round_end_to_end(tmp_path):
-    """recipes/shapes-csr.yaml (CSR's sentence-level search, paper mode) for one reduced round: its pairs are the
+    """recipes/shapes-csr.yaml (CSR's sentence-level search with its guards) for one reduced round: its pairs are the
     search's best and worst paths, with the per-sentence steps kept, and they are judged by ground truth."""
     _, _, lineage = one_shapes_round(tmp_path, "shapes-csr", 16)  # a third of the scenes give a pair
     assert_judged(lineage)
