@@ -97,10 +97,11 @@ main() {
     scores() { echo --set "stages.select_pairs.chosen_score=$1" --set "stages.select_pairs.rejected_score=$1"; }
     # shellcheck disable=SC2046
     run oracle --eval shapes "${BOK[@]}" $(scores answers_oracle)
-    # the paper's loop: the shipped recipe's guards off
-    run method --eval shapes "${SEARCH[@]}" --set stages.csr_search.clip_reward=clamped \
-      --set stages.select_pairs.drop_count_disagreement=false --set stages.select_pairs.max_length_share=null \
-      --set stages.select_pairs.max_word_run=null --set train.sft_weight=0.0
+    # the paper's loop: the shipped recipe's guards off (so too for the search's controls under --all)
+    PAPER=(--set stages.csr_search.clip_reward=clamped --set stages.select_pairs.drop_count_disagreement=false
+           --set stages.select_pairs.max_length_share=null --set stages.select_pairs.max_word_run=null
+           --set train.sft_weight=0.0)
+    run method --eval shapes "${SEARCH[@]}" "${PAPER[@]}"
     # the guarded search: sentence rewards centred on the image's own mean cosine, the SFT term, pairs that disagree
     # on a count or differ mostly in length dropped (a CLIP reward can judge neither), and the round gate
     run guarded --eval shapes --eval "$(gate "$CSR_GATE")" "${SEARCH[@]}" --set stages.csr_search.clip_reward=centred \
@@ -109,9 +110,9 @@ main() {
     finish
     if [ "$ALL" = 1 ]; then
       run bok-csr --eval shapes-chair "${BOK[@]}"
-      run reference --eval shapes-chair "${SEARCH[@]}" --set stages.csr_search.mode=reference
+      run reference --eval shapes-chair "${SEARCH[@]}" "${PAPER[@]}" --set stages.csr_search.mode=reference
       finish
-      run search-mean --eval shapes-chair "${SEARCH[@]}" --set stages.csr_search.path_reward=mean
+      run search-mean --eval shapes-chair "${SEARCH[@]}" "${PAPER[@]}" --set stages.csr_search.path_reward=mean
       # shellcheck disable=SC2046
       run bok-likelihood --eval shapes-chair "${BOK[@]}" $(scores answers_logp)
       finish
