@@ -20,6 +20,7 @@ ANSWERS = {
     "counts": ("two.", "three."),
     "plural": ("There is a red circle.", "There are two red circles."),
     "cut-short": ("There is a red circle.", "There is a red circle. There is a blue square next to it."),
+    "recount": ("There are two green crosses. There is a red circle.", "There is a green cross. There is a square."),
 }
 
 RECIPE = """\
@@ -35,6 +36,7 @@ stages:
     drop_yes_no: false
     max_word_run: 2
     drop_numbers_only: true
+    drop_count_disagreement: true
     max_length_share: 0.9
 output: {store: store, message: guards on a plain folder}
 """
@@ -81,10 +83,15 @@ def test_each_guard_drops_its_pairs_on_a_plain_image_folder(tmp_path):
     manifest = run_build(tmp_path / "recipe.yaml", BuildOptions(quiet=True)).manifest
 
     assert manifest.rows == 1
-    assert manifest.drops == {"degenerate_chosen": 1, "numbers_only": 2, "mostly_length": 1}
+    assert manifest.drops == {"degenerate_chosen": 1, "numbers_only": 2, "count_disagreement": 1, "mostly_length": 1}
     store = Store(tmp_path / "store")
     rejects = run_query(store, "SELECT stage, reason, detail FROM rejects ORDER BY reason, detail").to_pylist()
     assert rejects == [
+        {
+            "stage": "select_pairs",
+            "reason": "count_disagreement",
+            "detail": f"{ANSWERS['recount'][0]!r} / {ANSWERS['recount'][1]!r}",
+        },
         {
             "stage": "select_pairs",
             "reason": "degenerate_chosen",

@@ -258,6 +258,14 @@ def test_sena_recipe_one_round_end_to_end_with_ica(tmp_path):
     metrics = [json.loads(line) for line in (tmp_path / "loop" / "round-1" / "model" / "metrics.jsonl").open()]
     assert any(m.get("loss/ica", 0) > 0 for m in metrics), metrics
     assert judged["pairs"] == len(rows)
+    # label-free: which way the rejected answers' numbers err, from the pairs' texts alone
+    from prefgen.stages.pair_text import count_direction
+
+    found = [count_direction(r["chosen"][-1]["content"], r["rejected"][-1]["content"]) for r in rows]
+    found = [d for d in found if d is not None]
+    directions = lineage["eval"]["directions"]
+    assert directions["count_pairs"] == len(found)
+    assert directions["bias"] == pytest.approx((found.count(1) - found.count(-1)) / max(len(found), 1))
 
     oracle = tmp_path / "oracle"
     result = CliRunner().invoke(
