@@ -37,7 +37,7 @@ from PIL import Image  # noqa: E402
 #: pytest no longer reads, so its ``xdist_group`` marks were silently ignored and the Ray tests ran on both workers.)
 ONE_WORKER = {
     "tests/engine/executors/test_ray.py": "ray",  # one Ray cluster per session (tests/engine/executors/conftest.py)
-    "tests/engine/executors/test_ray_vllm.py": "ray",  # the same cluster, with vLLM in its actors
+    "tests/engine/executors/test_ray_vllm.py": "ray-vllm",  # a cluster of its own, with vLLM in its actors
     "tests/models/test_vllm.py": "vllm",  # one vLLM engine per process: these share it (one start, ~20 s)
     "tests/models/test_vllm_build.py": "vllm",  # collected after test_vllm.py: the same engine serves its builds
     "tests/train/test_distributed.py": "processes",  # two training processes at a time
