@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def vllm_cluster(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as env, LocalCluster(tmp_path_factory.mktemp("ray-vllm")) as cluster:
+    with pytest.MonkeyPatch.context() as env, LocalCluster(tmp_path_factory.mktemp("rv")  # short: Ray's socket paths under it must fit 107 bytes) as cluster:
         env.setenv("RAY_AUTH_MODE", "disabled")
         yield cluster
 
