@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def vllm_cluster(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as env, LocalCluster(tmp_path_factory.mktemp("rv")  # short: Ray's socket paths under it must fit 107 bytes) as cluster:
+    folder = tmp_path_factory.mktemp("rv")  # a short name: Ray's socket paths under it must fit in 107 bytes
+    with pytest.MonkeyPatch.context() as env, LocalCluster(folder) as cluster:
         env.setenv("RAY_AUTH_MODE", "disabled")
         yield cluster
 
