@@ -121,8 +121,11 @@ main() {
     # an SFT term on the chosen answer (weight 1.0): without it even the oracle unlearns counting (docs/loops.md)
     SENA=(--model prefgen/shapes/checkpoints/shapes-vlm-early --recipe recipes/shapes-sena.yaml --eval shapes
           --set train.sft_weight=1.0)
-    run oracle "${SENA[@]}" --set stages.select_pairs.chosen=oracle_answer
-    run method "${SENA[@]}"
+    # SENA's own loop and its controls: the shipped recipe's guards off
+    OWN=(--set stages.corrupt.choose=all --set 'stages.corrupt.ops=[{op: diffusion_noise, t: 600, space: normalized}]'
+         --set stages.select_pairs.max_word_run=null)
+    run oracle "${SENA[@]}" "${OWN[@]}" --set stages.select_pairs.chosen=oracle_answer
+    run method "${SENA[@]}" "${OWN[@]}"
     # the guarded loop: each row's rejected answer comes from one corruption drawn from two that move the VLM's
     # counts in opposite directions (noise adds objects, a crop removes them), degenerate chosen answers dropped,
     # and the round gate
@@ -131,10 +134,10 @@ main() {
       --set stages.select_pairs.max_word_run=2
     finish
     if [ "$ALL" = 1 ]; then
-      run no-ica "${SENA[@]}" --set train.ica_weight=0
-      run plain "${SENA[@]}" --set stages.select_pairs.chosen=answer
+      run no-ica "${SENA[@]}" "${OWN[@]}" --set train.ica_weight=0
+      run plain "${SENA[@]}" "${OWN[@]}" --set stages.select_pairs.chosen=answer
       finish
-      run no-sft "${SENA[@]}" --set train.sft_weight=0
+      run no-sft "${SENA[@]}" "${OWN[@]}" --set train.sft_weight=0
       finish
     fi
   fi
