@@ -102,11 +102,10 @@ main() {
            --set stages.select_pairs.max_length_share=null --set stages.select_pairs.max_word_run=null
            --set train.sft_weight=0.0)
     run method --eval shapes "${SEARCH[@]}" "${PAPER[@]}"
-    # the guarded search: sentence rewards centred on the image's own mean cosine, the SFT term, pairs that disagree
-    # on a count or differ mostly in length dropped (a CLIP reward can judge neither), and the round gate
-    run guarded --eval shapes --eval "$(gate "$CSR_GATE")" "${SEARCH[@]}" --set stages.csr_search.clip_reward=centred \
-      --set train.sft_weight=1.0 --set stages.select_pairs.max_word_run=2 \
-      --set stages.select_pairs.drop_count_disagreement=true --set stages.select_pairs.max_length_share=0.9
+    # the guarded search, as the recipe ships: sentence rewards centred on the image's own mean cosine, the SFT
+    # term, pairs that disagree on a count or differ mostly in length dropped (a CLIP reward can judge neither),
+    # and the round gate
+    run guarded --eval shapes --eval "$(gate "$CSR_GATE")" "${SEARCH[@]}"
     finish
     if [ "$ALL" = 1 ]; then
       run bok-csr --eval shapes-chair "${BOK[@]}"
@@ -126,12 +125,10 @@ main() {
          --set stages.select_pairs.max_word_run=null)
     run oracle "${SENA[@]}" "${OWN[@]}" --set stages.select_pairs.chosen=oracle_answer
     run method "${SENA[@]}" "${OWN[@]}"
-    # the guarded loop: each row's rejected answer comes from one corruption drawn from two that move the VLM's
-    # counts in opposite directions (noise adds objects, a crop removes them), degenerate chosen answers dropped,
-    # and the round gate
-    run guarded "${SENA[@]}" --eval "$(gate "$SENA_GATE")" --set stages.corrupt.choose=one \
-      --set 'stages.corrupt.ops=[{op: diffusion_noise, t: 600, space: normalized}, {op: random_resized_crop, scale: [0.02, 0.1]}]' \
-      --set stages.select_pairs.max_word_run=2
+    # the guarded loop, as the recipe ships: each row's rejected answer comes from one corruption drawn from two
+    # that move the VLM's counts in opposite directions (noise adds objects, a crop removes them), degenerate chosen
+    # answers dropped, and the round gate
+    run guarded "${SENA[@]}" --eval "$(gate "$SENA_GATE")"
     finish
     if [ "$ALL" = 1 ]; then
       run no-ica "${SENA[@]}" "${OWN[@]}" --set train.ica_weight=0
